@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pinnet's lwIP options. lwIP is compiled from source with this file (Debian's
+ * prebuilt liblwip is a threaded Hurd build with 64 KiB windows and copying
+ * TX, see PLATFORM.md). Every choice says why.
+ */
+#ifndef PINNET_LWIPOPTS_H
+#define PINNET_LWIPOPTS_H
+
+/* ---- threading: one lwIP instance per pinnet thread, driven by its loop */
+#define NO_SYS 1 /* no tcpip thread: pinnet's loop calls lwIP */
+#define SYS_LIGHTWEIGHT_PROT 0 /* nothing to protect: one thread per stack */
+#define LWIP_SOCKET 0 /* pinnet has its own socket-like API */
+#define LWIP_NETCONN 0
+#define LWIP_TIMERS 1 /* sys_check_timeouts() from the loop */
+
+/* ---- memory: lwIP's own heap and pools come from libc; frames and
+ * application data live in pinnet's pinned pool as custom pbufs. */
+#define MEM_LIBC_MALLOC 1
+#define MEMP_MEM_MALLOC 1
+#define MEM_ALIGNMENT 8
+#define LWIP_SUPPORT_CUSTOM_PBUF 1 /* RX frames stay in pool buffers */
+#define PBUF_POOL_SIZE 64
+
+/* ---- protocols */
+#define LWIP_IPV4 1
+#define LWIP_IPV6 0 /* later */
+#define LWIP_ARP 1
+#define LWIP_ETHERNET 1
+#define LWIP_ICMP 1 /* the stack answers ping */
+#define LWIP_RAW 0
+#define LWIP_UDP 1
+#define LWIP_TCP 1
+#define LWIP_DHCP 0
+#define LWIP_IGMP 0
+#define LWIP_DNS 0
+#define ARP_QUEUEING 1
+#define ETHARP_SUPPORT_STATIC_ENTRIES 1
+
+/* ---- TCP sized for veth speeds: 1 MiB windows need window scaling. A 64
+ * KiB window caps one connection near 64 MB/s at a 1 ms round trip. */
+#define TCP_MSS 1460
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 5
+#define TCP_WND (1024 * 1024)
+#define TCP_SND_BUF (1024 * 1024)
+#define TCP_SND_QUEUELEN (4 * TCP_SND_BUF / TCP_MSS)
+/* lwIP keeps TCP_SNDLOWAT in a u16: init.c wants it 4*MSS below 65535 */
+#define TCP_SNDLOWAT 32768
+#define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 2)
+#define TCP_QUEUE_OOSEQ 1 /* veth reorders a little; keep OOO segments */
+#define LWIP_TCP_SACK_OUT 1
+#define LWIP_TCP_TIMESTAMPS 0
+#define TCP_LISTEN_BACKLOG 1
+#define MEMP_NUM_TCP_PCB 4096
+#define MEMP_NUM_TCP_PCB_LISTEN 64
+#define MEMP_NUM_TCP_SEG 65536
+#define LWIP_TCP_KEEPALIVE 1 /* SO_KEEPALIVE */
+#define SO_REUSE 1 /* SO_REUSEADDR */
+
+/* ---- frames: scatter-gather TX (no forced copy), per-netif checksum control
+ * so frames the kernel vouched for (virtio_net_hdr) skip the TCP check. */
+#define LWIP_NETIF_TX_SINGLE_PBUF 0
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
+#define LWIP_NETIF_STATUS_CALLBACK 1
+#define LWIP_NETIF_LINK_CALLBACK 1
+#define ETH_PAD_SIZE 0
+
+/* ---- observability: lwIP's stats are read by pinnet's counters */
+#define LWIP_STATS 1
+#define LWIP_STATS_DISPLAY 0
+#define MEM_STATS 1
+#define MEMP_STATS 1
+#define LINK_STATS 1
+#define ETHARP_STATS 1
+#define IP_STATS 1
+#define TCP_STATS 1
+#define LWIP_DEBUG 0
+
+#endif /* PINNET_LWIPOPTS_H */

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# pinnet set-up: installs the Debian 12 packages that the build, the tests and
+# the demo need, and fetches lwIP's source from Debian's source package
+# (checked by sha256). Safe to run any number of times: it installs only what
+# is missing and runs `apt-get update` only when something is.
+#
+# Usage: scripts/setup.sh            (as root; no-op when all is present)
+#        scripts/setup.sh --check    (report what is missing, change nothing)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Every package the build, tests, benchmarks and demo use. Keep sorted.
+packages=(
+	bpftool
+	clang
+	clang-format
+	ethtool
+	iproute2
+	libbpf-dev
+	libcunit1-dev
+	libelf-dev
+	libinih-dev
+	liburing-dev
+	llvm
+	meson
+	ninja-build
+	pkg-config
+	systemtap-sdt-dev
+	valgrind
+	xz-utils
+	zlib1g-dev
+)
+
+lwip_version=2.1.3+dfsg1-2
+lwip_orig=lwip_2.1.3+dfsg1.orig.tar.xz
+lwip_sha256=0a8276d09fc4e97bbba2f953d74af2388fc2195ea156be9d7589e297a68fde24
+lwip_dir=$here/third_party/lwip-2.1.3
+
+check_only=0
+case "${1:-}" in
+--check) check_only=1 ;;
+-h | --help)
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+"") ;;
+*)
+	echo "setup: unknown argument '$1' (try --help)" >&2
+	exit 2
+	;;
+esac
+
+log() { printf 'setup: %s\n' "$*"; }
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	log "all ${#packages[@]} packages present"
+elif [ $check_only -eq 1 ]; then
+	log "missing packages: ${missing[*]}"
+else
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages (${missing[*]}) and not root: run as root" >&2
+		exit 1
+	fi
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# lwIP's source: Debian's source package, fetched through a private source
+# list derived from the machine's own apt sources (the system's apt
+# configuration is never touched), then checked by hash.
+if [ -f "$lwip_dir/src/core/tcp.c" ]; then
+	log "lwIP source present in ${lwip_dir#$here/}"
+	exit 0
+fi
+if [ $check_only -eq 1 ]; then
+	log "lwIP source missing (${lwip_dir#$here/})"
+	exit 0
+fi
+
+work=$(mktemp -d /tmp/pinnet-lwip.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/parts" "$work/lists/partial" "$work/dl"
+chmod 755 "$work" "$work/dl" # apt fetches as _apt
+
+n=0
+shopt -s nullglob
+for f in /etc/apt/sources.list.d/*.sources; do
+	sed -E 's/^Types:.*/Types: deb-src/' "$f" >"$work/parts/src$n.sources"
+	n=$((n + 1))
+done
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+	[ -f "$f" ] || continue
+	grep -E '^[[:space:]]*deb[[:space:]]' "$f" |
+		sed -E 's/^[[:space:]]*deb[[:space:]]/deb-src /' >"$work/parts/src$n.list" || true
+	n=$((n + 1))
+done
+shopt -u nullglob
+
+aptopts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/parts"
+	-o "Dir::State::Lists=$work/lists")
+log "fetching Debian source package lwip=$lwip_version"
+apt-get "${aptopts[@]}" update -q >"$work/update.log" 2>&1 || {
+	cat "$work/update.log" >&2
+	echo "setup: apt-get update of the private source list failed" >&2
+	exit 1
+}
+(cd "$work/dl" && apt-get "${aptopts[@]}" source --download-only -q "lwip=$lwip_version") ||
+	{
+		echo "setup: could not download lwip=$lwip_version source" >&2
+		exit 1
+	}
+
+sum=$(sha256sum "$work/dl/$lwip_orig" | cut -d' ' -f1)
+if [ "$sum" != "$lwip_sha256" ]; then
+	echo "setup: $lwip_orig has sha256 $sum, expected $lwip_sha256" >&2
+	exit 1
+fi
+mkdir -p "$here/third_party"
+tar -C "$work" -xf "$work/dl/$lwip_orig"
+rm -rf "$lwip_dir"
+mv "$work/lwip-2.1.3" "$lwip_dir"
+log "lwIP 2.1.3 unpacked into ${lwip_dir#$here/} (sha256 ok)"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Integration: `meson install` into a scratch prefix, then build a program
+# outside the source tree with nothing but the installed pinnet.pc, against
+# the shared and then the static library, and run it.
+# Usage: test_install.sh BUILD_DIR CONSUMER_C
+set -euo pipefail
+build=$1
+src=$2
+tmp=$(mktemp -d /tmp/pinnet-install.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+meson install -C "$build" --no-rebuild --quiet --destdir "$tmp/root" >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log"; exit 1; }
+prefix=$(meson introspect "$build" --buildoptions |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+libdir=$(meson introspect "$build" --buildoptions |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"][0])')
+root=$tmp/root$prefix
+case $libdir in /*) lib=$tmp/root$libdir ;; *) lib=$root/$libdir ;; esac
+
+pc=$lib/pkgconfig/pinnet.pc
+[ -f "$pc" ] || { echo "no pinnet.pc installed at $pc"; exit 1; }
+for f in "$root/include/pinnet/version.h" "$lib/libpinnet.so" "$lib/libpinnet.a"; do
+	[ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
+done
+
+export PKG_CONFIG_PATH=$lib/pkgconfig
+export PKG_CONFIG_SYSROOT_DIR=$tmp/root
+cp "$src" "$tmp/consumer.c"
+cd "$tmp"
+# shared
+cc -o consumer consumer.c $(pkg-config --cflags --libs pinnet)
+LD_LIBRARY_PATH=$lib ./consumer
+# static
+cc -o consumer-static consumer.c $(pkg-config --cflags pinnet) \
+	"$lib/libpinnet.a" $(pkg-config --libs --static pinnet | sed 's/-lpinnet//')
+./consumer-static
+# only pn_ symbols are exported from the shared library
+bad=$(nm -D --defined-only "$lib/libpinnet.so" | awk '$2 ~ /[TDBRW]/ {print $3}' | grep -v '^pn_' | grep -v '^PINNET_' || true)
+if [ -n "$bad" ]; then
+	echo "libpinnet.so exports symbols outside the API:"; echo "$bad"; exit 1
+fi
+echo "install test: ok"
