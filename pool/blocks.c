@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Blocks: growing the registered part of a partition (000 FIG. 8, 001 steps
+ * 514-520), draining and releasing blocks (000 FIG. 10), the kernel's tag
+ * CQE as the release confirmation, the host budget, and the release
+ * policies run from pn_pool_poll() (001 FIG. 6 and a recent-peak policy).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "export.h"
+#include "pool_impl.h"
+#include "probes.h"
+
+/* ---- the host budget (000 FIG. 8 blocks 302-306) ----------------------- */
+
+/* Process-wide: pinned bytes of all pools, and the optional budget. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t limit; /* 0: no budget */
+	size_t used; /* pinned by all pools of this process */
+} budget = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+
+PN_EXPORT int pn_budget_set(size_t bytes)
+{
+	pthread_mutex_lock(&budget.mu);
+	budget.limit = bytes;
+	pthread_cond_broadcast(&budget.cv);
+	pthread_mutex_unlock(&budget.mu);
+	return 0;
+}
+
+PN_EXPORT size_t pn_budget_used(void)
+{
+	size_t u;
+
+	pthread_mutex_lock(&budget.mu);
+	u = budget.used;
+	pthread_mutex_unlock(&budget.mu);
+	return u;
+}
+
+void budget_release(size_t bytes)
+{
+	pthread_mutex_lock(&budget.mu);
+	budget.used -= bytes;
+	pthread_cond_broadcast(&budget.cv);
+	pthread_mutex_unlock(&budget.mu);
+}
+
+/* Ask the host for bytes: granted at once, after waiting up to
+ * grow_wait_ms for another pool to release (block 306), or refused. */
+static int budget_take(struct pn_pool *pool, struct part *p, size_t bytes)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct timespec ts;
+	int rc = 0;
+
+	if (!pool->has_ipc_lock)
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += pool->o.grow_wait_ms / 1000;
+	ts.tv_nsec += (long)(pool->o.grow_wait_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&budget.mu);
+	if (rl.rlim_cur != RLIM_INFINITY && budget.used + bytes > rl.rlim_cur) {
+		rc = pool_seterr(pool, ENOMEM,
+				 "class %u: RLIMIT_MEMLOCK reached: %zu bytes pinned + %zu > limit %llu (no CAP_IPC_LOCK; raise ulimit -l or grant CAP_IPC_LOCK)",
+				 p->buf_size, budget.used, bytes,
+				 (unsigned long long)rl.rlim_cur);
+		goto out;
+	}
+	while (budget.limit && budget.used + bytes > budget.limit) {
+		if (!pool->o.grow_wait_ms ||
+		    pthread_cond_timedwait(&budget.cv, &budget.mu, &ts) ==
+			    ETIMEDOUT) {
+			if (budget.limit && budget.used + bytes > budget.limit) {
+				rc = pool_seterr(pool, EDQUOT,
+						 "class %u: process budget reached: %zu bytes pinned + %zu > budget %zu (waited %u ms)",
+						 p->buf_size, budget.used,
+						 bytes, budget.limit,
+						 pool->o.grow_wait_ms);
+				goto out;
+			}
+		}
+	}
+	budget.used += bytes;
+out:
+	pthread_mutex_unlock(&budget.mu);
+	return rc;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void set_bits(uint64_t *map, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = first; i < first + n; i++)
+		map[i / 64] |= 1ull << (i % 64);
+}
+
+static void clear_bits(uint64_t *map, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = first; i < first + n; i++)
+		map[i / 64] &= ~(1ull << (i % 64));
+}
+
+static size_t block_bytes(const struct part *p, uint32_t b)
+{
+	return (size_t)p->blocks[b].nbufs << p->buf_shift;
+}
+
+static void set_state(struct pn_pool *pool, struct part *p, uint32_t b,
+		      enum pn_block_state s)
+{
+	p->bst[b].state = s;
+	p->bst[b].state_ms = pool->now_ms;
+}
+
+static int refuse_grow(struct pn_pool *pool, struct part *p, size_t bytes,
+		       int err)
+{
+	p->st->grow_refused++;
+	PN_PROBE(grow_refused, p->buf_size, bytes, err);
+	pool_emit(pool, p, PN_EV_GROW_REFUSED, UINT32_MAX, bytes, NULL, 0, 0,
+		  0, err);
+	return err;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A draining block serves allocations again (the boundary moves back up). */
+static void reactivate(struct pn_pool *pool, struct part *p, uint32_t b)
+{
+	struct block *bl = &p->blocks[b];
+	uint32_t nfree = 0;
+
+	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++) {
+		if (!(p->meta[i].flags & BUF_ALLOCATED)) {
+			p->map[i / 64] |= 1ull << (i % 64);
+			nfree++;
+		}
+	}
+	if (bl->first / 64 < p->hint)
+		p->hint = bl->first / 64;
+	p->st->free += nfree;
+	p->st->boundary_bytes += block_bytes(p, b);
+	set_state(pool, p, b, PN_BLOCK_ACTIVE);
+}
+
+/* ---- grow: 000 FIG. 8, 001 step 518 -------------------------------------- */
+
+int block_grow(struct pn_pool *pool, struct part *p)
+{
+	const struct pn_pool_class *c = &pool->o.classes[p->idx];
+	struct pn_stats_block *bs;
+	struct block *bl;
+	struct iovec iov;
+	__u64 tag;
+	uint32_t b, slot;
+	size_t bytes;
+	int64_t t0 = now_ns();
+	char *addr;
+	int rc;
+
+	pool->now_ms = pool_clock_ms();
+	/* the lowest block not serving: a draining one comes back for free */
+	for (b = 0; b < p->max_blocks; b++) {
+		uint64_t s = p->bst[b].state;
+
+		if (s == PN_BLOCK_DRAINING) {
+			reactivate(pool, p, b);
+			return 0;
+		}
+		if (s == PN_BLOCK_UNUSED || s == PN_BLOCK_RELEASED)
+			break;
+	}
+	if (b == p->max_blocks) {
+		pool_seterr(pool, ENOSPC,
+			    "class %u: partition wall reached: %" PRIu64 " of %zu bytes pinned in %u blocks",
+			    p->buf_size, p->st->pinned_bytes, c->wall_bytes,
+			    p->max_blocks);
+		return refuse_grow(pool, p, 0, -ENOSPC);
+	}
+	bl = &p->blocks[b];
+	bs = &p->bst[b];
+	bytes = block_bytes(p, b);
+	addr = buf_addr(p, bl->first);
+	if (p->st->pinned_bytes + bytes > c->wall_bytes) {
+		pool_seterr(pool, ENOSPC,
+			    "class %u: partition wall reached: %" PRIu64 " + %zu bytes > wall %zu",
+			    p->buf_size, p->st->pinned_bytes, bytes,
+			    c->wall_bytes);
+		return refuse_grow(pool, p, bytes, -ENOSPC);
+	}
+	if (pool->sh->pinned_bytes + bytes > pool->o.wall_bytes) {
+		pool_seterr(pool, ENOSPC,
+			    "class %u: pool wall reached: %" PRIu64 " + %zu bytes > pool wall %zu",
+			    p->buf_size, pool->sh->pinned_bytes, bytes,
+			    pool->o.wall_bytes);
+		return refuse_grow(pool, p, bytes, -ENOSPC);
+	}
+	if (pool->slots_used >= pool->max_slots) {
+		pool_seterr(pool, ENOSPC,
+			    "class %u: all %u registered-buffer slots in use (max_slots)",
+			    p->buf_size, pool->max_slots);
+		return refuse_grow(pool, p, bytes, -ENOSPC);
+	}
+	rc = budget_take(pool, p, bytes);
+	if (rc)
+		return refuse_grow(pool, p, bytes, rc);
+
+	/* commit: below the boundary now, pre-touched, huge pages if we can */
+	if (mprotect(addr, bytes, PROT_READ | PROT_WRITE)) {
+		rc = pool_seterr(pool, ENOMEM, "class %u: mprotect: %s",
+				 p->buf_size, strerror(errno));
+		goto err_budget;
+	}
+	if (!pool->o.no_thp)
+		madvise(addr, bytes, MADV_HUGEPAGE);
+	for (size_t off = 0; off < bytes; off += 4096)
+		((volatile char *)addr)[off] = 0;
+
+	for (slot = 0; slot < pool->max_slots && pool->slot_map[slot]; slot++)
+		;
+	bl->gen++;
+	tag = PN_POOL_TAG_PREFIX | (uint64_t)slot << 32 | bl->gen;
+	iov.iov_base = addr;
+	iov.iov_len = bytes;
+	rc = io_uring_register_buffers_update_tag(pool->ring, slot, &iov, &tag,
+						  1);
+	if (rc < 0) {
+		struct rlimit rl;
+
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		if (rc == -ENOMEM)
+			pool_seterr(pool, ENOMEM,
+				    "class %u: the kernel refused to pin %zu bytes: RLIMIT_MEMLOCK (%llu, shared by all of this user's processes)%s",
+				    p->buf_size, bytes,
+				    (unsigned long long)rl.rlim_cur,
+				    pool->has_ipc_lock ? "" : " without CAP_IPC_LOCK");
+		else
+			pool_seterr(pool, -rc,
+				    "class %u: registering %zu bytes in slot %u: %s",
+				    p->buf_size, bytes, slot, strerror(-rc));
+		goto err_touch;
+	}
+	pool->slot_map[slot] = (p->idx << 16 | b) + 1;
+	pool->slots_used++;
+	bl->slot = slot;
+	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++)
+		p->meta[i] = (struct bufmeta){ .block = b };
+	set_bits(p->map, bl->first, bl->nbufs);
+	if ((bl->first + bl->nbufs + 63) / 64 > p->nwords)
+		p->nwords = (bl->first + bl->nbufs + 63) / 64;
+	if (bl->first / 64 < p->hint)
+		p->hint = bl->first / 64;
+	bs->slot = slot;
+	bs->addr = (uintptr_t)addr;
+	bs->bytes = bytes;
+	bs->in_use = 0;
+	bs->last_alloc_ms = pool->now_ms; /* a new block is not idle yet */
+	set_state(pool, p, b, PN_BLOCK_ACTIVE);
+	p->st->pinned_bytes += bytes;
+	p->st->boundary_bytes += bytes;
+	p->st->free += bl->nbufs;
+	p->st->grows++;
+	pool->sh->pinned_bytes += bytes;
+	if (pool->sh->pinned_bytes > pool->sh->pinned_high)
+		pool->sh->pinned_high = pool->sh->pinned_bytes;
+	PN_PROBE(grow, p->buf_size, b, bytes, slot, now_ns() - t0);
+	pool_emit(pool, p, PN_EV_GROW, b, bytes, addr, 0, 0, 0, 0);
+	return 0;
+
+err_touch:
+	madvise(addr, bytes, MADV_DONTNEED);
+	mprotect(addr, bytes, PROT_NONE);
+err_budget:
+	budget_release(bytes);
+	return refuse_grow(pool, p, bytes, rc);
+}
+
+/* ---- shrink: 000 FIG. 10 ------------------------------------------------- */
+
+/* Block 402: the boundary moves below block b; it serves no allocation. */
+void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason)
+{
+	struct block *bl = &p->blocks[b];
+	uint64_t in_use = p->bst[b].in_use;
+
+	clear_bits(p->map, bl->first, bl->nbufs);
+	p->st->free -= bl->nbufs - in_use;
+	p->st->boundary_bytes -= block_bytes(p, b);
+	p->st->drains++;
+	bl->reason = reason;
+	set_state(pool, p, b, PN_BLOCK_DRAINING);
+	PN_PROBE(drain, p->buf_size, b, in_use, reason);
+	pool_emit(pool, p, PN_EV_DRAIN, b, block_bytes(p, b), NULL, 0, 0,
+		  reason, 0);
+	if (!in_use)
+		block_unregister(pool, p, b);
+}
+
+/* Blocks 404-406: no buffer is out; take the block out of the kernel's
+ * buffer table. The tag CQE says when no I/O uses it any more. */
+void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b)
+{
+	struct block *bl = &p->blocks[b];
+	struct iovec iov = { NULL, 0 };
+	__u64 notag = 0;
+	int rc;
+
+	rc = io_uring_register_buffers_update_tag(pool->ring, bl->slot, &iov,
+						  &notag, 1);
+	if (rc < 0) {
+		/* stays draining; the next poll's leak check retries */
+		pool_seterr(pool, -rc, "class %u block %u: unregistering slot %u: %s",
+			    p->buf_size, b, bl->slot, strerror(-rc));
+		return;
+	}
+	set_state(pool, p, b, PN_BLOCK_RELEASING);
+	pool->releasing++;
+}
+
+/* The kernel's confirmation: the memory may go back to the system. */
+static void block_released(struct pn_pool *pool, struct part *p, uint32_t b)
+{
+	struct block *bl = &p->blocks[b];
+	size_t bytes = block_bytes(p, b);
+	char *addr = buf_addr(p, bl->first);
+
+	madvise(addr, bytes, MADV_DONTNEED);
+	mprotect(addr, bytes, PROT_NONE);
+	pool->slot_map[bl->slot] = 0;
+	pool->slots_used--;
+	bl->slot = UINT32_MAX;
+	p->bst[b].slot = UINT64_MAX;
+	p->bst[b].in_use = 0;
+	set_state(pool, p, b, PN_BLOCK_RELEASED);
+	p->st->pinned_bytes -= bytes;
+	p->st->releases[bl->reason]++;
+	pool->sh->pinned_bytes -= bytes;
+	pool->releasing--;
+	budget_release(bytes);
+	PN_PROBE(release, p->buf_size, b, bytes, bl->reason);
+	pool_emit(pool, p, PN_EV_RELEASE, b, bytes, addr, 0, 0, bl->reason, 0);
+}
+
+bool block_tag_cqe(struct pn_pool *pool, uint64_t tag)
+{
+	uint32_t slot, v, b;
+	struct part *p;
+
+	if ((tag & PN_POOL_TAG_MASK) != PN_POOL_TAG_PREFIX)
+		return false;
+	slot = (uint32_t)(tag >> 32) & 0xffff;
+	if (slot >= pool->max_slots || !(v = pool->slot_map[slot]))
+		return true;
+	p = &pool->parts[(v - 1) >> 16];
+	b = (v - 1) & 0xffff;
+	if (p->blocks[b].gen == (uint32_t)tag &&
+	    p->bst[b].state == PN_BLOCK_RELEASING)
+		block_released(pool, p, b);
+	return true;
+}
+
+PN_EXPORT bool pn_pool_handle_cqe(struct pn_pool *pool,
+				  const struct io_uring_cqe *cqe)
+{
+	if (!pool || pool->magic != POOL_MAGIC || !cqe)
+		return false;
+	if ((cqe->user_data & PN_POOL_TAG_MASK) != PN_POOL_TAG_PREFIX)
+		return false;
+	pool->now_ms = pool_clock_ms();
+	return block_tag_cqe(pool, cqe->user_data);
+}
+
+/* Report every buffer of block b still out as leaked; with reclaim, take
+ * them back (000 block 412). Returns how many. */
+static int report_leaks(struct pn_pool *pool, struct part *p, uint32_t b,
+			bool reclaim)
+{
+	struct block *bl = &p->blocks[b];
+	int n = 0;
+
+	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++) {
+		struct bufmeta *m = &p->meta[i];
+		uint64_t age = (uint32_t)pool->now_ms - m->tick;
+
+		if (!(m->flags & BUF_ALLOCATED))
+			continue;
+		n++;
+		p->st->leaks++;
+		pool_seterr(pool, 0,
+			    "class %u block %u: buffer %p (owner %u) out for %" PRIu64 " ms at the leak timeout",
+			    p->buf_size, b, buf_addr(p, i), m->owner, age);
+		PN_PROBE(leak, p->buf_size, b, buf_addr(p, i), m->owner, age);
+		pool_emit(pool, p, PN_EV_LEAK, b, p->buf_size, buf_addr(p, i),
+			  m->owner, age, bl->reason, 0);
+		if (reclaim) {
+			m->flags = BUF_RECLAIMED;
+			p->bst[b].in_use--;
+			p->st->in_use--;
+		}
+	}
+	return n;
+}
+
+/* 000 block 410-412: buffers of a draining block still out after the leak
+ * timeout are leaks; the policy refuses the shrink or reclaims them. */
+static int leak_check(struct pn_pool *pool, struct part *p, uint32_t b)
+{
+	bool reclaim = pool->o.leak_policy == PN_LEAK_RECLAIM;
+	int n = report_leaks(pool, p, b, reclaim);
+
+	if (reclaim) {
+		block_unregister(pool, p, b);
+		return n;
+	}
+	p->st->shrink_refused++;
+	PN_PROBE(shrink_refused, p->buf_size, b, p->bst[b].in_use);
+	pool_seterr(pool, EBUSY,
+		    "class %u block %u: shrink refused: %d buffers still out after %u ms (leak policy refuse)",
+		    p->buf_size, b, n, pool->o.leak_timeout_ms);
+	pool_emit(pool, p, PN_EV_SHRINK_REFUSED, b, block_bytes(p, b), NULL, 0,
+		  0, p->blocks[b].reason, -EBUSY);
+	reactivate(pool, p, b);
+	return n;
+}
+
+int part_shrink(struct pn_pool *pool, struct part *p, uint64_t keep_bytes,
+		int reason)
+{
+	int n = 0;
+
+	pool->now_ms = pool_clock_ms();
+	for (uint32_t b = p->max_blocks; b-- > 1;) {
+		if (p->st->boundary_bytes <= keep_bytes)
+			break;
+		if (p->bst[b].state != PN_BLOCK_ACTIVE)
+			continue;
+		block_drain(pool, p, b, reason);
+		n++;
+	}
+	return n;
+}
+
+static struct part *part_of_size(struct pn_pool *pool, size_t buf_size)
+{
+	for (unsigned int i = 0; i < pool->nparts; i++)
+		if (pool->parts[i].buf_size == buf_size)
+			return &pool->parts[i];
+	return NULL;
+}
+
+PN_EXPORT int pn_pool_shrink(struct pn_pool *pool, size_t buf_size,
+			     size_t keep_bytes)
+{
+	struct part *p;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	p = part_of_size(pool, buf_size);
+	if (!p)
+		return pool_seterr(pool, EINVAL, "no class of %zu bytes",
+				   buf_size);
+	return part_shrink(pool, p, keep_bytes, PN_REASON_API);
+}
+
+PN_EXPORT int pn_pool_grow(struct pn_pool *pool, size_t buf_size)
+{
+	struct part *p;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	p = part_of_size(pool, buf_size);
+	if (!p)
+		return pool_seterr(pool, EINVAL, "no class of %zu bytes",
+				   buf_size);
+	return block_grow(pool, p);
+}
+
+/* 000 [0045]: the rest of the system needs memory: keep what is in use. */
+PN_EXPORT int pn_pool_pressure(struct pn_pool *pool)
+{
+	int n = 0;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	for (unsigned int i = 0; i < pool->nparts; i++) {
+		struct part *p = &pool->parts[i];
+
+		n += part_shrink(pool, p, p->st->in_use << p->buf_shift,
+				 PN_REASON_PRESSURE);
+	}
+	return n;
+}
+
+/* Destroy: every block goes; buffers still out are reported as leaks. */
+int blocks_release_all(struct pn_pool *pool)
+{
+	for (unsigned int i = 0; i < pool->nparts; i++) {
+		struct part *p = &pool->parts[i];
+
+		for (uint32_t b = 0; b < p->max_blocks; b++) {
+			uint64_t s = p->bst[b].state;
+
+			if (s == PN_BLOCK_ACTIVE || s == PN_BLOCK_DRAINING) {
+				p->blocks[b].reason = PN_REASON_DESTROY;
+				report_leaks(pool, p, b, true);
+				pool->releasing++; /* as if unregistered */
+			} else if (s != PN_BLOCK_RELEASING) {
+				continue;
+			}
+			block_released(pool, p, b);
+		}
+	}
+	return 0;
+}
+
+/* ---- release policies (001 FIG. 6 and recent peak) ---------------------- */
+
+static uint32_t highest_active(const struct part *p, uint32_t below)
+{
+	while (below-- > 0)
+		if (p->bst[below].state == PN_BLOCK_ACTIVE)
+			return below;
+	return UINT32_MAX;
+}
+
+static bool block_idle(const struct pn_pool *pool, const struct part *p,
+		       uint32_t b)
+{
+	return p->bst[b].in_use == 0 &&
+	       pool->now_ms - p->bst[b].last_alloc_ms >= pool->o.idle_ms;
+}
+
+/* 001 FIG. 6: release the last additional block when it and the block
+ * before it had no allocation for the idle period (one idle block of
+ * headroom stays). release_max blocks per sample (001: one). */
+static int policy_idle(struct pn_pool *pool, struct part *p)
+{
+	unsigned int n = 0;
+
+	while (n < pool->o.release_max) {
+		uint32_t last = highest_active(p, p->max_blocks), prev;
+
+		if (last == UINT32_MAX || last == 0) /* step 604 */
+			break;
+		if (!block_idle(pool, p, last)) /* step 610 */
+			break;
+		prev = highest_active(p, last);
+		if (prev == UINT32_MAX || !block_idle(pool, p, prev)) /* 611 */
+			break;
+		block_drain(pool, p, last, PN_REASON_IDLE); /* step 612 */
+		n++;
+	}
+	return (int)n;
+}
+
+/* Recent peak (as jemalloc's decay and tcmalloc's release window): keep the
+ * blocks the peak of the last peak_window_ms needs plus one block of
+ * headroom; release every empty block above that at once. */
+static int policy_peak(struct pn_pool *pool, struct part *p)
+{
+	uint64_t peak = 0, need, have = p->st->boundary_bytes >> p->buf_shift;
+	int n = 0;
+
+	for (unsigned int i = 0; i < p->npeak; i++)
+		if (p->peak[i] > peak)
+			peak = p->peak[i];
+	need = peak + p->add_bufs;
+	for (uint32_t b = highest_active(p, p->max_blocks);
+	     b != UINT32_MAX && b > 0; b = highest_active(p, b)) {
+		if (p->bst[b].in_use || have - p->blocks[b].nbufs < need)
+			break;
+		have -= p->blocks[b].nbufs;
+		block_drain(pool, p, b, PN_REASON_PEAK);
+		n++;
+	}
+	return n;
+}
+
+static int sample(struct pn_pool *pool, struct part *p)
+{
+	p->peak[p->peak_pos] = p->sample_hw;
+	p->peak_pos = (p->peak_pos + 1) % p->npeak;
+	p->sample_hw = p->st->in_use;
+	switch (pool->o.release) {
+	case PN_RELEASE_IDLE:
+		return policy_idle(pool, p);
+	case PN_RELEASE_PEAK:
+		return policy_peak(pool, p);
+	default:
+		return 0;
+	}
+}
+
+int pool_expire_queue(struct pn_pool *pool, struct part *p);
+
+static int reap_tags(struct pn_pool *pool)
+{
+	struct io_uring_cqe *cqe;
+	int n = 0;
+
+	if (pool->releasing)
+		io_uring_get_events(pool->ring);
+	while (io_uring_peek_cqe(pool->ring, &cqe) == 0) {
+		block_tag_cqe(pool, cqe->user_data);
+		io_uring_cqe_seen(pool->ring, cqe);
+		n++;
+	}
+	return n;
+}
+
+PN_EXPORT int pn_pool_poll(struct pn_pool *pool)
+{
+	int n = 0;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	pool->now_ms = pool_clock_ms();
+	pool_apply_remote(pool);
+	if (pool->owns_ring)
+		n += reap_tags(pool);
+	for (unsigned int i = 0; i < pool->nparts; i++) {
+		struct part *p = &pool->parts[i];
+
+		if (p->grow_pending) {
+			p->grow_pending = false;
+			if (p->st->free <= p->low_water && !block_grow(pool, p))
+				n++;
+		}
+		if (p->qhead) {
+			pool_serve_queue(pool, p);
+			if (pool->o.queue_timeout_ms)
+				n += pool_expire_queue(pool, p);
+		}
+		if (p->underuse_raised && p->st->free <= p->underuse_free)
+			p->underuse_raised = false;
+		if (p->underuse_shrink_pending) {
+			p->underuse_shrink_pending = false;
+			n += part_shrink(pool, p,
+					 (p->st->in_use + p->underuse_free)
+						 << p->buf_shift,
+					 PN_REASON_UNDERUSE);
+		}
+		for (uint32_t b = 0; b < p->max_blocks; b++) {
+			if (p->bst[b].state == PN_BLOCK_DRAINING &&
+			    pool->now_ms - p->bst[b].state_ms >=
+				    pool->o.leak_timeout_ms)
+				n += leak_check(pool, p, b);
+		}
+	}
+	if (pool->psi_fd >= 0 && pool->now_ms >= pool->next_psi_ms) {
+		struct pollfd pfd = { .fd = pool->psi_fd, .events = POLLPRI };
+
+		pool->next_psi_ms = pool->now_ms + 100;
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLPRI))
+			n += pn_pool_pressure(pool);
+	}
+	if (pool->now_ms >= pool->next_sample_ms) {
+		pool->next_sample_ms = pool->now_ms + pool->o.sample_ms;
+		for (unsigned int i = 0; i < pool->nparts; i++)
+			n += sample(pool, &pool->parts[i]);
+	}
+	if (pool->owns_ring && pool->releasing)
+		n += reap_tags(pool);
+	pool->sh->updated_ms = pool->now_ms;
+	return n;
+}

@@ -1,0 +1,1003 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool's life cycle and its fast paths: allocation (000 FIG. 7, 001 FIG.
+ * 5), free (000 FIG. 9), FIFO queueing at the wall (001 steps 506-516),
+ * frees from other threads, lookup for fixed-buffer I/O.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "pool_impl.h"
+#include "probes.h"
+
+#define MIB (1024ull * 1024)
+#define KIB 1024ull
+
+/* Marks the owner thread: its address differs per thread. */
+static __thread char tls_mark __attribute__((tls_model("initial-exec")));
+
+/* Destroyed pools stay mapped here so a late call finds POOL_DEAD. */
+static pthread_mutex_t grave_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pn_pool *graveyard;
+static atomic_ullong next_pool_id = 1;
+static __thread char create_err[256];
+
+uint64_t pool_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int pool_seterr(struct pn_pool *pool, int err, const char *fmt, ...)
+{
+	char *dst = pool ? pool->err : create_err;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, sizeof(pool->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+PN_EXPORT const char *pn_pool_last_error(const struct pn_pool *pool)
+{
+	if (!pool)
+		return create_err;
+	if (pool->magic != POOL_MAGIC)
+		return "pool was destroyed";
+	return pool->err;
+}
+
+/* Slow-path event: USDT probe and the user's callback. */
+void pool_emit(struct pn_pool *pool, struct part *p,
+	       enum pn_pool_event_type type, uint32_t block, uint64_t bytes,
+	       void *addr, uint32_t owner, uint64_t age_ms, int reason, int err)
+{
+	struct pn_pool_event ev = {
+		.type = type,
+		.buf_size = p ? p->buf_size : 0,
+		.block = block,
+		.bytes = bytes,
+		.addr = addr,
+		.owner = owner,
+		.age_ms = age_ms,
+		.reason = reason,
+		.err = err,
+		.msg = pool->err,
+	};
+
+	if (pool->sh)
+		pool->sh->updated_ms = pool->now_ms;
+	if (pool->o.on_event)
+		pool->o.on_event(pool->o.event_arg, &ev);
+}
+
+/* ---- options --------------------------------------------------------- */
+
+static const struct pn_pool_class default_classes[] = {
+	/* 2 KiB frames and the power-of-two classes of 001 up to 256 KiB */
+	{ 2048, 64, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
+	{ 4096, 32, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
+	{ 8192, 16, 2 * MIB, 2 * MIB, 128 * MIB, 0 },
+	{ 16384, 8, 2 * MIB, 2 * MIB, 128 * MIB, 0 },
+	{ 65536, 4, 2 * MIB, 4 * MIB, 256 * MIB, 0 },
+	{ 262144, 2, 4 * MIB, 8 * MIB, 256 * MIB, 0 },
+};
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static unsigned int log2u(uint64_t x)
+{
+	return 63 - (unsigned int)__builtin_clzll(x);
+}
+
+static int check_class(const struct pn_pool_class *c, unsigned int i,
+		       uint32_t prev)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (!is_pow2(c->buf_size) || c->buf_size < PN_POOL_MIN_BUF ||
+	    c->buf_size > (1u << 30))
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: buf_size %u is not a power of two between %u and 1 GiB",
+				   i, c->buf_size, PN_POOL_MIN_BUF);
+	if (c->buf_size <= prev)
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: buf_size %u not above the previous class (%u)",
+				   i, c->buf_size, prev);
+	if (!c->base_bytes || c->base_bytes % c->buf_size ||
+	    c->base_bytes % (size_t)page)
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: base_bytes %zu must be a non-zero multiple of %u and of the page size",
+				   i, c->base_bytes, c->buf_size);
+	if (!c->block_bytes || c->block_bytes % c->buf_size ||
+	    c->block_bytes % (size_t)page)
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: block_bytes %zu must be a non-zero multiple of %u and of the page size",
+				   i, c->block_bytes, c->buf_size);
+	if (c->wall_bytes < c->base_bytes)
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: wall_bytes %zu below base_bytes %zu",
+				   i, c->wall_bytes, c->base_bytes);
+	if (c->base_bytes > (1ull << 30) || c->block_bytes > (1ull << 30))
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: a block may be 1 GiB at most (one registered buffer)",
+				   i);
+	if ((c->wall_bytes - c->base_bytes) / c->block_bytes + 1 > 65536)
+		return pool_seterr(NULL, EINVAL,
+				   "class %u: wall %zu / block %zu gives more than 65536 blocks",
+				   i, c->wall_bytes, c->block_bytes);
+	return 0;
+}
+
+static void fill_defaults(struct pn_pool_opts *o)
+{
+	if (!o->name)
+		o->name = "pool";
+	if (!o->max_slots)
+		o->max_slots = 1024;
+	if (!o->nclasses) {
+		o->classes = default_classes;
+		o->nclasses = sizeof(default_classes) /
+			      sizeof(default_classes[0]);
+	}
+	if (!o->sample_ms)
+		o->sample_ms = 60000;
+	if (!o->idle_ms)
+		o->idle_ms = 300000;
+	if (!o->release_max)
+		o->release_max = 1;
+	if (!o->peak_window_ms)
+		o->peak_window_ms = 10 * o->sample_ms;
+	if (!o->leak_timeout_ms)
+		o->leak_timeout_ms = 30000;
+	if (!o->psi_stall_us)
+		o->psi_stall_us = 150000;
+	if (!o->psi_window_us)
+		o->psi_window_us = 1000000;
+	if (!o->stats_dir)
+		o->stats_dir = PN_STATS_DIR;
+}
+
+/* ---- create / destroy ------------------------------------------------- */
+
+static void *map_noreserve(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Reserve address space for every partition (000 [0030]): PROT_NONE, no
+ * memory, aligned to 2 MiB so blocks can use huge pages. */
+static int reserve_region(struct pn_pool *pool, size_t span)
+{
+	size_t len = span * pool->nparts, align = 2 * MIB;
+	char *raw, *start;
+
+	raw = mmap(NULL, len + align, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return pool_seterr(NULL, ENOMEM,
+				   "cannot reserve %zu MiB of address space: %s",
+				   len >> 20, strerror(errno));
+	start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (start > raw)
+		munmap(raw, (size_t)(start - raw));
+	if (start + len < raw + len + align)
+		munmap(start + len, (size_t)(raw + len + align - (start + len)));
+	pool->region = start;
+	pool->region_len = len;
+	return 0;
+}
+
+static int init_part(struct pn_pool *pool, unsigned int i,
+		     const struct pn_pool_class *c, size_t span)
+{
+	struct part *p = &pool->parts[i];
+	size_t nbufs, words;
+
+	p->idx = i;
+	p->buf_size = c->buf_size;
+	p->buf_shift = log2u(c->buf_size);
+	p->base_bufs = (uint32_t)(c->base_bytes >> p->buf_shift);
+	p->add_bufs = (uint32_t)(c->block_bytes >> p->buf_shift);
+	p->max_blocks =
+		(uint32_t)((c->wall_bytes - c->base_bytes) / c->block_bytes) + 1;
+	p->base = pool->region + span * i;
+	p->low_water = c->low_water;
+	p->underuse_free = c->underuse_free ? c->underuse_free : UINT64_MAX;
+	nbufs = p->base_bufs + (size_t)(p->max_blocks - 1) * p->add_bufs;
+	words = (nbufs + 63) / 64;
+	p->map = map_noreserve(words * sizeof(uint64_t));
+	p->meta = map_noreserve(nbufs * sizeof(struct bufmeta));
+	p->blocks = calloc(p->max_blocks, sizeof(*p->blocks));
+	p->npeak = pool->o.peak_window_ms / pool->o.sample_ms;
+	if (p->npeak < 1)
+		p->npeak = 1;
+	p->peak = calloc(p->npeak, sizeof(*p->peak));
+	if (!p->map || !p->meta || !p->blocks || !p->peak)
+		return pool_seterr(NULL, ENOMEM,
+				   "out of memory for partition %u bookkeeping",
+				   c->buf_size);
+	for (uint32_t b = 0; b < p->max_blocks; b++) {
+		p->blocks[b].first =
+			b == 0 ? 0 : p->base_bufs + (b - 1) * p->add_bufs;
+		p->blocks[b].nbufs = b == 0 ? p->base_bufs : p->add_bufs;
+		p->blocks[b].slot = UINT32_MAX;
+	}
+	return 0;
+}
+
+static void free_parts(struct pn_pool *pool)
+{
+	for (unsigned int i = 0; pool->parts && i < pool->nparts; i++) {
+		struct part *p = &pool->parts[i];
+		size_t nbufs = p->base_bufs +
+			       (size_t)(p->max_blocks ? p->max_blocks - 1 : 0) *
+				       p->add_bufs;
+
+		if (p->map)
+			munmap(p->map, (nbufs + 63) / 64 * sizeof(uint64_t));
+		if (p->meta)
+			munmap(p->meta, nbufs * sizeof(struct bufmeta));
+		free(p->blocks);
+		free(p->peak);
+	}
+	free(pool->parts);
+	pool->parts = NULL;
+}
+
+/* Does the effective capability set hold CAP_IPC_LOCK (bit 14)? */
+static bool have_ipc_lock(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long eff = 0;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff & (1ull << 14);
+}
+
+static void open_psi(struct pn_pool *pool)
+{
+	char trig[64];
+	int fd, n;
+
+	pool->psi_fd = -1;
+	if (!pool->o.psi)
+		return;
+	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = snprintf(trig, sizeof(trig), "some %u %u", pool->o.psi_stall_us,
+		     pool->o.psi_window_us);
+	if (write(fd, trig, (size_t)n + 1) < 0) {
+		close(fd);
+		return;
+	}
+	pool->psi_fd = fd;
+}
+
+PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
+{
+	struct pn_pool *pool;
+	size_t span = 0;
+	uint64_t wall_sum = 0;
+	int err;
+
+	create_err[0] = 0;
+	if (!opts || opts->sz < sizeof(size_t)) {
+		pool_seterr(NULL, EINVAL, "opts must be set, with sz");
+		errno = EINVAL;
+		return NULL;
+	}
+	pool = calloc(1, sizeof(*pool));
+	if (!pool) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(&pool->o, opts,
+	       opts->sz < sizeof(pool->o) ? opts->sz : sizeof(pool->o));
+	pool->o.sz = sizeof(pool->o);
+	fill_defaults(&pool->o);
+	snprintf(pool->name, sizeof(pool->name), "%s", pool->o.name);
+	pool->o.name = pool->name;
+	pool->psi_fd = -1;
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_cond_init(&pool->cv, NULL);
+	memset(pool->class_part, -1, sizeof(pool->class_part));
+
+	err = -EINVAL;
+	if (pool->o.nclasses > PN_POOL_MAX_CLASSES) {
+		pool_seterr(NULL, EINVAL, "%u classes: at most %d",
+			    pool->o.nclasses, PN_POOL_MAX_CLASSES);
+		goto err_free;
+	}
+	if (pool->o.max_slots > 16384) {
+		pool_seterr(NULL, EINVAL,
+			    "max_slots %u: io_uring allows 16384 at most",
+			    pool->o.max_slots);
+		goto err_free;
+	}
+	if (pool->o.release > PN_RELEASE_PEAK ||
+	    pool->o.leak_policy > PN_LEAK_RECLAIM) {
+		pool_seterr(NULL, EINVAL, "unknown release or leak policy");
+		goto err_free;
+	}
+	for (unsigned int i = 0; i < pool->o.nclasses; i++) {
+		const struct pn_pool_class *c = &pool->o.classes[i];
+		size_t vsz;
+
+		err = check_class(c, i, i ? pool->o.classes[i - 1].buf_size : 0);
+		if (err)
+			goto err_free;
+		vsz = c->base_bytes +
+		      (c->wall_bytes - c->base_bytes) / c->block_bytes *
+			      c->block_bytes;
+		if (vsz > span)
+			span = vsz;
+		wall_sum += c->wall_bytes;
+	}
+	span = (size_t)1 << (log2u(span) + !is_pow2(span));
+	if (span < 2 * MIB)
+		span = 2 * MIB;
+	pool->span_shift = log2u(span);
+	if (!pool->o.wall_bytes || pool->o.wall_bytes > wall_sum)
+		pool->o.wall_bytes = wall_sum;
+	pool->nparts = pool->o.nclasses;
+	pool->parts = calloc(pool->nparts, sizeof(*pool->parts));
+	pool->max_slots = pool->o.max_slots;
+	pool->slot_map = calloc(pool->max_slots, sizeof(*pool->slot_map));
+	err = -ENOMEM;
+	if (!pool->parts || !pool->slot_map)
+		goto err_free;
+	/* size classes: a request rounds up to the first class that fits */
+	for (unsigned int l = 0, i = 0; l < 40; l++) {
+		while (i < pool->nparts && log2u(pool->o.classes[i].buf_size) < l)
+			i++;
+		if (i < pool->nparts)
+			pool->class_part[l] = (int8_t)i;
+	}
+
+	err = reserve_region(pool, span);
+	if (err)
+		goto err_free;
+	for (unsigned int i = 0; i < pool->nparts; i++) {
+		err = init_part(pool, i, &pool->o.classes[i], span);
+		if (err)
+			goto err_unmap;
+	}
+
+	if (pool->o.ring) {
+		pool->ring = pool->o.ring;
+	} else {
+		err = io_uring_queue_init(16, &pool->own_ring, 0);
+		if (err) {
+			pool_seterr(NULL, -err, "io_uring_queue_init: %s",
+				    strerror(-err));
+			goto err_unmap;
+		}
+		pool->ring = &pool->own_ring;
+		pool->owns_ring = true;
+	}
+	err = io_uring_register_buffers_sparse(pool->ring, pool->max_slots);
+	if (err) {
+		pool_seterr(NULL, -err,
+			    "registering a sparse table of %u buffer slots: %s%s",
+			    pool->max_slots, strerror(-err),
+			    err == -EBUSY ? " (the ring already has registered buffers)" : "");
+		goto err_ring;
+	}
+
+	pool->id = atomic_fetch_add(&next_pool_id, 1);
+	pool->has_ipc_lock = have_ipc_lock();
+	pool->owner_mark = &tls_mark;
+	pool->now_ms = pool_clock_ms();
+	pool->next_sample_ms = pool->now_ms + pool->o.sample_ms;
+	err = stats_open(pool);
+	if (err)
+		goto err_unreg;
+	pool->magic = POOL_MAGIC;
+
+	/* 001 step 502: the base blocks are registered at creation */
+	for (unsigned int i = 0; i < pool->nparts; i++) {
+		err = block_grow(pool, &pool->parts[i]);
+		if (err) {
+			snprintf(create_err, sizeof(create_err),
+				 "base block of class %u: %.200s",
+				 pool->parts[i].buf_size, pool->err);
+			goto err_blocks;
+		}
+	}
+	open_psi(pool);
+	return pool;
+
+err_blocks:
+	blocks_release_all(pool);
+	stats_close(pool);
+	pool->magic = 0;
+err_unreg:
+	io_uring_unregister_buffers(pool->ring);
+err_ring:
+	if (pool->owns_ring)
+		io_uring_queue_exit(&pool->own_ring);
+err_unmap:
+	munmap(pool->region, pool->region_len);
+err_free:
+	free_parts(pool);
+	free(pool->slot_map);
+	pthread_mutex_destroy(&pool->mu);
+	pthread_cond_destroy(&pool->cv);
+	free(pool);
+	errno = -err;
+	return NULL;
+}
+
+static void cancel_queue(struct pn_pool *pool, struct part *p, int err)
+{
+	struct req *r;
+
+	while ((r = p->qhead)) {
+		p->qhead = r->next;
+		p->st->queue_len--;
+		p->st->dequeued++;
+		PN_PROBE(dequeued, p->buf_size, (void *)0,
+			 pool->now_ms - r->since_ms, err);
+		r->cb(r->arg, NULL, err);
+		free(r);
+	}
+	p->qtail = NULL;
+}
+
+PN_EXPORT void pn_pool_destroy(struct pn_pool *pool)
+{
+	if (!pool || pool->magic != POOL_MAGIC)
+		return;
+	pool->now_ms = pool_clock_ms();
+	pool_apply_remote(pool);
+	for (unsigned int i = 0; i < pool->nparts; i++)
+		cancel_queue(pool, &pool->parts[i], -ECANCELED);
+	blocks_release_all(pool);
+	if (pool->psi_fd >= 0)
+		close(pool->psi_fd);
+	io_uring_unregister_buffers(pool->ring);
+	if (pool->owns_ring)
+		io_uring_queue_exit(&pool->own_ring);
+	stats_close(pool);
+	munmap(pool->region, pool->region_len);
+	free_parts(pool);
+	free(pool->slot_map);
+	pool->slot_map = NULL;
+	pool->nparts = 0;
+	pool->magic = POOL_DEAD;
+	/* keep the small struct so late calls see POOL_DEAD, not freed memory */
+	pthread_mutex_lock(&grave_mu);
+	pool->grave_next = graveyard;
+	graveyard = pool;
+	pthread_mutex_unlock(&grave_mu);
+}
+
+/* ---- allocation -------------------------------------------------------- */
+
+static struct part *class_of(struct pn_pool *pool, size_t size)
+{
+	unsigned int l;
+	int i;
+
+	if (!size || size > (1ull << 30))
+		return NULL;
+	l = size <= PN_POOL_MIN_BUF ? 11 : log2u(size - 1) + 1;
+	i = pool->class_part[l];
+	return i < 0 ? NULL : &pool->parts[i];
+}
+
+/* Take the lowest free buffer below the boundary (001 step 512: base block
+ * first, then blocks in order), or return NULL. The fast path. */
+static inline void *take(struct pn_pool *pool, struct part *p, uint32_t owner)
+{
+	uint64_t *map = p->map;
+	uint32_t w = p->hint, idx;
+	struct bufmeta *m;
+	struct pn_stats_block *bs;
+	struct pn_stats_part *st = p->st;
+
+	while (w < p->nwords && !map[w])
+		w++;
+	p->hint = w;
+	if (__builtin_expect(w >= p->nwords, 0))
+		return NULL;
+	idx = w * 64 + (uint32_t)__builtin_ctzll(map[w]);
+	map[w] &= map[w] - 1;
+	m = &p->meta[idx];
+	m->owner = owner;
+	m->tick = (uint32_t)pool->now_ms;
+	m->flags = BUF_ALLOCATED;
+	bs = &p->bst[m->block];
+	bs->in_use++;
+	bs->last_alloc_ms = pool->now_ms;
+	st->allocs++;
+	st->free--;
+	if (++st->in_use > p->sample_hw) {
+		p->sample_hw = st->in_use;
+		if (st->in_use > st->high_water)
+			st->high_water = st->in_use;
+	}
+	/* 000 block 238: at the low-water mark, grow ahead of need */
+	if (st->free <= p->low_water)
+		p->grow_pending = true;
+	PN_PROBE(alloc, buf_addr(p, idx), p->buf_size, owner);
+	return buf_addr(p, idx);
+}
+
+/* Nothing free below the boundary: apply remote frees, grow (000 block 250,
+ * 001 step 518), fall back to a larger class (000 [0038]). */
+static void *alloc_slow(struct pn_pool *pool, struct part *p, uint32_t owner,
+			int *err)
+{
+	void *b;
+
+	pool->now_ms = pool_clock_ms();
+	pool_apply_remote(pool);
+	if ((b = take(pool, p, owner)))
+		return b;
+	*err = block_grow(pool, p);
+	if (!*err && (b = take(pool, p, owner)))
+		return b;
+	if (pool->o.fallback) {
+		for (unsigned int i = p->idx + 1; i < pool->nparts; i++) {
+			struct part *q = &pool->parts[i];
+
+			if (q->qhead)
+				continue;
+			b = take(pool, q, owner);
+			if (!b && !block_grow(pool, q))
+				b = take(pool, q, owner);
+			if (b) {
+				q->st->fallbacks++;
+				return b;
+			}
+		}
+		char why[sizeof(pool->err)];
+
+		memcpy(why, pool->err, sizeof(why));
+		pool_seterr(pool, -*err, "%.200s; larger classes have none either",
+			    why);
+	}
+	return NULL;
+}
+
+/* 000 blocks 250-254: wait up to wait_ms for a free from another thread. */
+static void *alloc_wait(struct pn_pool *pool, struct part *p, uint32_t owner)
+{
+	uint64_t deadline = pool->now_ms + pool->o.wait_ms;
+	struct timespec ts;
+	void *b = NULL;
+
+	p->st->waits++;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += pool->o.wait_ms / 1000;
+	ts.tv_nsec += (long)(pool->o.wait_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&pool->mu);
+	atomic_fetch_add(&pool->waiters, 1);
+	for (;;) {
+		int err = 0;
+
+		if (atomic_load(&pool->remote)) {
+			pthread_mutex_unlock(&pool->mu);
+			b = alloc_slow(pool, p, owner, &err);
+			pthread_mutex_lock(&pool->mu);
+			if (b)
+				break;
+		}
+		if (pool_clock_ms() >= deadline ||
+		    pthread_cond_timedwait(&pool->cv, &pool->mu, &ts) ==
+			    ETIMEDOUT) {
+			if (atomic_load(&pool->remote))
+				continue;
+			break;
+		}
+	}
+	atomic_fetch_sub(&pool->waiters, 1);
+	pthread_mutex_unlock(&pool->mu);
+	pool->now_ms = pool_clock_ms();
+	return b;
+}
+
+static void refuse(struct pn_pool *pool, struct part *p, size_t size, int err)
+{
+	p->st->refusals++;
+	PN_PROBE(refused, p->buf_size, size, err);
+}
+
+PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size,
+			     uint32_t owner)
+{
+	struct part *p;
+	void *b;
+	int err = 0;
+
+	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0)) {
+		errno = EBADF;
+		return NULL;
+	}
+	p = class_of(pool, size);
+	if (__builtin_expect(!p, 0)) {
+		pool_seterr(pool, EINVAL,
+			    "size %zu: no class serves it (largest is %u)", size,
+			    pool->parts[pool->nparts - 1].buf_size);
+		errno = EINVAL;
+		return NULL;
+	}
+	/* 001 step 506: queued requests are served first */
+	if (__builtin_expect(!p->qhead, 1)) {
+		b = take(pool, p, owner);
+		if (__builtin_expect(b != NULL, 1))
+			return b;
+	}
+	b = p->qhead ? NULL : alloc_slow(pool, p, owner, &err);
+	if (!b && pool->o.wait_ms)
+		b = alloc_wait(pool, p, owner);
+	if (b)
+		return b;
+	if (p->qhead)
+		pool_seterr(pool, ENOBUFS,
+			    "class %u: %" PRIu64 " requests already queued at the wall",
+			    p->buf_size, p->st->queue_len);
+	else if (pool->o.wait_ms) {
+		char why[sizeof(pool->err)];
+
+		memcpy(why, pool->err, sizeof(why));
+		pool_seterr(pool, ENOBUFS,
+			    "class %u: no buffer freed within %u ms (%.180s)",
+			    p->buf_size, pool->o.wait_ms, why);
+	}
+	if (!err || err == -ENOSPC)
+		err = -ENOBUFS;
+	refuse(pool, p, size, err);
+	errno = -err;
+	return NULL;
+}
+
+PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
+				 uint32_t owner, pn_buf_cb cb, void *arg)
+{
+	struct part *p;
+	struct req *r;
+	void *b = NULL;
+	int err = 0;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	p = class_of(pool, size);
+	if (!p || !cb)
+		return pool_seterr(pool, EINVAL,
+				   "size %zu: no class serves it, or no callback",
+				   size);
+	if (!p->qhead) {
+		b = take(pool, p, owner);
+		if (!b)
+			b = alloc_slow(pool, p, owner, &err);
+		if (b) {
+			cb(arg, b, 0);
+			return 0;
+		}
+	}
+	/* 001 steps 508/516: queue FIFO until a free serves it */
+	r = malloc(sizeof(*r));
+	if (!r)
+		return pool_seterr(pool, ENOMEM, "out of memory for a queued request");
+	*r = (struct req){ .cb = cb, .arg = arg, .owner = owner,
+			   .since_ms = pool->now_ms };
+	if (p->qtail)
+		p->qtail->next = r;
+	else
+		p->qhead = r;
+	p->qtail = r;
+	p->st->queued++;
+	p->st->queue_len++;
+	PN_PROBE(queued, p->buf_size, p->st->queue_len, owner);
+	pool_emit(pool, p, PN_EV_QUEUED, UINT32_MAX, p->buf_size, NULL, owner,
+		  0, 0, 0);
+	return 1;
+}
+
+/* Give queued requests the free buffers, oldest first (001: on release). */
+void pool_serve_queue(struct pn_pool *pool, struct part *p)
+{
+	struct req *r;
+	void *b;
+
+	while ((r = p->qhead)) {
+		b = take(pool, p, r->owner);
+		if (!b)
+			return;
+		p->qhead = r->next;
+		if (!p->qhead)
+			p->qtail = NULL;
+		p->st->queue_len--;
+		p->st->dequeued++;
+		PN_PROBE(dequeued, p->buf_size, b, pool->now_ms - r->since_ms, 0);
+		pool_emit(pool, p, PN_EV_DEQUEUED, UINT32_MAX, p->buf_size, b,
+			  r->owner, pool->now_ms - r->since_ms, 0, 0);
+		r->cb(r->arg, b, 0);
+		free(r);
+	}
+}
+
+/* Refuse queued requests older than queue_timeout_ms. */
+int pool_expire_queue(struct pn_pool *pool, struct part *p);
+int pool_expire_queue(struct pn_pool *pool, struct part *p)
+{
+	struct req *r;
+	int n = 0;
+
+	while ((r = p->qhead) &&
+	       pool->now_ms - r->since_ms >= pool->o.queue_timeout_ms) {
+		p->qhead = r->next;
+		if (!p->qhead)
+			p->qtail = NULL;
+		p->st->queue_len--;
+		p->st->dequeued++;
+		p->st->refusals++;
+		pool_seterr(pool, ETIMEDOUT,
+			    "class %u: queued request waited %" PRIu64 " ms at the wall (queue_timeout_ms %u)",
+			    p->buf_size, pool->now_ms - r->since_ms,
+			    pool->o.queue_timeout_ms);
+		PN_PROBE(dequeued, p->buf_size, (void *)0,
+			 pool->now_ms - r->since_ms, -ETIMEDOUT);
+		pool_emit(pool, p, PN_EV_DEQUEUED, UINT32_MAX, p->buf_size,
+			  NULL, r->owner, pool->now_ms - r->since_ms, 0,
+			  -ETIMEDOUT);
+		r->cb(r->arg, NULL, -ETIMEDOUT);
+		free(r);
+		n++;
+	}
+	return n;
+}
+
+/* ---- free ---------------------------------------------------------------- */
+
+static int bad_free(struct pn_pool *pool, struct part *p, void *buf, int err,
+		    const char *why)
+{
+	if (p)
+		p->st->errors++;
+	else
+		pool->sh->bad_frees++;
+	pool_seterr(pool, -err, "pn_buf_free(%p): %s", buf, why);
+	PN_PROBE(bad_free, buf, err);
+	pool_emit(pool, p, PN_EV_BAD_FREE, UINT32_MAX, 0, buf, 0, 0, 0, err);
+	return err;
+}
+
+/* 000 FIG. 9 on the owner thread: validate, clear the bit, serve the queue,
+ * check for underuse; a draining block that empties is unregistered. */
+static int free_local(struct pn_pool *pool, void *buf)
+{
+	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->region;
+	struct part *p;
+	struct bufmeta *m;
+	struct pn_stats_block *bs;
+	struct pn_stats_part *st;
+	uint32_t idx, blk;
+	uint64_t poff;
+
+	if (__builtin_expect(off >= pool->region_len, 0))
+		return bad_free(pool, NULL, buf, -EINVAL,
+				"not a buffer of this pool");
+	p = &pool->parts[off >> pool->span_shift];
+	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
+	idx = (uint32_t)(poff >> p->buf_shift);
+	if (__builtin_expect(poff & (p->buf_size - 1), 0) ||
+	    idx >= (uint64_t)p->nwords * 64)
+		return bad_free(pool, p, buf, -EINVAL,
+				"not the start of a buffer this pool gave out");
+	m = &p->meta[idx];
+	if (__builtin_expect(m->flags != BUF_ALLOCATED, 0)) {
+		blk = m->block;
+		if (m->flags & BUF_RECLAIMED)
+			return bad_free(pool, p, buf, -ESTALE,
+					"buffer was declared leaked and reclaimed");
+		if (p->bst[blk].state == PN_BLOCK_RELEASED ||
+		    p->bst[blk].state == PN_BLOCK_RELEASING)
+			return bad_free(pool, p, buf, -ESTALE,
+					"its block was released");
+		if (p->bst[blk].state == PN_BLOCK_UNUSED)
+			return bad_free(pool, p, buf, -EINVAL,
+					"not a buffer this pool gave out");
+		return bad_free(pool, p, buf, -EALREADY, "double free");
+	}
+	blk = m->block;
+	m->flags = 0;
+	bs = &p->bst[blk];
+	st = p->st;
+	bs->in_use--;
+	st->in_use--;
+	st->frees++;
+	PN_PROBE(free, buf, p->buf_size);
+	if (__builtin_expect(bs->state == PN_BLOCK_ACTIVE, 1)) {
+		p->map[idx / 64] |= 1ull << (idx % 64);
+		if (idx / 64 < p->hint)
+			p->hint = idx / 64;
+		st->free++;
+		if (__builtin_expect(p->qhead != NULL, 0))
+			pool_serve_queue(pool, p);
+		/* 000 block 356-358: too many free buffers: tell the host */
+		if (__builtin_expect(st->free > p->underuse_free, 0) &&
+		    !p->underuse_raised) {
+			p->underuse_raised = true;
+			st->underuse++;
+			PN_PROBE(underuse, p->buf_size, st->free,
+				 p->underuse_free);
+			pool_emit(pool, p, PN_EV_UNDERUSE, UINT32_MAX,
+				  st->free, NULL, 0, 0, PN_REASON_UNDERUSE, 0);
+			if (pool->o.underuse_shrink)
+				p->underuse_shrink_pending = true;
+		}
+	} else if (bs->in_use == 0 && bs->state == PN_BLOCK_DRAINING) {
+		/* 000 block 404-406: the drained block's last buffer is back */
+		block_unregister(pool, p, blk);
+	}
+	return 0;
+}
+
+void pool_apply_remote(struct pn_pool *pool)
+{
+	void *b = atomic_exchange(&pool->remote, NULL);
+
+	while (b) {
+		void *next = *(void **)b;
+
+		free_local(pool, b);
+		b = next;
+	}
+}
+
+PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
+{
+	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
+		return -EBADF;
+	if (__builtin_expect(pool->owner_mark == &tls_mark, 1))
+		return free_local(pool, buf);
+	/* another thread: check what can be checked without the owner's state,
+	 * then hand the buffer over through the lock-free list */
+	if ((uintptr_t)buf - (uintptr_t)pool->region >= pool->region_len)
+		return -EINVAL;
+	void *head = atomic_load(&pool->remote);
+	do {
+		*(void **)buf = head;
+	} while (!atomic_compare_exchange_weak(&pool->remote, &head, buf));
+	if (atomic_load(&pool->waiters)) {
+		pthread_mutex_lock(&pool->mu);
+		pthread_cond_signal(&pool->cv);
+		pthread_mutex_unlock(&pool->mu);
+	}
+	return 0;
+}
+
+/* ---- lookup and small accessors ---------------------------------------- */
+
+PN_EXPORT int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
+			    struct pn_buf_info *info)
+{
+	uintptr_t off;
+	const struct part *p;
+	uint32_t idx, blk;
+	uint64_t poff;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	off = (uintptr_t)addr - (uintptr_t)pool->region;
+	if (off >= pool->region_len)
+		return -EINVAL;
+	p = &pool->parts[off >> pool->span_shift];
+	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
+	idx = (uint32_t)(poff >> p->buf_shift);
+	if (idx >= (uint64_t)p->nwords * 64 ||
+	    !(p->meta[idx].flags & BUF_ALLOCATED))
+		return -EINVAL;
+	blk = p->meta[idx].block;
+	if (p->bst[blk].state != PN_BLOCK_ACTIVE &&
+	    p->bst[blk].state != PN_BLOCK_DRAINING)
+		return -EINVAL;
+	info->addr = buf_addr(p, idx);
+	info->size = p->buf_size;
+	info->slot = p->blocks[blk].slot;
+	info->owner = p->meta[idx].owner;
+	info->block = blk;
+	return 0;
+}
+
+PN_EXPORT struct io_uring *pn_pool_ring(const struct pn_pool *pool)
+{
+	return pool && pool->magic == POOL_MAGIC ? pool->ring : NULL;
+}
+
+PN_EXPORT unsigned int pn_pool_nparts(const struct pn_pool *pool)
+{
+	return pool && pool->magic == POOL_MAGIC ? pool->nparts : 0;
+}
+
+PN_EXPORT size_t pn_pool_pinned(const struct pn_pool *pool)
+{
+	return pool && pool->magic == POOL_MAGIC ? pool->sh->pinned_bytes : 0;
+}
+
+PN_EXPORT int pn_pool_psi_fd(const struct pn_pool *pool)
+{
+	return pool && pool->magic == POOL_MAGIC ? pool->psi_fd : -1;
+}
+
+PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
+			    struct pn_pool_part_stats *s)
+{
+	const struct part *p;
+	const struct pn_stats_part *st;
+
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EBADF;
+	if (i >= pool->nparts || !s)
+		return -EINVAL;
+	p = &pool->parts[i];
+	st = p->st;
+	memset(s, 0, sizeof(*s));
+	s->buf_size = p->buf_size;
+	for (uint32_t b = 0; b < p->max_blocks; b++) {
+		switch (p->bst[b].state) {
+		case PN_BLOCK_ACTIVE:
+			s->blocks_active++;
+			break;
+		case PN_BLOCK_DRAINING:
+			s->blocks_draining++;
+			break;
+		case PN_BLOCK_RELEASING:
+			s->blocks_releasing++;
+			break;
+		}
+	}
+	s->pinned_bytes = st->pinned_bytes;
+	s->in_use = st->in_use;
+	s->free = st->free;
+	s->high_water = st->high_water;
+	s->allocs = st->allocs;
+	s->frees = st->frees;
+	s->grows = st->grows;
+	s->grow_refused = st->grow_refused;
+	s->drains = st->drains;
+	for (int r = 0; r < PN_REASON_NR; r++)
+		s->releases[r] = st->releases[r];
+	s->queued = st->queued;
+	s->dequeued = st->dequeued;
+	s->queue_len = st->queue_len;
+	s->waits = st->waits;
+	s->refusals = st->refusals;
+	s->leaks = st->leaks;
+	s->errors = st->errors;
+	s->underuse = st->underuse;
+	return 0;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to pool/: the pool's data structures. Nothing outside pool/
+ * includes this file.
+ */
+#ifndef PINNET_POOL_IMPL_H
+#define PINNET_POOL_IMPL_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pinnet/pool.h"
+#include "pinnet/pool_stats.h"
+
+#define POOL_MAGIC 0x706e706f6f6c2121ull /* live */
+#define POOL_DEAD 0x706e646561642121ull /* destroyed */
+
+/* bufmeta.flags */
+#define BUF_ALLOCATED 1u /* out with a user */
+#define BUF_RECLAIMED 2u /* declared leaked and taken back (000 block 412) */
+
+/* Per buffer: who holds it and since when (leak reports, lifetimes). */
+struct bufmeta {
+	uint32_t owner; /* owner tag from the allocation */
+	uint32_t tick; /* pool ms clock at allocation (wraps after 49 days) */
+	uint32_t block; /* block index, set when the block is committed */
+	uint32_t flags; /* BUF_* */
+};
+
+/* Per block (001 FIG. 4 Buddy_t); the counters live in the stats file. */
+struct block {
+	uint32_t first; /* first buffer index in the partition */
+	uint32_t nbufs; /* buffers in the block */
+	uint32_t slot; /* registered-table slot while registered */
+	uint32_t gen; /* registration generation: part of the tag */
+	int reason; /* why it is draining/releasing (pn_release_reason) */
+};
+
+/* An async allocation waiting at the wall (001 steps 508/516). */
+struct req {
+	struct req *next;
+	pn_buf_cb cb;
+	void *arg;
+	uint32_t owner;
+	uint64_t since_ms; /* pool clock when queued */
+};
+
+/* One partition (000 FIG. 6 row): buffers of one size. */
+struct part {
+	struct pn_stats_part *st; /* live counters (stats file) */
+	struct pn_stats_block *bst; /* live block records (stats file) */
+	struct block *blocks; /* max_blocks entries */
+	uint64_t *map; /* free bits: 1 = free and allocatable */
+	struct bufmeta *meta; /* one per buffer of the whole partition */
+	char *base; /* first byte of the partition's reservation */
+	uint32_t buf_size, buf_shift;
+	uint32_t base_bufs, add_bufs; /* buffers in block 0 / each other block */
+	uint32_t max_blocks;
+	uint32_t nwords; /* bitmap words up to the highest block ever committed */
+	uint32_t hint; /* no free bit below this word */
+	uint64_t low_water; /* grow ahead at or below this many free */
+	uint64_t underuse_free; /* UINT64_MAX when off */
+	uint64_t sample_hw; /* most in use since the last sample */
+	uint64_t *peak; /* PEAK policy: per-sample maxima, a ring */
+	unsigned int npeak, peak_pos;
+	bool grow_pending; /* low water crossed: grow in pn_pool_poll() */
+	bool underuse_raised; /* edge-trigger for underuse events */
+	bool underuse_shrink_pending; /* host answer to underuse, in poll */
+	struct req *qhead, *qtail; /* FIFO at the wall */
+	unsigned int idx; /* partition index */
+};
+
+struct pn_pool {
+	uint64_t magic; /* POOL_MAGIC or POOL_DEAD */
+	const char *owner_mark; /* address of the owner thread's TLS marker */
+	struct part *parts;
+	unsigned int nparts;
+	int8_t class_part[40]; /* log2(size class) -> partition, -1 none */
+	uint64_t now_ms; /* pool clock, refreshed by poll and slow paths */
+	char *region; /* the whole reservation */
+	size_t region_len;
+	uint32_t span_shift; /* log2 of each partition's reservation span */
+	struct io_uring *ring;
+	struct io_uring own_ring;
+	bool owns_ring;
+	uint32_t *slot_map; /* slot -> (part << 16 | block) + 1; 0 free */
+	unsigned int max_slots;
+	unsigned int slots_used;
+	struct pn_pool_opts o; /* options with defaults filled in */
+	char name[32];
+	struct pn_stats_header *sh; /* stats file mapping */
+	size_t sh_len;
+	char sh_path[128]; /* "" when anonymous */
+	uint64_t id;
+	uint64_t next_sample_ms;
+	uint64_t next_psi_ms;
+	int psi_fd;
+	bool has_ipc_lock;
+	unsigned int releasing; /* blocks waiting for their tag CQE */
+	_Atomic(void *) remote; /* frees from other threads (Treiber stack) */
+	atomic_uint waiters; /* owner waiting in pn_buf_alloc() */
+	pthread_mutex_t mu; /* only for waiting at the wall */
+	pthread_cond_t cv;
+	char err[256]; /* pn_pool_last_error() */
+	struct pn_pool *grave_next; /* destroyed pools stay findable */
+};
+
+/* pool.c */
+uint64_t pool_clock_ms(void);
+void pool_emit(struct pn_pool *pool, struct part *p,
+	       enum pn_pool_event_type type, uint32_t block, uint64_t bytes,
+	       void *addr, uint32_t owner, uint64_t age_ms, int reason,
+	       int err);
+int pool_seterr(struct pn_pool *pool, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void pool_serve_queue(struct pn_pool *pool, struct part *p);
+void pool_apply_remote(struct pn_pool *pool);
+
+/* blocks.c: grow, drain, release, policies (000 FIG. 8/10, 001 FIG. 5/6) */
+int block_grow(struct pn_pool *pool, struct part *p);
+void block_drain(struct pn_pool *pool, struct part *p, uint32_t b,
+		 int reason);
+void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b);
+int blocks_release_all(struct pn_pool *pool);
+bool block_tag_cqe(struct pn_pool *pool, uint64_t tag);
+int blocks_poll(struct pn_pool *pool);
+int part_shrink(struct pn_pool *pool, struct part *p, uint64_t keep_bytes,
+		int reason);
+void budget_release(size_t bytes);
+
+/* stats.c: the counters file */
+int stats_open(struct pn_pool *pool);
+void stats_close(struct pn_pool *pool);
+
+static inline void *buf_addr(const struct part *p, uint32_t idx)
+{
+	return p->base + ((size_t)idx << p->buf_shift);
+}
+
+#endif
