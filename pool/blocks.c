@@ -505,7 +505,12 @@ PN_EXPORT int pn_pool_pressure(struct pn_pool *pool)
 	for (unsigned int i = 0; i < pool->nparts; i++) {
 		struct part *p = &pool->parts[i];
 
-		n += part_shrink(pool, p, p->st->in_use << p->buf_shift,
+		uint64_t need = p->st->in_use, keep = p->base_bufs;
+
+		/* the blocks that in-use buffers need, rounded up */
+		while (keep < need)
+			keep += p->add_bufs;
+		n += part_shrink(pool, p, keep << p->buf_shift,
 				 PN_REASON_PRESSURE);
 	}
 	return n;

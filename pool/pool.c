@@ -168,7 +168,7 @@ static void fill_defaults(struct pn_pool_opts *o)
 	if (!o->psi_stall_us)
 		o->psi_stall_us = 150000;
 	if (!o->psi_window_us)
-		o->psi_window_us = 1000000;
+		o->psi_window_us = 2000000;
 	if (!o->stats_dir)
 		o->stats_dir = PN_STATS_DIR;
 }
@@ -288,11 +288,16 @@ static void open_psi(struct pn_pool *pool)
 	if (!pool->o.psi)
 		return;
 	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		pool_seterr(pool, 0, "PSI off: /proc/pressure/memory: %s",
+			    strerror(errno));
 		return;
+	}
 	n = snprintf(trig, sizeof(trig), "some %u %u", pool->o.psi_stall_us,
 		     pool->o.psi_window_us);
 	if (write(fd, trig, (size_t)n + 1) < 0) {
+		pool_seterr(pool, 0, "PSI off: trigger \"%s\": %s", trig,
+			    strerror(errno));
 		close(fd);
 		return;
 	}

@@ -141,7 +141,7 @@ struct pn_pool_opts {
 	bool underuse_shrink; /* answer an underuse event with a shrink */
 	bool psi; /* shrink on memory pressure from /proc/pressure/memory */
 	unsigned int psi_stall_us; /* PSI trigger: stall per window (default 150000) */
-	unsigned int psi_window_us; /* PSI trigger window (default 1000000) */
+	unsigned int psi_window_us; /* PSI trigger window (default 2000000: unprivileged triggers need whole 2 s) */
 	const char *stats_dir; /* counters file folder; default /run/pinnet; "" none */
 	pn_pool_event_fn on_event; /* slow-path events; may be NULL */
 	void *event_arg; /* passed to on_event */
