@@ -74,22 +74,24 @@ static int budget_take(struct pn_pool *pool, struct part *p, size_t bytes)
 	}
 	pthread_mutex_lock(&budget.mu);
 	if (rl.rlim_cur != RLIM_INFINITY && budget.used + bytes > rl.rlim_cur) {
-		rc = pool_seterr(pool, ENOMEM,
-				 "class %u: RLIMIT_MEMLOCK reached: %zu bytes pinned + %zu > limit %llu (no CAP_IPC_LOCK; raise ulimit -l or grant CAP_IPC_LOCK)",
-				 p->buf_size, budget.used, bytes,
-				 (unsigned long long)rl.rlim_cur);
+		rc = pool_seterr(
+			pool, ENOMEM,
+			"class %u: RLIMIT_MEMLOCK reached: %zu bytes pinned + %zu > limit %llu (no CAP_IPC_LOCK; raise ulimit -l or grant CAP_IPC_LOCK)",
+			p->buf_size, budget.used, bytes,
+			(unsigned long long)rl.rlim_cur);
 		goto out;
 	}
 	while (budget.limit && budget.used + bytes > budget.limit) {
 		if (!pool->o.grow_wait_ms ||
 		    pthread_cond_timedwait(&budget.cv, &budget.mu, &ts) ==
 			    ETIMEDOUT) {
-			if (budget.limit && budget.used + bytes > budget.limit) {
-				rc = pool_seterr(pool, EDQUOT,
-						 "class %u: process budget reached: %zu bytes pinned + %zu > budget %zu (waited %u ms)",
-						 p->buf_size, budget.used,
-						 bytes, budget.limit,
-						 pool->o.grow_wait_ms);
+			if (budget.limit &&
+			    budget.used + bytes > budget.limit) {
+				rc = pool_seterr(
+					pool, EDQUOT,
+					"class %u: process budget reached: %zu bytes pinned + %zu > budget %zu (waited %u ms)",
+					p->buf_size, budget.used, bytes,
+					budget.limit, pool->o.grow_wait_ms);
 				goto out;
 			}
 		}
@@ -131,8 +133,8 @@ static int refuse_grow(struct pn_pool *pool, struct part *p, size_t bytes,
 {
 	p->st->grow_refused++;
 	PN_PROBE(grow_refused, p->buf_size, bytes, err);
-	pool_emit(pool, p, PN_EV_GROW_REFUSED, UINT32_MAX, bytes, NULL, 0, 0,
-		  0, err);
+	pool_emit(pool, p, PN_EV_GROW_REFUSED, UINT32_MAX, bytes, NULL, 0, 0, 0,
+		  err);
 	return err;
 }
 
@@ -192,7 +194,8 @@ int block_grow(struct pn_pool *pool, struct part *p)
 	}
 	if (b == p->max_blocks) {
 		pool_seterr(pool, ENOSPC,
-			    "class %u: partition wall reached: %" PRIu64 " of %zu bytes pinned in %u blocks",
+			    "class %u: partition wall reached: %" PRIu64
+			    " of %zu bytes pinned in %u blocks",
 			    p->buf_size, p->st->pinned_bytes, c->wall_bytes,
 			    p->max_blocks);
 		return refuse_grow(pool, p, 0, -ENOSPC);
@@ -203,22 +206,25 @@ int block_grow(struct pn_pool *pool, struct part *p)
 	addr = buf_addr(p, bl->first);
 	if (p->st->pinned_bytes + bytes > c->wall_bytes) {
 		pool_seterr(pool, ENOSPC,
-			    "class %u: partition wall reached: %" PRIu64 " + %zu bytes > wall %zu",
+			    "class %u: partition wall reached: %" PRIu64
+			    " + %zu bytes > wall %zu",
 			    p->buf_size, p->st->pinned_bytes, bytes,
 			    c->wall_bytes);
 		return refuse_grow(pool, p, bytes, -ENOSPC);
 	}
 	if (pool->sh->pinned_bytes + bytes > pool->o.wall_bytes) {
 		pool_seterr(pool, ENOSPC,
-			    "class %u: pool wall reached: %" PRIu64 " + %zu bytes > pool wall %zu",
+			    "class %u: pool wall reached: %" PRIu64
+			    " + %zu bytes > pool wall %zu",
 			    p->buf_size, pool->sh->pinned_bytes, bytes,
 			    pool->o.wall_bytes);
 		return refuse_grow(pool, p, bytes, -ENOSPC);
 	}
 	if (pool->slots_used >= pool->max_slots) {
-		pool_seterr(pool, ENOSPC,
-			    "class %u: all %u registered-buffer slots in use (max_slots)",
-			    p->buf_size, pool->max_slots);
+		pool_seterr(
+			pool, ENOSPC,
+			"class %u: all %u registered-buffer slots in use (max_slots)",
+			p->buf_size, pool->max_slots);
 		return refuse_grow(pool, p, bytes, -ENOSPC);
 	}
 	rc = budget_take(pool, p, bytes);
@@ -249,15 +255,18 @@ int block_grow(struct pn_pool *pool, struct part *p)
 
 		getrlimit(RLIMIT_MEMLOCK, &rl);
 		if (rc == -ENOMEM)
-			pool_seterr(pool, ENOMEM,
-				    "class %u: the kernel refused to pin %zu bytes: RLIMIT_MEMLOCK (%llu, shared by all of this user's processes)%s",
-				    p->buf_size, bytes,
-				    (unsigned long long)rl.rlim_cur,
-				    pool->has_ipc_lock ? "" : " without CAP_IPC_LOCK");
+			pool_seterr(
+				pool, ENOMEM,
+				"class %u: the kernel refused to pin %zu bytes: RLIMIT_MEMLOCK (%llu, shared by all of this user's processes)%s",
+				p->buf_size, bytes,
+				(unsigned long long)rl.rlim_cur,
+				pool->has_ipc_lock ? "" :
+						     " without CAP_IPC_LOCK");
 		else
-			pool_seterr(pool, -rc,
-				    "class %u: registering %zu bytes in slot %u: %s",
-				    p->buf_size, bytes, slot, strerror(-rc));
+			pool_seterr(
+				pool, -rc,
+				"class %u: registering %zu bytes in slot %u: %s",
+				p->buf_size, bytes, slot, strerror(-rc));
 		goto err_touch;
 	}
 	pool->slot_map[slot] = (p->idx << 16 | b) + 1;
@@ -329,7 +338,8 @@ void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b)
 						  &notag, 1);
 	if (rc < 0) {
 		/* stays draining; the next poll's leak check retries */
-		pool_seterr(pool, -rc, "class %u block %u: unregistering slot %u: %s",
+		pool_seterr(pool, -rc,
+			    "class %u block %u: unregistering slot %u: %s",
 			    p->buf_size, b, bl->slot, strerror(-rc));
 		return;
 	}
@@ -406,9 +416,11 @@ static int report_leaks(struct pn_pool *pool, struct part *p, uint32_t b,
 			continue;
 		n++;
 		p->st->leaks++;
-		pool_seterr(pool, 0,
-			    "class %u block %u: buffer %p (owner %u) out for %" PRIu64 " ms at the leak timeout",
-			    p->buf_size, b, buf_addr(p, i), m->owner, age);
+		pool_seterr(
+			pool, 0,
+			"class %u block %u: buffer %p (owner %u) out for %" PRIu64
+			" ms at the leak timeout",
+			p->buf_size, b, buf_addr(p, i), m->owner, age);
 		PN_PROBE(leak, p->buf_size, b, buf_addr(p, i), m->owner, age);
 		pool_emit(pool, p, PN_EV_LEAK, b, p->buf_size, buf_addr(p, i),
 			  m->owner, age, bl->reason, 0);
@@ -434,9 +446,10 @@ static int leak_check(struct pn_pool *pool, struct part *p, uint32_t b)
 	}
 	p->st->shrink_refused++;
 	PN_PROBE(shrink_refused, p->buf_size, b, p->bst[b].in_use);
-	pool_seterr(pool, EBUSY,
-		    "class %u block %u: shrink refused: %d buffers still out after %u ms (leak policy refuse)",
-		    p->buf_size, b, n, pool->o.leak_timeout_ms);
+	pool_seterr(
+		pool, EBUSY,
+		"class %u block %u: shrink refused: %d buffers still out after %u ms (leak policy refuse)",
+		p->buf_size, b, n, pool->o.leak_timeout_ms);
 	pool_emit(pool, p, PN_EV_SHRINK_REFUSED, b, block_bytes(p, b), NULL, 0,
 		  0, p->blocks[b].reason, -EBUSY);
 	reactivate(pool, p, b);

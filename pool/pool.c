@@ -112,35 +112,42 @@ static int check_class(const struct pn_pool_class *c, unsigned int i,
 
 	if (!is_pow2(c->buf_size) || c->buf_size < PN_POOL_MIN_BUF ||
 	    c->buf_size > (1u << 30))
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: buf_size %u is not a power of two between %u and 1 GiB",
-				   i, c->buf_size, PN_POOL_MIN_BUF);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: buf_size %u is not a power of two between %u and 1 GiB",
+			i, c->buf_size, PN_POOL_MIN_BUF);
 	if (c->buf_size <= prev)
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: buf_size %u not above the previous class (%u)",
-				   i, c->buf_size, prev);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: buf_size %u not above the previous class (%u)",
+			i, c->buf_size, prev);
 	if (!c->base_bytes || c->base_bytes % c->buf_size ||
 	    c->base_bytes % (size_t)page)
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: base_bytes %zu must be a non-zero multiple of %u and of the page size",
-				   i, c->base_bytes, c->buf_size);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: base_bytes %zu must be a non-zero multiple of %u and of the page size",
+			i, c->base_bytes, c->buf_size);
 	if (!c->block_bytes || c->block_bytes % c->buf_size ||
 	    c->block_bytes % (size_t)page)
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: block_bytes %zu must be a non-zero multiple of %u and of the page size",
-				   i, c->block_bytes, c->buf_size);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: block_bytes %zu must be a non-zero multiple of %u and of the page size",
+			i, c->block_bytes, c->buf_size);
 	if (c->wall_bytes < c->base_bytes)
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: wall_bytes %zu below base_bytes %zu",
-				   i, c->wall_bytes, c->base_bytes);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: wall_bytes %zu below base_bytes %zu", i,
+			c->wall_bytes, c->base_bytes);
 	if (c->base_bytes > (1ull << 30) || c->block_bytes > (1ull << 30))
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: a block may be 1 GiB at most (one registered buffer)",
-				   i);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: a block may be 1 GiB at most (one registered buffer)",
+			i);
 	if ((c->wall_bytes - c->base_bytes) / c->block_bytes + 1 > 65536)
-		return pool_seterr(NULL, EINVAL,
-				   "class %u: wall %zu / block %zu gives more than 65536 blocks",
-				   i, c->wall_bytes, c->block_bytes);
+		return pool_seterr(
+			NULL, EINVAL,
+			"class %u: wall %zu / block %zu gives more than 65536 blocks",
+			i, c->wall_bytes, c->block_bytes);
 	return 0;
 }
 
@@ -152,8 +159,8 @@ static void fill_defaults(struct pn_pool_opts *o)
 		o->max_slots = 1024;
 	if (!o->nclasses) {
 		o->classes = default_classes;
-		o->nclasses = sizeof(default_classes) /
-			      sizeof(default_classes[0]);
+		o->nclasses =
+			sizeof(default_classes) / sizeof(default_classes[0]);
 	}
 	if (!o->sample_ms)
 		o->sample_ms = 60000;
@@ -193,14 +200,17 @@ static int reserve_region(struct pn_pool *pool, size_t span)
 	raw = mmap(NULL, len + align, PROT_NONE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
-		return pool_seterr(NULL, ENOMEM,
-				   "cannot reserve %zu MiB of address space: %s",
-				   len >> 20, strerror(errno));
-	start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+		return pool_seterr(
+			NULL, ENOMEM,
+			"cannot reserve %zu MiB of address space: %s",
+			len >> 20, strerror(errno));
+	start = (char *)(((uintptr_t)raw + align - 1) &
+			 ~(uintptr_t)(align - 1));
 	if (start > raw)
 		munmap(raw, (size_t)(start - raw));
 	if (start + len < raw + len + align)
-		munmap(start + len, (size_t)(raw + len + align - (start + len)));
+		munmap(start + len,
+		       (size_t)(raw + len + align - (start + len)));
 	pool->region = start;
 	pool->region_len = len;
 	return 0;
@@ -218,7 +228,8 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	p->base_bufs = (uint32_t)(c->base_bytes >> p->buf_shift);
 	p->add_bufs = (uint32_t)(c->block_bytes >> p->buf_shift);
 	p->max_blocks =
-		(uint32_t)((c->wall_bytes - c->base_bytes) / c->block_bytes) + 1;
+		(uint32_t)((c->wall_bytes - c->base_bytes) / c->block_bytes) +
+		1;
 	p->base = pool->region + span * i;
 	p->low_water = c->low_water;
 	p->underuse_free = c->underuse_free ? c->underuse_free : UINT64_MAX;
@@ -354,12 +365,12 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 		const struct pn_pool_class *c = &pool->o.classes[i];
 		size_t vsz;
 
-		err = check_class(c, i, i ? pool->o.classes[i - 1].buf_size : 0);
+		err = check_class(c, i,
+				  i ? pool->o.classes[i - 1].buf_size : 0);
 		if (err)
 			goto err_free;
-		vsz = c->base_bytes +
-		      (c->wall_bytes - c->base_bytes) / c->block_bytes *
-			      c->block_bytes;
+		vsz = c->base_bytes + (c->wall_bytes - c->base_bytes) /
+					      c->block_bytes * c->block_bytes;
 		if (vsz > span)
 			span = vsz;
 		wall_sum += c->wall_bytes;
@@ -379,7 +390,8 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 		goto err_free;
 	/* size classes: a request rounds up to the first class that fits */
 	for (unsigned int l = 0, i = 0; l < 40; l++) {
-		while (i < pool->nparts && log2u(pool->o.classes[i].buf_size) < l)
+		while (i < pool->nparts &&
+		       log2u(pool->o.classes[i].buf_size) < l)
 			i++;
 		if (i < pool->nparts)
 			pool->class_part[l] = (int8_t)i;
@@ -408,10 +420,13 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	}
 	err = io_uring_register_buffers_sparse(pool->ring, pool->max_slots);
 	if (err) {
-		pool_seterr(NULL, -err,
-			    "registering a sparse table of %u buffer slots: %s%s",
-			    pool->max_slots, strerror(-err),
-			    err == -EBUSY ? " (the ring already has registered buffers)" : "");
+		pool_seterr(
+			NULL, -err,
+			"registering a sparse table of %u buffer slots: %s%s",
+			pool->max_slots, strerror(-err),
+			err == -EBUSY ?
+				" (the ring already has registered buffers)" :
+				"");
 		goto err_ring;
 	}
 
@@ -586,8 +601,8 @@ static void *alloc_slow(struct pn_pool *pool, struct part *p, uint32_t owner,
 		char why[sizeof(pool->err)];
 
 		memcpy(why, pool->err, sizeof(why));
-		pool_seterr(pool, -*err, "%.200s; larger classes have none either",
-			    why);
+		pool_seterr(pool, -*err,
+			    "%.200s; larger classes have none either", why);
 	}
 	return NULL;
 }
@@ -639,8 +654,7 @@ static void refuse(struct pn_pool *pool, struct part *p, size_t size, int err)
 	PN_PROBE(refused, p->buf_size, size, err);
 }
 
-PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size,
-			     uint32_t owner)
+PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 {
 	struct part *p;
 	void *b;
@@ -653,8 +667,8 @@ PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size,
 	p = class_of(pool, size);
 	if (__builtin_expect(!p, 0)) {
 		pool_seterr(pool, EINVAL,
-			    "size %zu: no class serves it (largest is %u)", size,
-			    pool->parts[pool->nparts - 1].buf_size);
+			    "size %zu: no class serves it (largest is %u)",
+			    size, pool->parts[pool->nparts - 1].buf_size);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -671,7 +685,8 @@ PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size,
 		return b;
 	if (p->qhead)
 		pool_seterr(pool, ENOBUFS,
-			    "class %u: %" PRIu64 " requests already queued at the wall",
+			    "class %u: %" PRIu64
+			    " requests already queued at the wall",
 			    p->buf_size, p->st->queue_len);
 	else if (pool->o.wait_ms) {
 		char why[sizeof(pool->err)];
@@ -700,9 +715,9 @@ PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
 		return -EBADF;
 	p = class_of(pool, size);
 	if (!p || !cb)
-		return pool_seterr(pool, EINVAL,
-				   "size %zu: no class serves it, or no callback",
-				   size);
+		return pool_seterr(
+			pool, EINVAL,
+			"size %zu: no class serves it, or no callback", size);
 	if (!p->qhead) {
 		b = take(pool, p, owner);
 		if (!b)
@@ -715,9 +730,11 @@ PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
 	/* 001 steps 508/516: queue FIFO until a free serves it */
 	r = malloc(sizeof(*r));
 	if (!r)
-		return pool_seterr(pool, ENOMEM, "out of memory for a queued request");
-	*r = (struct req){ .cb = cb, .arg = arg, .owner = owner,
-			   .since_ms = pool->now_ms };
+		return pool_seterr(pool, ENOMEM,
+				   "out of memory for a queued request");
+	*r = (struct req){
+		.cb = cb, .arg = arg, .owner = owner, .since_ms = pool->now_ms
+	};
 	if (p->qtail)
 		p->qtail->next = r;
 	else
@@ -746,7 +763,8 @@ void pool_serve_queue(struct pn_pool *pool, struct part *p)
 			p->qtail = NULL;
 		p->st->queue_len--;
 		p->st->dequeued++;
-		PN_PROBE(dequeued, p->buf_size, b, pool->now_ms - r->since_ms, 0);
+		PN_PROBE(dequeued, p->buf_size, b, pool->now_ms - r->since_ms,
+			 0);
 		pool_emit(pool, p, PN_EV_DEQUEUED, UINT32_MAX, p->buf_size, b,
 			  r->owner, pool->now_ms - r->since_ms, 0, 0);
 		r->cb(r->arg, b, 0);
@@ -770,7 +788,8 @@ int pool_expire_queue(struct pn_pool *pool, struct part *p)
 		p->st->dequeued++;
 		p->st->refusals++;
 		pool_seterr(pool, ETIMEDOUT,
-			    "class %u: queued request waited %" PRIu64 " ms at the wall (queue_timeout_ms %u)",
+			    "class %u: queued request waited %" PRIu64
+			    " ms at the wall (queue_timeout_ms %u)",
 			    p->buf_size, pool->now_ms - r->since_ms,
 			    pool->o.queue_timeout_ms);
 		PN_PROBE(dequeued, p->buf_size, (void *)0,
@@ -826,8 +845,9 @@ static int free_local(struct pn_pool *pool, void *buf)
 	if (__builtin_expect(m->flags != BUF_ALLOCATED, 0)) {
 		blk = m->block;
 		if (m->flags & BUF_RECLAIMED)
-			return bad_free(pool, p, buf, -ESTALE,
-					"buffer was declared leaked and reclaimed");
+			return bad_free(
+				pool, p, buf, -ESTALE,
+				"buffer was declared leaked and reclaimed");
 		if (p->bst[blk].state == PN_BLOCK_RELEASED ||
 		    p->bst[blk].state == PN_BLOCK_RELEASING)
 			return bad_free(pool, p, buf, -ESTALE,
@@ -859,8 +879,8 @@ static int free_local(struct pn_pool *pool, void *buf)
 			st->underuse++;
 			PN_PROBE(underuse, p->buf_size, st->free,
 				 p->underuse_free);
-			pool_emit(pool, p, PN_EV_UNDERUSE, UINT32_MAX,
-				  st->free, NULL, 0, 0, PN_REASON_UNDERUSE, 0);
+			pool_emit(pool, p, PN_EV_UNDERUSE, UINT32_MAX, st->free,
+				  NULL, 0, 0, PN_REASON_UNDERUSE, 0);
 			if (pool->o.underuse_shrink)
 				p->underuse_shrink_pending = true;
 		}

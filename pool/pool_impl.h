@@ -57,9 +57,11 @@ struct part {
 	struct bufmeta *meta; /* one per buffer of the whole partition */
 	char *base; /* first byte of the partition's reservation */
 	uint32_t buf_size, buf_shift;
-	uint32_t base_bufs, add_bufs; /* buffers in block 0 / each other block */
+	uint32_t base_bufs,
+		add_bufs; /* buffers in block 0 / each other block */
 	uint32_t max_blocks;
-	uint32_t nwords; /* bitmap words up to the highest block ever committed */
+	uint32_t
+		nwords; /* bitmap words up to the highest block ever committed */
 	uint32_t hint; /* no free bit below this word */
 	uint64_t low_water; /* grow ahead at or below this many free */
 	uint64_t underuse_free; /* UINT64_MAX when off */
@@ -121,8 +123,7 @@ void pool_apply_remote(struct pn_pool *pool);
 
 /* blocks.c: grow, drain, release, policies (000 FIG. 8/10, 001 FIG. 5/6) */
 int block_grow(struct pn_pool *pool, struct part *p);
-void block_drain(struct pn_pool *pool, struct part *p, uint32_t b,
-		 int reason);
+void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason);
 void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b);
 int blocks_release_all(struct pn_pool *pool);
 bool block_tag_cqe(struct pn_pool *pool, uint64_t tag);

@@ -3,9 +3,9 @@
 #include "probes.h"
 
 #ifdef PN_HAVE_SDT
-#define PN_SEMA_DEFINE(name) \
-	__attribute__((section(".probes"), used)) unsigned short \
-		PN_SEMAPHORE(name)
+#define PN_SEMA_DEFINE(name)                                                   \
+	__attribute__((section(".probes"), used)) unsigned short PN_SEMAPHORE( \
+		name)
 
 PN_SEMA_DEFINE(grow);
 PN_SEMA_DEFINE(grow_refused);

@@ -30,16 +30,16 @@
 #define PN_SEMAPHORE(name) pinnet_##name##_semaphore
 #define PN_PROBE_DECLARE(name) extern unsigned short PN_SEMAPHORE(name)
 #define PN_PROBE_ENABLED(name) __builtin_expect(PN_SEMAPHORE(name) != 0, 0)
-#define PN_PROBE(name, ...) \
-	do { \
-		if (PN_PROBE_ENABLED(name)) \
+#define PN_PROBE(name, ...)                                     \
+	do {                                                    \
+		if (PN_PROBE_ENABLED(name))                     \
 			STAP_PROBEV(pinnet, name, __VA_ARGS__); \
 	} while (0)
 #else
 #define PN_PROBE_DECLARE(name) struct pn_probe_unused_##name
 #define PN_PROBE_ENABLED(name) 0
 #define PN_PROBE(name, ...) \
-	do { \
+	do {                \
 	} while (0)
 #endif
 

@@ -40,16 +40,17 @@ int stats_open(struct pn_pool *pool)
 	if (pool->o.stats_dir && pool->o.stats_dir[0]) {
 		/* the folder is world-listable; each file only its owner's */
 		mkdir(pool->o.stats_dir, 0755);
-		snprintf(pool->sh_path, sizeof(pool->sh_path), "%s/%d-%llu.stats",
-			 pool->o.stats_dir, (int)getpid(),
+		snprintf(pool->sh_path, sizeof(pool->sh_path),
+			 "%s/%d-%llu.stats", pool->o.stats_dir, (int)getpid(),
 			 (unsigned long long)pool->id);
 		fd = open(pool->sh_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
 			  0600);
 		if (fd < 0 || ftruncate(fd, (off_t)len)) {
 			/* counters still work in private memory; say so */
-			pool_seterr(pool, 0,
-				    "counters file %s: %s (counters kept private)",
-				    pool->sh_path, strerror(errno));
+			pool_seterr(
+				pool, 0,
+				"counters file %s: %s (counters kept private)",
+				pool->sh_path, strerror(errno));
 			if (fd >= 0) {
 				close(fd);
 				unlink(pool->sh_path);
@@ -95,11 +96,13 @@ int stats_open(struct pn_pool *pool)
 		struct part *p = &pool->parts[i];
 		const struct pn_pool_class *c = &pool->o.classes[i];
 
-		p->st = (struct pn_stats_part *)((char *)m + part_off +
-						 i * sizeof(struct pn_stats_part));
-		p->bst = (struct pn_stats_block *)((char *)m + block_off +
-						   (size_t)i * max_blocks *
-							   sizeof(struct pn_stats_block));
+		p->st = (struct pn_stats_part
+				 *)((char *)m + part_off +
+				    i * sizeof(struct pn_stats_part));
+		p->bst = (struct pn_stats_block
+				  *)((char *)m + block_off +
+				     (size_t)i * max_blocks *
+					     sizeof(struct pn_stats_block));
 		p->st->buf_size = p->buf_size;
 		p->st->wall_bytes = c->wall_bytes;
 		p->st->base_bytes = c->base_bytes;

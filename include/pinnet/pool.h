@@ -49,25 +49,30 @@ struct pn_pool;
 /* One partition: buffers of one size (000 FIG. 6, 001 FIG. 4). */
 struct pn_pool_class {
 	uint32_t buf_size; /* bytes, a power of two >= PN_POOL_MIN_BUF */
-	uint32_t low_water; /* 000 block 238: grow ahead when free <= this; 0 off */
+	uint32_t
+		low_water; /* 000 block 238: grow ahead when free <= this; 0 off */
 	size_t base_bytes; /* 001 BaseSize: block 0, registered at creation */
 	size_t block_bytes; /* 001 AddSize: each additional block */
 	size_t wall_bytes; /* 001 BuddyWall: most this partition may pin */
-	uint32_t underuse_free; /* 000 block 356: free > this raises underuse; 0 off */
+	uint32_t
+		underuse_free; /* 000 block 356: free > this raises underuse; 0 off */
 };
 
 /* How blocks are given back without an explicit request. */
 enum pn_release_policy {
 	PN_RELEASE_NONE = 0, /* only on request, underuse or pressure */
-	PN_RELEASE_IDLE = 1, /* 001 FIG. 6: last block idle and one idle block of headroom */
-	PN_RELEASE_PEAK = 2, /* keep what the peak of the last window needs plus one block */
+	PN_RELEASE_IDLE =
+		1, /* 001 FIG. 6: last block idle and one idle block of headroom */
+	PN_RELEASE_PEAK =
+		2, /* keep what the peak of the last window needs plus one block */
 };
 
 /* What a shrink does with buffers still out after the leak timeout
  * (000 FIG. 10 blocks 410-412). */
 enum pn_leak_policy {
 	PN_LEAK_REFUSE = 0, /* report them, keep the block: the safe default */
-	PN_LEAK_RECLAIM = 1, /* report them, take them back, release the block */
+	PN_LEAK_RECLAIM =
+		1, /* report them, take them back, release the block */
 };
 
 /* Why a block was released (also the index of the per-reason counters). */
@@ -76,7 +81,8 @@ enum pn_release_reason {
 	PN_REASON_IDLE = 1, /* 001 FIG. 6 policy */
 	PN_REASON_PEAK = 2, /* recent-peak policy */
 	PN_REASON_UNDERUSE = 3, /* 000 block 356-358 answered with a shrink */
-	PN_REASON_PRESSURE = 4, /* memory pressure (PSI) or pn_pool_pressure() */
+	PN_REASON_PRESSURE =
+		4, /* memory pressure (PSI) or pn_pool_pressure() */
 	PN_REASON_DESTROY = 5, /* pn_pool_destroy() */
 	PN_REASON_NR = 6,
 };
@@ -99,7 +105,8 @@ struct pn_pool_event {
 	enum pn_pool_event_type type;
 	uint32_t buf_size; /* the partition's buffer size */
 	uint32_t block; /* block index in the partition, or UINT32_MAX */
-	uint64_t bytes; /* block bytes (grow/release), buffer size (leak/queue) */
+	uint64_t
+		bytes; /* block bytes (grow/release), buffer size (leak/queue) */
 	void *addr; /* the buffer (leak, dequeued, bad free), else NULL */
 	uint32_t owner; /* the buffer's owner tag (leak) */
 	uint64_t age_ms; /* buffer age (leak), wait (dequeued) */
@@ -121,28 +128,39 @@ typedef void (*pn_buf_cb)(void *arg, void *buf, int err);
 struct pn_pool_opts {
 	size_t sz; /* sizeof(struct pn_pool_opts) */
 	const char *name; /* shown by tools; default "pool" */
-	struct io_uring *ring; /* ring whose buffer table the pool owns; NULL: own ring */
-	unsigned int max_slots; /* registered-table size to create (default 1024, max 16384) */
-	unsigned int nclasses; /* entries in classes; 0: defaults (2 KiB .. 256 KiB) */
+	struct io_uring *
+		ring; /* ring whose buffer table the pool owns; NULL: own ring */
+	unsigned int
+		max_slots; /* registered-table size to create (default 1024, max 16384) */
+	unsigned int
+		nclasses; /* entries in classes; 0: defaults (2 KiB .. 256 KiB) */
 	const struct pn_pool_class *classes; /* ascending buf_size */
 	size_t wall_bytes; /* pool-wide pinned maximum; 0: sum of partition walls */
 	bool fallback; /* 000 [0038]: serve from a larger class when one is at its wall */
 	bool no_thp; /* do not ask for transparent huge pages on blocks */
-	unsigned int wait_ms; /* pn_buf_alloc() at the wall: wait this long for a free */
-	unsigned int queue_timeout_ms; /* async requests waiting longer are refused; 0 never */
-	unsigned int grow_wait_ms; /* a grow waits this long for the process budget */
+	unsigned int
+		wait_ms; /* pn_buf_alloc() at the wall: wait this long for a free */
+	unsigned int
+		queue_timeout_ms; /* async requests waiting longer are refused; 0 never */
+	unsigned int
+		grow_wait_ms; /* a grow waits this long for the process budget */
 	enum pn_release_policy release; /* default PN_RELEASE_IDLE */
 	unsigned int sample_ms; /* release sample period (001: 60000) */
 	unsigned int idle_ms; /* idle period (001: 300000) */
-	unsigned int release_max; /* blocks released per sample: 0 = 1 as in 001; UINT_MAX all */
-	unsigned int peak_window_ms; /* PN_RELEASE_PEAK window; default 10 samples */
+	unsigned int
+		release_max; /* blocks released per sample: 0 = 1 as in 001; UINT_MAX all */
+	unsigned int
+		peak_window_ms; /* PN_RELEASE_PEAK window; default 10 samples */
 	unsigned int leak_timeout_ms; /* 000 block 410; default 30000 */
 	enum pn_leak_policy leak_policy; /* default PN_LEAK_REFUSE */
 	bool underuse_shrink; /* answer an underuse event with a shrink */
 	bool psi; /* shrink on memory pressure from /proc/pressure/memory */
-	unsigned int psi_stall_us; /* PSI trigger: stall per window (default 150000) */
-	unsigned int psi_window_us; /* PSI trigger window (default 2000000: unprivileged triggers need whole 2 s) */
-	const char *stats_dir; /* counters file folder; default /run/pinnet; "" none */
+	unsigned int
+		psi_stall_us; /* PSI trigger: stall per window (default 150000) */
+	unsigned int
+		psi_window_us; /* PSI trigger window (default 2000000: unprivileged triggers need whole 2 s) */
+	const char *
+		stats_dir; /* counters file folder; default /run/pinnet; "" none */
 	pn_pool_event_fn on_event; /* slow-path events; may be NULL */
 	void *event_arg; /* passed to on_event */
 };

@@ -29,9 +29,12 @@ extern "C" {
 /* Block states, as in 001 FIG. 4 BudBufStatus plus the io_uring release. */
 enum pn_block_state {
 	PN_BLOCK_UNUSED = 0, /* reserved address space only */
-	PN_BLOCK_ACTIVE = 1, /* registered, below the boundary: serves allocations */
-	PN_BLOCK_DRAINING = 2, /* registered, above the boundary: waits for its buffers */
-	PN_BLOCK_RELEASING = 3, /* unregistered: waits for the kernel's tag CQE */
+	PN_BLOCK_ACTIVE =
+		1, /* registered, below the boundary: serves allocations */
+	PN_BLOCK_DRAINING =
+		2, /* registered, above the boundary: waits for its buffers */
+	PN_BLOCK_RELEASING =
+		3, /* unregistered: waits for the kernel's tag CQE */
 	PN_BLOCK_RELEASED = 4, /* memory returned; may be grown again */
 };
 

@@ -34,7 +34,7 @@ static inline unsigned int count_events(enum pn_pool_event_type t)
 
 /* The i-th event of type t, or NULL. */
 static inline const struct pn_pool_event *find_event(enum pn_pool_event_type t,
-					      unsigned int i)
+						     unsigned int i)
 {
 	for (unsigned int k = 0; k < nevents; k++)
 		if (events[k].type == t && i-- == 0)
@@ -55,7 +55,7 @@ static inline struct pn_pool_class one_class(unsigned int blocks)
 }
 
 static inline struct pn_pool_opts small_opts(const struct pn_pool_class *c,
-				      unsigned int n)
+					     unsigned int n)
 {
 	struct pn_pool_opts o = {
 		.sz = sizeof(o),
@@ -71,7 +71,8 @@ static inline struct pn_pool_opts small_opts(const struct pn_pool_class *c,
 	return o;
 }
 
-static inline struct pn_pool_part_stats stats_of(struct pn_pool *pool, unsigned int i)
+static inline struct pn_pool_part_stats stats_of(struct pn_pool *pool,
+						 unsigned int i)
 {
 	struct pn_pool_part_stats s;
 
@@ -89,15 +90,15 @@ static inline void sleep_ms(unsigned int ms)
 }
 
 /* Poll the pool until cond holds or ms pass; returns cond's final value. */
-#define POLL_UNTIL(pool, cond, ms) \
-	({ \
-		unsigned int _i; \
+#define POLL_UNTIL(pool, cond, ms)                         \
+	({                                                 \
+		unsigned int _i;                           \
 		for (_i = 0; _i < (ms) && !(cond); _i++) { \
-			pn_pool_poll(pool); \
-			sleep_ms(1); \
-		} \
-		pn_pool_poll(pool); \
-		(cond); \
+			pn_pool_poll(pool);                \
+			sleep_ms(1);                       \
+		}                                          \
+		pn_pool_poll(pool);                        \
+		(cond);                                    \
 	})
 
 /* Teardown check: nothing out, then the pool and its pinning are gone. */

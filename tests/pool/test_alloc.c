@@ -13,7 +13,8 @@
 
 static void test_size_classes(void)
 {
-	struct pn_pool_class c[3] = { one_class(2), one_class(2), one_class(2) };
+	struct pn_pool_class c[3] = { one_class(2), one_class(2),
+				      one_class(2) };
 	struct pn_pool_opts o;
 	struct pn_pool *pool;
 	struct pn_buf_info bi;

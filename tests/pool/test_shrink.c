@@ -56,7 +56,8 @@ static void test_shrink_waits_for_buffers(void)
 	/* the held buffer is still usable until it is freed */
 	memset(b[40], 1, 4096);
 	CU_ASSERT_EQUAL(pn_buf_free(pool, b[40]), 0);
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 1000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 1000));
 	s = stats_of(pool, 0);
 	CU_ASSERT_EQUAL(s.blocks_draining, 0);
 	CU_ASSERT_EQUAL(s.releases[PN_REASON_API], 2);
@@ -123,7 +124,8 @@ static void test_leak_timeout_reclaim(void)
 		if (i != 20 && i != 21)
 			CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	CU_ASSERT_EQUAL(pn_pool_shrink(pool, 4096, 64 * KIB), 1);
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
 	CU_ASSERT_EQUAL(count_events(PN_EV_LEAK), 2);
 	CU_ASSERT_EQUAL(count_events(PN_EV_SHRINK_REFUSED), 0);
 	CU_ASSERT_EQUAL(stats_of(pool, 0).leaks, 2);
@@ -160,8 +162,8 @@ static void test_underuse(void)
 	for (int i = 63; i >= 16; i--)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	/* 16 in use + 20 free allowed: blocks 3 and 2 go, 1 stays */
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 2 * 64 * KIB,
-				  1000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 2 * 64 * KIB, 1000));
 	CU_ASSERT_EQUAL(stats_of(pool, 0).releases[PN_REASON_UNDERUSE], 2);
 	for (int i = 15; i >= 0; i--)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
@@ -183,8 +185,8 @@ static void test_pressure(void)
 	for (int i = 20; i < 64; i++)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	CU_ASSERT_EQUAL(pn_pool_pressure(pool), 2); /* 20 bufs need 2 blocks */
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 2 * 64 * KIB,
-				  1000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 2 * 64 * KIB, 1000));
 	CU_ASSERT_EQUAL(stats_of(pool, 0).releases[PN_REASON_PRESSURE], 2);
 	for (int i = 0; i < 20; i++)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
@@ -246,9 +248,8 @@ static void test_tag_cqe_waits_for_inflight_io(void)
 	CU_ASSERT_EQUAL(res, -1);
 	CU_ASSERT_EQUAL(stats_of(pool, 0).blocks_releasing, 1);
 	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 128 * KIB);
-	CU_ASSERT_EQUAL(mincore((void *)((uintptr_t)bi.addr & ~4095ul), 4096,
-				&vec),
-			0);
+	CU_ASSERT_EQUAL(
+		mincore((void *)((uintptr_t)bi.addr & ~4095ul), 4096, &vec), 0);
 	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 0);
 
 	/* the read completes into the still-pinned memory, then the kernel

@@ -108,7 +108,8 @@ static void test_queue_timeout_and_cancel(void)
 	CU_ASSERT_PTR_NULL(g1.buf[0]);
 	CU_ASSERT_EQUAL(g1.err[0], -ETIMEDOUT);
 	CU_ASSERT_EQUAL(stats_of(pool, 0).refusals, 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(pool), "queue_timeout_ms"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(pn_pool_last_error(pool), "queue_timeout_ms"));
 	/* destroying the pool refuses what is still queued */
 	CU_ASSERT_EQUAL(pn_buf_alloc_async(pool, 4096, 2, on_buf, &g2), 1);
 	for (int i = 0; i < 16; i++)
@@ -251,7 +252,9 @@ static void *release_later(void *arg)
 
 	sleep_ms(l->ms);
 	CU_ASSERT_EQUAL(pn_pool_shrink(l->pool, 4096, 0), 1);
-	l->rc = POLL_UNTIL(l->pool, pn_pool_pinned(l->pool) == 64 * KIB, 1000) ? 0 : -1;
+	l->rc = POLL_UNTIL(l->pool, pn_pool_pinned(l->pool) == 64 * KIB, 1000) ?
+			0 :
+			-1;
 	return NULL;
 }
 

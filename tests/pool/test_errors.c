@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit: bad input never corrupts the pool. Broken options, double frees,
+ * pointers the pool never gave out, a buffer of a released block, a
+ * destroyed pool; RLIMIT_MEMLOCK exhausted in a child without
+ * CAP_IPC_LOCK; a ring that already has buffers. Each gives a clear error
+ * and a counter, and the pool works normally afterwards.
+ */
+#include <linux/capability.h>
+#include <liburing.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+static void expect_bad_opts(struct pn_pool_opts *o, const char *needle)
+{
+	struct pn_pool *pool;
+
+	errno = 0;
+	pool = pn_pool_create(o);
+	CU_ASSERT_PTR_NULL(pool);
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	if (!strstr(pn_pool_last_error(NULL), needle))
+		fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n",
+			pn_pool_last_error(NULL), needle);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(NULL), needle));
+	if (pool)
+		pn_pool_destroy(pool);
+}
+
+static void test_bad_options(void)
+{
+	struct pn_pool_class c = one_class(2), d[2];
+	struct pn_pool_opts o;
+
+	CU_ASSERT_PTR_NULL(pn_pool_create(NULL));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	c.buf_size = 3000;
+	o = small_opts(&c, 1);
+	expect_bad_opts(&o, "power of two");
+	c = one_class(2);
+	c.base_bytes = 10000;
+	expect_bad_opts(&o, "base_bytes");
+	c = one_class(2);
+	c.block_bytes = 0;
+	expect_bad_opts(&o, "block_bytes");
+	c = one_class(2);
+	c.wall_bytes = 4096;
+	expect_bad_opts(&o, "wall_bytes");
+	c = one_class(2);
+	d[0] = d[1] = c;
+	o = small_opts(d, 2);
+	expect_bad_opts(&o, "not above");
+	o = small_opts(&c, 1);
+	o.max_slots = 20000;
+	expect_bad_opts(&o, "16384");
+	o = small_opts(&c, 1);
+	o.nclasses = PN_POOL_MAX_CLASSES + 1;
+	expect_bad_opts(&o, "classes");
+	o = small_opts(&c, 1);
+	o.release = 9;
+	expect_bad_opts(&o, "policy");
+	CU_ASSERT_EQUAL(pn_budget_used(), 0);
+}
+
+static void test_ring_with_buffers(void)
+{
+	struct pn_pool_class c = one_class(2);
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct io_uring ring;
+	char mem[4096];
+	struct iovec iov = { mem, sizeof(mem) };
+
+	CU_ASSERT_EQUAL_FATAL(io_uring_queue_init(4, &ring, 0), 0);
+	CU_ASSERT_EQUAL(io_uring_register_buffers(&ring, &iov, 1), 0);
+	o.ring = &ring;
+	errno = 0;
+	CU_ASSERT_PTR_NULL(pn_pool_create(&o));
+	CU_ASSERT_EQUAL(errno, EBUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(NULL), "already"));
+	CU_ASSERT_EQUAL(pn_budget_used(), 0);
+	io_uring_queue_exit(&ring);
+}
+
+static void test_bad_frees(void)
+{
+	struct pn_pool_class c = one_class(2);
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct pn_pool *pool = pn_pool_create(&o);
+	char local[64], *heap = malloc(64), *b[32];
+	struct pn_pool_part_stats s;
+	struct pn_buf_info bi;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	for (int i = 0; i < 32; i++)
+		b[i] = pn_buf_alloc(pool, 4096, 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[3]), 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[3]), -EALREADY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(pool), "double free"));
+	CU_ASSERT_EQUAL(pn_buf_free(pool, local), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, heap), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[4] + 1), -EINVAL); /* inside */
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[31] + 4096 * 40), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, local, &bi), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, b[3], &bi), -EINVAL); /* freed */
+	CU_ASSERT_EQUAL(count_events(PN_EV_BAD_FREE), 6);
+	s = stats_of(pool, 0);
+	CU_ASSERT_EQUAL(s.errors, 3); /* 3 inside the partition */
+	CU_ASSERT_EQUAL(s.in_use, 31);
+	CU_ASSERT_EQUAL(s.frees, 1);
+	/* a buffer of a released block */
+	for (int i = 16; i < 32; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	CU_ASSERT_EQUAL(pn_pool_shrink(pool, 4096, 64 * KIB), 1);
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 1000));
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[20]), -ESTALE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(pool), "released"));
+	/* the pool is intact: the same buffers come back in order */
+	CU_ASSERT_PTR_EQUAL(pn_buf_alloc(pool, 4096, 0), b[3]);
+	for (int i = 0; i < 16; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	s = stats_of(pool, 0);
+	CU_ASSERT_EQUAL(s.in_use, 0);
+	CU_ASSERT_EQUAL(s.free, 16);
+	free(heap);
+	destroy_clean(pool);
+}
+
+static void test_destroyed_pool(void)
+{
+	struct pn_pool_class c = one_class(2);
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct pn_pool *pool = pn_pool_create(&o);
+	struct pn_buf_info bi;
+	void *b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	b = pn_buf_alloc(pool, 4096, 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b), 0);
+	pn_pool_destroy(pool);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b), -EBADF);
+	errno = 0;
+	CU_ASSERT_PTR_NULL(pn_buf_alloc(pool, 4096, 0));
+	CU_ASSERT_EQUAL(errno, EBADF);
+	CU_ASSERT_EQUAL(pn_pool_poll(pool), -EBADF);
+	CU_ASSERT_EQUAL(pn_pool_grow(pool, 4096), -EBADF);
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, b, &bi), -EBADF);
+	CU_ASSERT_EQUAL(pn_pool_nparts(pool), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(pool), "destroyed"));
+	pn_pool_destroy(pool); /* twice: no-op */
+	pn_pool_destroy(NULL);
+	CU_ASSERT_EQUAL(pn_budget_used(), 0);
+}
+
+/* The child drops CAP_IPC_LOCK and lowers RLIMIT_MEMLOCK; growth stops
+ * with an error that names the limit. Exit codes say what went wrong. */
+static int memlock_child(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	struct rlimit rl = { 256 * KIB, 256 * KIB };
+	struct pn_pool_class c = one_class(16);
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct pn_pool *pool;
+	int rc = 0, grown = 0;
+
+	if (syscall(SYS_capget, &h, d))
+		return 10;
+	d[0].effective &= ~(1u << CAP_IPC_LOCK);
+	d[0].permitted &= ~(1u << CAP_IPC_LOCK);
+	if (syscall(SYS_capset, &h, d))
+		return 11;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		return 12;
+	pool = pn_pool_create(&o);
+	if (!pool)
+		return 13;
+	while (grown < 16 && (rc = pn_pool_grow(pool, 4096)) == 0)
+		grown++;
+	if (rc != -ENOMEM) {
+		fprintf(stderr, "grow returned %d after %d\n", rc, grown);
+		return 14;
+	}
+	if (!strstr(pn_pool_last_error(pool), "RLIMIT_MEMLOCK")) {
+		fprintf(stderr, "message: %s\n", pn_pool_last_error(pool));
+		return 15;
+	}
+	/* 256 KiB limit, 64 KiB blocks: 4 blocks at most, base included */
+	if (pn_pool_pinned(pool) > 256 * KIB || grown < 2)
+		return 16;
+	printf("\n  child: %s\n", pn_pool_last_error(pool));
+	pn_pool_destroy(pool);
+	return 0;
+}
+
+static void test_memlock_exhausted(void)
+{
+	int st = -1;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		fflush(stdout);
+		_exit(memlock_child());
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT_TRUE(WIFEXITED(st));
+	CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+}
+
+static const struct cu_test tests[] = {
+	CU_TEST_ENTRY(test_bad_options),
+	CU_TEST_ENTRY(test_ring_with_buffers),
+	CU_TEST_ENTRY(test_bad_frees),
+	CU_TEST_ENTRY(test_destroyed_pool),
+	CU_TEST_ENTRY(test_memlock_exhausted),
+};
+
+int main(void)
+{
+	return CU_RUN("pool_errors", tests, NULL, NULL, NULL, NULL);
+}

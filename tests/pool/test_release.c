@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit: release policies with millisecond periods. 001 FIG. 6: every sample
+ * the last additional block is released when it and the block before it
+ * had no allocation for the idle period (one idle block of headroom), one
+ * block per sample. The recent-peak policy keeps what the last window's
+ * peak needs plus one block and releases the rest in one sample.
+ */
+#include <stdint.h>
+
+#include "helpers.h"
+
+static struct pn_pool *pool_with(enum pn_release_policy pol, char **b, int n,
+				 unsigned int blocks)
+{
+	static struct pn_pool_class c;
+	struct pn_pool_opts o;
+	struct pn_pool *pool;
+
+	c = one_class(blocks);
+	o = small_opts(&c, 1);
+	o.release = pol;
+	o.sample_ms = 10;
+	o.idle_ms = 40;
+	o.peak_window_ms = 50;
+	pool = pn_pool_create(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	for (int i = 0; i < n; i++)
+		b[i] = pn_buf_alloc(pool, 4096, 0);
+	return pool;
+}
+
+/* Order and pace of 001 FIG. 6: blocks 3, 2, 1 go one per sample, each
+ * after the idle period; the base block stays. */
+static void test_idle_release_order(void)
+{
+	char *b[64];
+	struct pn_pool *pool = pool_with(PN_RELEASE_IDLE, b, 64, 4);
+	struct timespec t0, t1;
+	long ms;
+
+	for (int i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, count_events(PN_EV_RELEASE) >= 1,
+				  2000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CU_ASSERT(ms >= 35); /* not before the idle period */
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB,
+				  2000));
+	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		const struct pn_pool_event *ev = find_event(PN_EV_RELEASE, i);
+
+		CU_ASSERT_EQUAL(ev->block, 3 - i); /* the last block first */
+		CU_ASSERT_EQUAL(ev->reason, PN_REASON_IDLE);
+	}
+	CU_ASSERT_EQUAL(stats_of(pool, 0).releases[PN_REASON_IDLE], 3);
+	/* never the base block */
+	for (int i = 0; i < 30; i++) {
+		pn_pool_poll(pool);
+		sleep_ms(2);
+	}
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 64 * KIB);
+	destroy_clean(pool);
+}
+
+/* Step 611: with the base block busy, block 1 stays as headroom. */
+static void test_idle_keeps_headroom(void)
+{
+	char *b[48];
+	struct pn_pool *pool = pool_with(PN_RELEASE_IDLE, b, 48, 3);
+
+	for (int i = 1; i < 48; i++) /* b[0] keeps the base block busy */
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, count_events(PN_EV_RELEASE) == 1,
+				  2000));
+	for (int i = 0; i < 40; i++) { /* > idle + several samples */
+		pn_pool_poll(pool);
+		sleep_ms(2);
+	}
+	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 1);
+	CU_ASSERT_EQUAL(find_event(PN_EV_RELEASE, 0)->block, 2);
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 2 * 64 * KIB);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[0]), 0);
+	destroy_clean(pool);
+}
+
+/* Step 610: a block with a recent allocation is not idle. */
+static void test_idle_recent_allocation(void)
+{
+	char *b[32], *x;
+	struct pn_pool *pool = pool_with(PN_RELEASE_IDLE, b, 32, 2);
+
+	for (int i = 0; i < 32; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	/* keep allocating in block 1 (base full) more often than idle_ms */
+	for (int i = 0; i < 16; i++)
+		b[i] = pn_buf_alloc(pool, 4096, 0);
+	for (int round = 0; round < 8; round++) {
+		x = pn_buf_alloc(pool, 4096, 0);
+		CU_ASSERT_PTR_NOT_NULL(x);
+		for (int k = 0; k < 10; k++) {
+			pn_pool_poll(pool);
+			sleep_ms(1);
+		}
+		CU_ASSERT_EQUAL(pn_buf_free(pool, x), 0);
+	}
+	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 0);
+	for (int i = 0; i < 16; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	destroy_clean(pool);
+}
+
+/* The recent-peak policy: after a burst it keeps peak + one block while
+ * the peak is in the window, then releases to what the new peak needs,
+ * several blocks in one sample. */
+static void test_peak_policy(void)
+{
+	char *b[128];
+	struct pn_pool *pool = pool_with(PN_RELEASE_PEAK, b, 128, 8);
+
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 8 * 64 * KIB);
+	/* drop to 20 in use: the 128 peak is in the window for ~50 ms */
+	for (int i = 20; i < 128; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	pn_pool_poll(pool);
+	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 0);
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) <= 3 * 64 * KIB,
+				  2000));
+	/* 20 buffers need 2 blocks; one block of headroom: 3 blocks */
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 3 * 64 * KIB);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).releases[PN_REASON_PEAK], 5);
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	/* nothing in use: the base block alone is the headroom */
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
+	destroy_clean(pool);
+}
+
+static const struct cu_test tests[] = {
+	CU_TEST_ENTRY(test_idle_release_order),
+	CU_TEST_ENTRY(test_idle_keeps_headroom),
+	CU_TEST_ENTRY(test_idle_recent_allocation),
+	CU_TEST_ENTRY(test_peak_policy),
+};
+
+int main(void)
+{
+	return CU_RUN("pool_release", tests, NULL, NULL, NULL, NULL);
+}
