@@ -124,6 +124,11 @@ static size_t block_bytes(const struct part *p, uint32_t b)
 static void set_state(struct pn_pool *pool, struct part *p, uint32_t b,
 		      enum pn_block_state s)
 {
+	uint64_t old = p->bst[b].state;
+
+	/* the free fast path skips the state check while all are active */
+	p->inactive -= old != PN_BLOCK_ACTIVE && old != PN_BLOCK_UNUSED;
+	p->inactive += s != PN_BLOCK_ACTIVE && s != PN_BLOCK_UNUSED;
 	p->bst[b].state = s;
 	p->bst[b].state_ms = pool->now_ms;
 }
@@ -146,6 +151,52 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The low-water and underuse thresholds as in-use counts, so the fast
+ * paths compare one counter; recomputed whenever capacity changes. */
+void part_update_marks(struct part *p)
+{
+	uint64_t cap = p->active_cap + p->draining_in_use;
+
+	p->low_mark = cap > p->low_water ? cap - p->low_water : 0;
+	p->under_mark = cap > p->underuse_free ? cap - p->underuse_free : 0;
+	p->st->free = cap - p->st->in_use;
+}
+
+/* Buffers out in block b: an active block's are its clear free bits. */
+uint64_t block_in_use(const struct part *p, uint32_t b)
+{
+	const struct block *bl = &p->blocks[b];
+	uint32_t i = bl->first, end = bl->first + bl->nbufs;
+	uint64_t nfree = 0;
+
+	if (p->bst[b].state != PN_BLOCK_ACTIVE)
+		return p->bst[b].in_use;
+	while (i < end) {
+		uint32_t n = end - i < 64 - i % 64 ? end - i : 64 - i % 64;
+		uint64_t mask = n == 64 ? ~0ull : ((1ull << n) - 1) << (i % 64);
+
+		nfree += (uint64_t)__builtin_popcountll(p->map[i / 64] & mask);
+		i += n;
+	}
+	return bl->nbufs - nfree;
+}
+
+/* Refresh what the fast paths leave to the poll: per-block in-use counts
+ * of active blocks and the partition's free count. */
+void pool_publish(struct pn_pool *pool)
+{
+	for (unsigned int i = 0; i < pool->nparts; i++) {
+		struct part *p = &pool->parts[i];
+
+		for (uint32_t b = 0; b < p->max_blocks; b++)
+			if (p->bst[b].state == PN_BLOCK_ACTIVE)
+				p->bst[b].in_use = block_in_use(p, b);
+		p->st->free =
+			p->active_cap + p->draining_in_use - p->st->in_use;
+	}
+	pool->sh->updated_ms = pool->now_ms;
+}
+
 /* A draining block serves allocations again (the boundary moves back up). */
 static void reactivate(struct pn_pool *pool, struct part *p, uint32_t b)
 {
@@ -153,16 +204,18 @@ static void reactivate(struct pn_pool *pool, struct part *p, uint32_t b)
 	uint32_t nfree = 0;
 
 	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++) {
-		if (!(p->meta[i].flags & BUF_ALLOCATED)) {
+		if (!(p->flags[i] & BUF_ALLOCATED)) {
 			p->map[i / 64] |= 1ull << (i % 64);
 			nfree++;
 		}
 	}
 	if (bl->first / 64 < p->hint)
 		p->hint = bl->first / 64;
-	p->st->free += nfree;
+	p->active_cap += bl->nbufs;
+	p->draining_in_use -= bl->nbufs - nfree;
 	p->st->boundary_bytes += block_bytes(p, b);
 	set_state(pool, p, b, PN_BLOCK_ACTIVE);
+	part_update_marks(p);
 }
 
 /* ---- grow: 000 FIG. 8, 001 step 518 -------------------------------------- */
@@ -272,11 +325,12 @@ int block_grow(struct pn_pool *pool, struct part *p)
 	pool->slot_map[slot] = (p->idx << 16 | b) + 1;
 	pool->slots_used++;
 	bl->slot = slot;
-	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++)
-		p->meta[i] = (struct bufmeta){ .block = b };
+	memset(p->flags + bl->first, 0, bl->nbufs);
 	set_bits(p->map, bl->first, bl->nbufs);
 	if ((bl->first + bl->nbufs + 63) / 64 > p->nwords)
 		p->nwords = (bl->first + bl->nbufs + 63) / 64;
+	if (bl->first + bl->nbufs > p->nbufs_hi)
+		p->nbufs_hi = bl->first + bl->nbufs;
 	if (bl->first / 64 < p->hint)
 		p->hint = bl->first / 64;
 	bs->slot = slot;
@@ -287,7 +341,8 @@ int block_grow(struct pn_pool *pool, struct part *p)
 	set_state(pool, p, b, PN_BLOCK_ACTIVE);
 	p->st->pinned_bytes += bytes;
 	p->st->boundary_bytes += bytes;
-	p->st->free += bl->nbufs;
+	p->active_cap += bl->nbufs;
+	part_update_marks(p);
 	p->st->grows++;
 	pool->sh->pinned_bytes += bytes;
 	if (pool->sh->pinned_bytes > pool->sh->pinned_high)
@@ -310,10 +365,17 @@ err_budget:
 void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason)
 {
 	struct block *bl = &p->blocks[b];
-	uint64_t in_use = p->bst[b].in_use;
+	uint64_t in_use = block_in_use(p, b);
 
+	/* outside active blocks the flags say which buffers are out */
+	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++)
+		p->flags[i] =
+			p->map[i / 64] & (1ull << (i % 64)) ? 0 : BUF_ALLOCATED;
 	clear_bits(p->map, bl->first, bl->nbufs);
-	p->st->free -= bl->nbufs - in_use;
+	p->bst[b].in_use = in_use;
+	p->active_cap -= bl->nbufs;
+	p->draining_in_use += in_use;
+	part_update_marks(p);
 	p->st->boundary_bytes -= block_bytes(p, b);
 	p->st->drains++;
 	bl->reason = reason;
@@ -408,11 +470,13 @@ static int report_leaks(struct pn_pool *pool, struct part *p, uint32_t b,
 	struct block *bl = &p->blocks[b];
 	int n = 0;
 
+	bool draining = p->bst[b].state == PN_BLOCK_DRAINING;
+
 	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++) {
 		struct bufmeta *m = &p->meta[i];
 		uint64_t age = (uint32_t)pool->now_ms - m->tick;
 
-		if (!(m->flags & BUF_ALLOCATED))
+		if (!buf_is_out(p, i))
 			continue;
 		n++;
 		p->st->leaks++;
@@ -425,9 +489,13 @@ static int report_leaks(struct pn_pool *pool, struct part *p, uint32_t b,
 		pool_emit(pool, p, PN_EV_LEAK, b, p->buf_size, buf_addr(p, i),
 			  m->owner, age, bl->reason, 0);
 		if (reclaim) {
-			m->flags = BUF_RECLAIMED;
-			p->bst[b].in_use--;
+			p->st->reclaimed++;
+			p->flags[i] = BUF_RECLAIMED;
 			p->st->in_use--;
+			if (draining) {
+				p->bst[b].in_use--;
+				p->draining_in_use--;
+			}
 		}
 	}
 	return n;
@@ -564,7 +632,7 @@ static uint32_t highest_active(const struct part *p, uint32_t below)
 static bool block_idle(const struct pn_pool *pool, const struct part *p,
 		       uint32_t b)
 {
-	return p->bst[b].in_use == 0 &&
+	return block_in_use(p, b) == 0 &&
 	       pool->now_ms - p->bst[b].last_alloc_ms >= pool->o.idle_ms;
 }
 
@@ -605,7 +673,7 @@ static int policy_peak(struct pn_pool *pool, struct part *p)
 	need = peak + p->add_bufs;
 	for (uint32_t b = highest_active(p, p->max_blocks);
 	     b != UINT32_MAX && b > 0; b = highest_active(p, b)) {
-		if (p->bst[b].in_use || have - p->blocks[b].nbufs < need)
+		if (block_in_use(p, b) || have - p->blocks[b].nbufs < need)
 			break;
 		have -= p->blocks[b].nbufs;
 		block_drain(pool, p, b, PN_REASON_PEAK);
@@ -661,7 +729,8 @@ PN_EXPORT int pn_pool_poll(struct pn_pool *pool)
 
 		if (p->grow_pending) {
 			p->grow_pending = false;
-			if (p->st->free <= p->low_water && !block_grow(pool, p))
+			if (p->st->in_use >= p->low_mark &&
+			    !block_grow(pool, p))
 				n++;
 		}
 		if (p->qhead) {
@@ -669,7 +738,7 @@ PN_EXPORT int pn_pool_poll(struct pn_pool *pool)
 			if (pool->o.queue_timeout_ms)
 				n += pool_expire_queue(pool, p);
 		}
-		if (p->underuse_raised && p->st->free <= p->underuse_free)
+		if (p->underuse_raised && p->st->in_use >= p->under_mark)
 			p->underuse_raised = false;
 		if (p->underuse_shrink_pending) {
 			p->underuse_shrink_pending = false;
@@ -699,6 +768,10 @@ PN_EXPORT int pn_pool_poll(struct pn_pool *pool)
 	}
 	if (pool->owns_ring && pool->releasing)
 		n += reap_tags(pool);
+	if (pool->now_ms >= pool->next_publish_ms) {
+		pool->next_publish_ms = pool->now_ms + 10;
+		pool_publish(pool);
+	}
 	pool->sh->updated_ms = pool->now_ms;
 	return n;
 }

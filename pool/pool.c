@@ -237,12 +237,14 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	words = (nbufs + 63) / 64;
 	p->map = map_noreserve(words * sizeof(uint64_t));
 	p->meta = map_noreserve(nbufs * sizeof(struct bufmeta));
+	p->flags = map_noreserve(nbufs);
+	p->add_shift = is_pow2(p->add_bufs) ? (int)log2u(p->add_bufs) : -1;
 	p->blocks = calloc(p->max_blocks, sizeof(*p->blocks));
 	p->npeak = pool->o.peak_window_ms / pool->o.sample_ms;
 	if (p->npeak < 1)
 		p->npeak = 1;
 	p->peak = calloc(p->npeak, sizeof(*p->peak));
-	if (!p->map || !p->meta || !p->blocks || !p->peak)
+	if (!p->map || !p->meta || !p->flags || !p->blocks || !p->peak)
 		return pool_seterr(NULL, ENOMEM,
 				   "out of memory for partition %u bookkeeping",
 				   c->buf_size);
@@ -267,6 +269,8 @@ static void free_parts(struct pn_pool *pool)
 			munmap(p->map, (nbufs + 63) / 64 * sizeof(uint64_t));
 		if (p->meta)
 			munmap(p->meta, nbufs * sizeof(struct bufmeta));
+		if (p->flags)
+			munmap(p->flags, nbufs);
 		free(p->blocks);
 		free(p->peak);
 	}
@@ -520,7 +524,7 @@ PN_EXPORT void pn_pool_destroy(struct pn_pool *pool)
 
 /* ---- allocation -------------------------------------------------------- */
 
-static struct part *class_of(struct pn_pool *pool, size_t size)
+static inline struct part *class_of(struct pn_pool *pool, size_t size)
 {
 	unsigned int l;
 	int i;
@@ -534,37 +538,32 @@ static struct part *class_of(struct pn_pool *pool, size_t size)
 
 /* Take the lowest free buffer below the boundary (001 step 512: base block
  * first, then blocks in order), or return NULL. The fast path. */
-static inline void *take(struct pn_pool *pool, struct part *p, uint32_t owner)
+static inline __attribute__((always_inline)) void *
+take(struct pn_pool *pool, struct part *p, uint32_t owner)
 {
 	uint64_t *map = p->map;
 	uint32_t w = p->hint, idx;
-	struct bufmeta *m;
-	struct pn_stats_block *bs;
 	struct pn_stats_part *st = p->st;
 
-	while (w < p->nwords && !map[w])
-		w++;
-	p->hint = w;
-	if (__builtin_expect(w >= p->nwords, 0))
-		return NULL;
+	if (__builtin_expect(w >= p->nwords || !map[w], 0)) {
+		while (w < p->nwords && !map[w])
+			w++;
+		p->hint = w;
+		if (w >= p->nwords)
+			return NULL;
+	}
 	idx = w * 64 + (uint32_t)__builtin_ctzll(map[w]);
 	map[w] &= map[w] - 1;
-	m = &p->meta[idx];
-	m->owner = owner;
-	m->tick = (uint32_t)pool->now_ms;
-	m->flags = BUF_ALLOCATED;
-	bs = &p->bst[m->block];
-	bs->in_use++;
-	bs->last_alloc_ms = pool->now_ms;
-	st->allocs++;
-	st->free--;
+	p->meta[idx] = (struct bufmeta){ owner, (uint32_t)pool->now_ms };
+	/* 001 TimeStamp; the block's in-use count is its bitmap's */
+	p->bst[block_of(p, idx)].last_alloc_ms = pool->now_ms;
 	if (++st->in_use > p->sample_hw) {
 		p->sample_hw = st->in_use;
 		if (st->in_use > st->high_water)
 			st->high_water = st->in_use;
 	}
 	/* 000 block 238: at the low-water mark, grow ahead of need */
-	if (st->free <= p->low_water)
+	if (__builtin_expect(st->in_use >= p->low_mark, 0))
 		p->grow_pending = true;
 	PN_PROBE(alloc, buf_addr(p, idx), p->buf_size, owner);
 	return buf_addr(p, idx);
@@ -654,30 +653,27 @@ static void refuse(struct pn_pool *pool, struct part *p, size_t size, int err)
 	PN_PROBE(refused, p->buf_size, size, err);
 }
 
-PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
+/* Everything but the fast path of pn_buf_alloc(): kept out of line so the
+ * fast path stays a handful of instructions with no stack frame to speak of. */
+static __attribute__((noinline, cold)) void *
+alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
+	       uint32_t owner)
 {
-	struct part *p;
 	void *b;
 	int err = 0;
 
-	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0)) {
+	if (!pool || pool->magic != POOL_MAGIC) {
 		errno = EBADF;
 		return NULL;
 	}
-	p = class_of(pool, size);
-	if (__builtin_expect(!p, 0)) {
+	if (!p) {
 		pool_seterr(pool, EINVAL,
 			    "size %zu: no class serves it (largest is %u)",
 			    size, pool->parts[pool->nparts - 1].buf_size);
 		errno = EINVAL;
 		return NULL;
 	}
-	/* 001 step 506: queued requests are served first */
-	if (__builtin_expect(!p->qhead, 1)) {
-		b = take(pool, p, owner);
-		if (__builtin_expect(b != NULL, 1))
-			return b;
-	}
+	/* 001 step 506: while requests are queued, new ones do not jump them */
 	b = p->qhead ? NULL : alloc_slow(pool, p, owner, &err);
 	if (!b && pool->o.wait_ms)
 		b = alloc_wait(pool, p, owner);
@@ -701,6 +697,22 @@ PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 	refuse(pool, p, size, err);
 	errno = -err;
 	return NULL;
+}
+
+PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
+{
+	struct part *p = NULL;
+	void *b;
+
+	if (__builtin_expect(pool && pool->magic == POOL_MAGIC, 1)) {
+		p = class_of(pool, size);
+		if (__builtin_expect(p && !p->qhead, 1)) {
+			b = take(pool, p, owner);
+			if (__builtin_expect(b != NULL, 1))
+				return b;
+		}
+	}
+	return alloc_slowpath(pool, p, size, owner);
 }
 
 PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
@@ -825,11 +837,10 @@ static int free_local(struct pn_pool *pool, void *buf)
 {
 	uintptr_t off = (uintptr_t)buf - (uintptr_t)pool->region;
 	struct part *p;
-	struct bufmeta *m;
 	struct pn_stats_block *bs;
 	struct pn_stats_part *st;
 	uint32_t idx, blk;
-	uint64_t poff;
+	uint64_t poff, bit;
 
 	if (__builtin_expect(off >= pool->region_len, 0))
 		return bad_free(pool, NULL, buf, -EINVAL,
@@ -837,58 +848,65 @@ static int free_local(struct pn_pool *pool, void *buf)
 	p = &pool->parts[off >> pool->span_shift];
 	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
 	idx = (uint32_t)(poff >> p->buf_shift);
-	if (__builtin_expect(poff & (p->buf_size - 1), 0) ||
-	    idx >= (uint64_t)p->nwords * 64)
+	if (__builtin_expect(poff & (p->buf_size - 1), 0) || idx >= p->nbufs_hi)
 		return bad_free(pool, p, buf, -EINVAL,
 				"not the start of a buffer this pool gave out");
-	m = &p->meta[idx];
-	if (__builtin_expect(m->flags != BUF_ALLOCATED, 0)) {
-		blk = m->block;
-		if (m->flags & BUF_RECLAIMED)
-			return bad_free(
-				pool, p, buf, -ESTALE,
-				"buffer was declared leaked and reclaimed");
-		if (p->bst[blk].state == PN_BLOCK_RELEASED ||
-		    p->bst[blk].state == PN_BLOCK_RELEASING)
-			return bad_free(pool, p, buf, -ESTALE,
-					"its block was released");
-		if (p->bst[blk].state == PN_BLOCK_UNUSED)
-			return bad_free(pool, p, buf, -EINVAL,
-					"not a buffer this pool gave out");
-		return bad_free(pool, p, buf, -EALREADY, "double free");
-	}
-	blk = m->block;
-	m->flags = 0;
+	blk = block_of(p, idx);
 	bs = &p->bst[blk];
 	st = p->st;
-	bs->in_use--;
-	st->in_use--;
-	st->frees++;
-	PN_PROBE(free, buf, p->buf_size);
-	if (__builtin_expect(bs->state == PN_BLOCK_ACTIVE, 1)) {
-		p->map[idx / 64] |= 1ull << (idx % 64);
+	bit = 1ull << (idx % 64);
+	switch (bs->state) {
+	case PN_BLOCK_ACTIVE:
+		if (p->map[idx / 64] & bit)
+			return bad_free(pool, p, buf, -EALREADY, "double free");
+		p->map[idx / 64] |= bit;
 		if (idx / 64 < p->hint)
 			p->hint = idx / 64;
-		st->free++;
-		if (__builtin_expect(p->qhead != NULL, 0))
+		st->in_use--;
+		PN_PROBE(free, buf, p->buf_size);
+		if (p->qhead)
 			pool_serve_queue(pool, p);
 		/* 000 block 356-358: too many free buffers: tell the host */
-		if (__builtin_expect(st->free > p->underuse_free, 0) &&
-		    !p->underuse_raised) {
+		if (st->in_use < p->under_mark && !p->underuse_raised) {
+			uint64_t nfree =
+				p->active_cap + p->draining_in_use - st->in_use;
+
 			p->underuse_raised = true;
 			st->underuse++;
-			PN_PROBE(underuse, p->buf_size, st->free,
+			PN_PROBE(underuse, p->buf_size, nfree,
 				 p->underuse_free);
-			pool_emit(pool, p, PN_EV_UNDERUSE, UINT32_MAX, st->free,
+			pool_emit(pool, p, PN_EV_UNDERUSE, UINT32_MAX, nfree,
 				  NULL, 0, 0, PN_REASON_UNDERUSE, 0);
 			if (pool->o.underuse_shrink)
 				p->underuse_shrink_pending = true;
 		}
-	} else if (bs->in_use == 0 && bs->state == PN_BLOCK_DRAINING) {
+		return 0;
+	case PN_BLOCK_DRAINING:
+		if (!(p->flags[idx] & BUF_ALLOCATED))
+			break;
+		p->flags[idx] = 0;
+		bs->in_use--;
+		st->in_use--;
+		p->draining_in_use--;
+		part_update_marks(p);
+		PN_PROBE(free, buf, p->buf_size);
 		/* 000 block 404-406: the drained block's last buffer is back */
-		block_unregister(pool, p, blk);
+		if (bs->in_use == 0)
+			block_unregister(pool, p, blk);
+		return 0;
+	case PN_BLOCK_UNUSED:
+		return bad_free(pool, p, buf, -EINVAL,
+				"not a buffer this pool gave out");
+	default:
+		break;
 	}
-	return 0;
+	if (p->flags[idx] & BUF_RECLAIMED)
+		return bad_free(pool, p, buf, -ESTALE,
+				"buffer was declared leaked and reclaimed");
+	if (bs->state == PN_BLOCK_RELEASED || bs->state == PN_BLOCK_RELEASING)
+		return bad_free(pool, p, buf, -ESTALE,
+				"its block was released");
+	return bad_free(pool, p, buf, -EALREADY, "double free");
 }
 
 void pool_apply_remote(struct pn_pool *pool)
@@ -903,7 +921,10 @@ void pool_apply_remote(struct pn_pool *pool)
 	}
 }
 
-PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
+/* Every free that is not the common case: another thread, a bad pointer, a
+ * draining block, a queue to serve, an underuse edge. */
+static __attribute__((noinline)) int free_slowpath(struct pn_pool *pool,
+						   void *buf)
 {
 	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
 		return -EBADF;
@@ -925,6 +946,45 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	return 0;
 }
 
+PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
+{
+	uintptr_t off;
+	struct part *p;
+	uint64_t poff, *word, bit, v;
+	uint32_t idx;
+
+	/* the fast path: owner thread, a buffer out in an active block, no
+	 * queue, no underuse edge; everything else takes free_slowpath() */
+	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC ||
+				     pool->owner_mark != &tls_mark,
+			     0))
+		return free_slowpath(pool, buf);
+	off = (uintptr_t)buf - (uintptr_t)pool->region;
+	if (__builtin_expect(off >= pool->region_len, 0))
+		return free_slowpath(pool, buf);
+	p = &pool->parts[off >> pool->span_shift];
+	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
+	idx = (uint32_t)(poff >> p->buf_shift);
+	if (__builtin_expect((poff & (p->buf_size - 1)) || idx >= p->nbufs_hi,
+			     0))
+		return free_slowpath(pool, buf);
+	word = &p->map[idx / 64];
+	bit = 1ull << (idx % 64);
+	v = *word;
+	if (__builtin_expect(
+		    (v & bit) || p->qhead || p->st->in_use <= p->under_mark ||
+			    (p->inactive &&
+			     p->bst[block_of(p, idx)].state != PN_BLOCK_ACTIVE),
+		    0))
+		return free_slowpath(pool, buf);
+	*word = v | bit;
+	if (idx / 64 < p->hint)
+		p->hint = idx / 64;
+	p->st->in_use--;
+	PN_PROBE(free, buf, p->buf_size);
+	return 0;
+}
+
 /* ---- lookup and small accessors ---------------------------------------- */
 
 PN_EXPORT int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
@@ -943,12 +1003,13 @@ PN_EXPORT int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
 	p = &pool->parts[off >> pool->span_shift];
 	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
 	idx = (uint32_t)(poff >> p->buf_shift);
-	if (idx >= (uint64_t)p->nwords * 64 ||
-	    !(p->meta[idx].flags & BUF_ALLOCATED))
+	if (idx >= p->nbufs_hi)
 		return -EINVAL;
-	blk = p->meta[idx].block;
+	blk = block_of(p, idx);
 	if (p->bst[blk].state != PN_BLOCK_ACTIVE &&
 	    p->bst[blk].state != PN_BLOCK_DRAINING)
+		return -EINVAL;
+	if (!buf_is_out(p, idx))
 		return -EINVAL;
 	info->addr = buf_addr(p, idx);
 	info->size = p->buf_size;
@@ -1007,10 +1068,8 @@ PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
 	}
 	s->pinned_bytes = st->pinned_bytes;
 	s->in_use = st->in_use;
-	s->free = st->free;
+	s->free = p->active_cap + p->draining_in_use - st->in_use;
 	s->high_water = st->high_water;
-	s->allocs = st->allocs;
-	s->frees = st->frees;
 	s->grows = st->grows;
 	s->grow_refused = st->grow_refused;
 	s->drains = st->drains;

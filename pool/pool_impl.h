@@ -18,16 +18,16 @@
 #define POOL_MAGIC 0x706e706f6f6c2121ull /* live */
 #define POOL_DEAD 0x706e646561642121ull /* destroyed */
 
-/* bufmeta.flags */
-#define BUF_ALLOCATED 1u /* out with a user */
+/* part.flags[]: meaningful only outside active blocks, where the bitmap
+ * says nothing (an active block's buffer is out iff its free bit is clear) */
+#define BUF_ALLOCATED 1u /* out with a user (set when its block drains) */
 #define BUF_RECLAIMED 2u /* declared leaked and taken back (000 block 412) */
 
-/* Per buffer: who holds it and since when (leak reports, lifetimes). */
+/* Per buffer: who holds it and since when (leak reports, lifetimes). One
+ * 8-byte store on the allocation fast path. */
 struct bufmeta {
 	uint32_t owner; /* owner tag from the allocation */
 	uint32_t tick; /* pool ms clock at allocation (wraps after 49 days) */
-	uint32_t block; /* block index, set when the block is committed */
-	uint32_t flags; /* BUF_* */
 };
 
 /* Per block (001 FIG. 4 Buddy_t); the counters live in the stats file. */
@@ -55,19 +55,28 @@ struct part {
 	struct block *blocks; /* max_blocks entries */
 	uint64_t *map; /* free bits: 1 = free and allocatable */
 	struct bufmeta *meta; /* one per buffer of the whole partition */
+	uint8_t *flags; /* BUF_* per buffer, for blocks that are not active */
 	char *base; /* first byte of the partition's reservation */
-	uint32_t buf_size, buf_shift;
-	uint32_t base_bufs,
-		add_bufs; /* buffers in block 0 / each other block */
-	uint32_t max_blocks;
-	uint32_t
-		nwords; /* bitmap words up to the highest block ever committed */
+	uint32_t buf_size; /* class size */
+	uint32_t buf_shift; /* log2(buf_size) */
+	uint32_t base_bufs; /* buffers in block 0 */
+	uint32_t add_bufs; /* buffers in each additional block */
+	int add_shift; /* log2(add_bufs), or -1 when not a power of two */
+	uint32_t max_blocks; /* blocks up to the wall */
+	uint32_t nwords; /* bitmap words up to the highest block committed */
+	uint32_t nbufs_hi; /* buffer index past the highest block committed */
+	uint32_t inactive; /* blocks below nbufs_hi that are not active */
 	uint32_t hint; /* no free bit below this word */
+	uint64_t active_cap; /* buffers in active blocks */
+	uint64_t draining_in_use; /* buffers out in draining blocks */
+	uint64_t low_mark; /* in_use >= this: at the low-water mark */
+	uint64_t under_mark; /* in_use < this: underuse (0: never) */
 	uint64_t low_water; /* grow ahead at or below this many free */
 	uint64_t underuse_free; /* UINT64_MAX when off */
 	uint64_t sample_hw; /* most in use since the last sample */
 	uint64_t *peak; /* PEAK policy: per-sample maxima, a ring */
-	unsigned int npeak, peak_pos;
+	unsigned int npeak; /* entries in peak */
+	unsigned int peak_pos; /* next entry to write */
 	bool grow_pending; /* low water crossed: grow in pn_pool_poll() */
 	bool underuse_raised; /* edge-trigger for underuse events */
 	bool underuse_shrink_pending; /* host answer to underuse, in poll */
@@ -99,6 +108,7 @@ struct pn_pool {
 	uint64_t id;
 	uint64_t next_sample_ms;
 	uint64_t next_psi_ms;
+	uint64_t next_publish_ms; /* block in-use counts refresh */
 	int psi_fd;
 	bool has_ipc_lock;
 	unsigned int releasing; /* blocks waiting for their tag CQE */
@@ -131,6 +141,29 @@ int blocks_poll(struct pn_pool *pool);
 int part_shrink(struct pn_pool *pool, struct part *p, uint64_t keep_bytes,
 		int reason);
 void budget_release(size_t bytes);
+
+/* The block a buffer index belongs to: block 0 is the base block. */
+static inline uint32_t block_of(const struct part *p, uint32_t idx)
+{
+	if (idx < p->base_bufs)
+		return 0;
+	idx -= p->base_bufs;
+	return 1 +
+	       (p->add_shift >= 0 ? idx >> p->add_shift : idx / p->add_bufs);
+}
+
+/* Is buffer idx out with a user? */
+static inline bool buf_is_out(const struct part *p, uint32_t idx)
+{
+	if (p->bst[block_of(p, idx)].state == PN_BLOCK_ACTIVE)
+		return !(p->map[idx / 64] & (1ull << (idx % 64)));
+	return p->flags[idx] & BUF_ALLOCATED;
+}
+
+/* blocks.c */
+uint64_t block_in_use(const struct part *p, uint32_t b);
+void part_update_marks(struct part *p);
+void pool_publish(struct pn_pool *pool);
 
 /* stats.c: the counters file */
 int stats_open(struct pn_pool *pool);

@@ -304,7 +304,7 @@ struct pn_pool_part_stats {
 	uint64_t in_use; /* buffers out */
 	uint64_t free; /* buffers free below the boundary */
 	uint64_t high_water; /* most buffers out at once */
-	uint64_t allocs, frees, grows, grow_refused, drains;
+	uint64_t grows, grow_refused, drains;
 	uint64_t releases[PN_REASON_NR];
 	uint64_t queued, dequeued, queue_len, waits, refusals, leaks, errors;
 	uint64_t underuse;

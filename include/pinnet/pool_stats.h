@@ -71,7 +71,7 @@ struct pn_stats_part {
 	uint64_t in_use; /* buffers out */
 	uint64_t free; /* free buffers in active blocks */
 	uint64_t high_water; /* most buffers out at once */
-	uint64_t allocs, frees; /* successful operations */
+	uint64_t reclaimed; /* leaked buffers taken back (000 block 412) */
 	uint64_t grows, grow_refused; /* 000 FIG. 8 outcomes */
 	uint64_t drains; /* blocks set draining */
 	uint64_t releases[8]; /* by enum pn_release_reason */

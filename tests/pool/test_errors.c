@@ -113,12 +113,13 @@ static void test_bad_frees(void)
 	s = stats_of(pool, 0);
 	CU_ASSERT_EQUAL(s.errors, 3); /* 3 inside the partition */
 	CU_ASSERT_EQUAL(s.in_use, 31);
-	CU_ASSERT_EQUAL(s.frees, 1);
+	CU_ASSERT_EQUAL(s.free, 1);
 	/* a buffer of a released block */
 	for (int i = 16; i < 32; i++)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	CU_ASSERT_EQUAL(pn_pool_shrink(pool, 4096, 64 * KIB), 1);
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 1000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 1000));
 	CU_ASSERT_EQUAL(pn_buf_free(pool, b[20]), -ESTALE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(pool), "released"));
 	/* the pool is intact: the same buffers come back in order */

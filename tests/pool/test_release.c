@@ -42,14 +42,14 @@ static void test_idle_release_order(void)
 	for (int i = 0; i < 64; i++)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, count_events(PN_EV_RELEASE) >= 1,
-				  2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, count_events(PN_EV_RELEASE) >= 1, 2000));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
 	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	CU_ASSERT(ms >= 35); /* not before the idle period */
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB,
-				  2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
 	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 3);
 	for (unsigned int i = 0; i < 3; i++) {
 		const struct pn_pool_event *ev = find_event(PN_EV_RELEASE, i);
@@ -75,8 +75,8 @@ static void test_idle_keeps_headroom(void)
 
 	for (int i = 1; i < 48; i++) /* b[0] keeps the base block busy */
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, count_events(PN_EV_RELEASE) == 1,
-				  2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, count_events(PN_EV_RELEASE) == 1, 2000));
 	for (int i = 0; i < 40; i++) { /* > idle + several samples */
 		pn_pool_poll(pool);
 		sleep_ms(2);
@@ -128,15 +128,16 @@ static void test_peak_policy(void)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	pn_pool_poll(pool);
 	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 0);
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) <= 3 * 64 * KIB,
-				  2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) <= 3 * 64 * KIB, 2000));
 	/* 20 buffers need 2 blocks; one block of headroom: 3 blocks */
 	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 3 * 64 * KIB);
 	CU_ASSERT_EQUAL(stats_of(pool, 0).releases[PN_REASON_PEAK], 5);
 	for (int i = 0; i < 20; i++)
 		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
 	/* nothing in use: the base block alone is the headroom */
-	CU_ASSERT_TRUE(POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
 	destroy_clean(pool);
 }
 

@@ -117,9 +117,10 @@ static void test_usdt_notes(void)
 	char line[256];
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd),
-		 "readelf -n %s 2>/dev/null | grep -c 'Name: \\(grow\\|grow_refused\\|drain\\|release\\|leak\\|queued\\|dequeued\\|underuse\\|alloc\\|free\\)$'",
-		 PN_LIBPINNET_SO);
+	snprintf(
+		cmd, sizeof(cmd),
+		"readelf -n %s 2>/dev/null | grep -c 'Name: \\(grow\\|grow_refused\\|drain\\|release\\|leak\\|queued\\|dequeued\\|underuse\\|alloc\\|free\\)$'",
+		PN_LIBPINNET_SO);
 	f = popen(cmd, "r");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	if (fgets(line, sizeof(line), f))

@@ -241,7 +241,7 @@ static void test_remote_frees(void)
 	CU_ASSERT_EQUAL(stats_of(pool, 0).in_use, 64); /* not applied yet */
 	pn_pool_poll(pool);
 	CU_ASSERT_EQUAL(stats_of(pool, 0).in_use, 0);
-	CU_ASSERT_EQUAL(stats_of(pool, 0).frees, 64);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).free, 64);
 	CU_ASSERT_EQUAL(stats_of(pool, 0).errors, 0);
 	destroy_clean(pool);
 }
