@@ -20,7 +20,6 @@
 #include "probes.h"
 
 #define MIB (1024ull * 1024)
-#define KIB 1024ull
 
 /* Marks the owner thread: its address differs per thread. */
 static __thread char tls_mark __attribute__((tls_model("initial-exec")));
@@ -85,16 +84,6 @@ void pool_emit(struct pn_pool *pool, struct part *p,
 
 /* ---- options --------------------------------------------------------- */
 
-static const struct pn_pool_class default_classes[] = {
-	/* 2 KiB frames and the power-of-two classes of 001 up to 256 KiB */
-	{ 2048, 64, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
-	{ 4096, 32, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
-	{ 8192, 16, 2 * MIB, 2 * MIB, 128 * MIB, 0 },
-	{ 16384, 8, 2 * MIB, 2 * MIB, 128 * MIB, 0 },
-	{ 65536, 4, 2 * MIB, 4 * MIB, 256 * MIB, 0 },
-	{ 262144, 2, 4 * MIB, 8 * MIB, 256 * MIB, 0 },
-};
-
 static bool is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));
@@ -158,9 +147,8 @@ static void fill_defaults(struct pn_pool_opts *o)
 	if (!o->max_slots)
 		o->max_slots = 1024;
 	if (!o->nclasses) {
-		o->classes = default_classes;
-		o->nclasses =
-			sizeof(default_classes) / sizeof(default_classes[0]);
+		o->classes = pool_default_classes;
+		o->nclasses = POOL_NDEFAULT_CLASSES;
 	}
 	if (!o->sample_ms)
 		o->sample_ms = 60000;

@@ -120,6 +120,10 @@ struct pn_pool {
 	struct pn_pool *grave_next; /* destroyed pools stay findable */
 };
 
+/* config.c: what a pool without classes gets */
+#define POOL_NDEFAULT_CLASSES 6
+extern const struct pn_pool_class pool_default_classes[POOL_NDEFAULT_CLASSES];
+
 /* pool.c */
 uint64_t pool_clock_ms(void);
 void pool_emit(struct pn_pool *pool, struct part *p,

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pinnet pool configuration files: an INI file (parsed with libinih) that
+ * fills struct pn_pool_opts and its classes. See configs/pool.conf for every
+ * key with its default and meaning.
+ *
+ *   [pool]            name, wall, max_slots, fallback, release, sample,
+ *                     idle, release_max, peak_window, leak_timeout,
+ *                     leak_policy, wait, queue_timeout, grow_wait,
+ *                     underuse_shrink, psi, thp, stats_dir
+ *   [class SIZE]      base, block, wall, low_water, underuse_free
+ *
+ * Sizes take K, M, G suffixes (powers of 1024); durations take ms, s, min
+ * (a bare number is milliseconds); booleans are yes/no/true/false/1/0.
+ */
+#ifndef PINNET_POOL_CONFIG_H
+#define PINNET_POOL_CONFIG_H
+
+#include <stddef.h>
+
+#include "pinnet/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A loaded configuration: opts points into this struct (classes, strings),
+ * so it must stay alive and unmoved while opts is used. */
+struct pn_pool_config {
+	struct pn_pool_opts opts; /* ready for pn_pool_create() */
+	struct pn_pool_class classes[PN_POOL_MAX_CLASSES]; /* ascending */
+	char name[32]; /* storage for opts.name */
+	char stats_dir[256]; /* storage for opts.stats_dir */
+	char err[256]; /* the last error: "FILE:LINE: what is wrong" */
+};
+
+/*
+ * pn_pool_config_init - the built-in defaults (those of pn_pool_create()
+ * with no classes: 2 KiB .. 256 KiB). Returns 0.
+ */
+int pn_pool_config_init(struct pn_pool_config *cfg);
+
+/*
+ * pn_pool_config_load - read path over the current contents of cfg (so
+ * call pn_pool_config_init() first). A [class SIZE] section adds a class
+ * or, when SIZE exists, changes it; the first [class] section in a file
+ * replaces the default classes.
+ * Returns 0, or -errno with cfg->err saying where and why: ENOENT/EACCES
+ * (cannot open), EINVAL (a bad line: unknown section or key, bad value).
+ */
+int pn_pool_config_load(struct pn_pool_config *cfg, const char *path);
+
+/*
+ * pn_pool_config_set - one setting, as a command-line override:
+ * section "pool" or "class 2048", key and value as in the file.
+ * Returns 0 or -EINVAL with cfg->err set.
+ */
+int pn_pool_config_set(struct pn_pool_config *cfg, const char *section,
+		       const char *key, const char *value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PINNET_POOL_CONFIG_H */
