@@ -147,7 +147,8 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 		else if (!strcmp(v, "peak"))
 			o->release = PN_RELEASE_PEAK;
 		else
-			return fail(cfg, "release = %s: want none, idle or peak%s",
+			return fail(cfg,
+				    "release = %s: want none, idle or peak%s",
 				    v, "");
 	} else if (!strcmp(k, "leak_policy")) {
 		if (!strcmp(v, "refuse"))
@@ -155,8 +156,10 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 		else if (!strcmp(v, "reclaim"))
 			o->leak_policy = PN_LEAK_RECLAIM;
 		else
-			return fail(cfg, "leak_policy = %s: want refuse or reclaim%s",
-				    v, "");
+			return fail(
+				cfg,
+				"leak_policy = %s: want refuse or reclaim%s", v,
+				"");
 	} else if (!strcmp(k, "sample")) {
 		rc = parse_ms(v, &o->sample_ms);
 	} else if (!strcmp(k, "idle")) {
@@ -199,7 +202,8 @@ static struct pn_pool_class *class_for(struct pn_pool_config *cfg,
 	if (strncmp(section, "class ", 6) || parse_size(section + 6, &size) ||
 	    size < PN_POOL_MIN_BUF || size > (1ull << 30) ||
 	    (size & (size - 1))) {
-		fail(cfg, "section [%s]: want [pool] or [class SIZE] with SIZE a power of two from 2048%s",
+		fail(cfg,
+		     "section [%s]: want [pool] or [class SIZE] with SIZE a power of two from 2048%s",
 		     section, "");
 		return NULL;
 	}
@@ -304,8 +308,7 @@ static int handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
-PN_EXPORT int pn_pool_config_load(struct pn_pool_config *cfg,
-				  const char *path)
+PN_EXPORT int pn_pool_config_load(struct pn_pool_config *cfg, const char *path)
 {
 	struct load_ctx ctx = { cfg, false, 0 };
 	char what[sizeof(cfg->err)];

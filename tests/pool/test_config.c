@@ -141,12 +141,15 @@ static void test_broken_files(void)
 
 	expect_error("[pool]\nbogus = 1\n", "unknown key 'bogus'", 2);
 	expect_error("[pool]\nwall = lots\n", "bad value 'lots' for wall", 2);
-	expect_error("[pool]\nrelease = sometimes\n", "want none, idle or peak", 2);
+	expect_error("[pool]\nrelease = sometimes\n", "want none, idle or peak",
+		     2);
 	expect_error("[pool]\n\nsample = 5 parsecs\n", "sample", 3);
 	expect_error("[pool]\nfallback = maybe\n", "fallback", 2);
 	expect_error("[class 3000]\nwall = 1M\n", "power of two", 2);
-	expect_error("[cls 4096]\nwall = 1M\n", "want [pool] or [class SIZE]", 2);
-	expect_error("[class 4096]\ncolour = blue\n", "unknown key 'colour'", 2);
+	expect_error("[cls 4096]\nwall = 1M\n", "want [pool] or [class SIZE]",
+		     2);
+	expect_error("[class 4096]\ncolour = blue\n", "unknown key 'colour'",
+		     2);
 	expect_error("[pool]\nthis line has no equals sign\n", "syntax", 2);
 	expect_error("[pool]\nwall = -5\n", "bad value", 2);
 	pn_pool_config_init(&c);
@@ -170,7 +173,8 @@ static void test_config_creates_pool(void)
 				      "[class 4096]\nbase = 64K\nblock = 64K\n"
 				      "wall = 256K\n"),
 			0);
-	CU_ASSERT_EQUAL(pn_pool_config_set(&c, "class 4096", "wall", "128K"), 0);
+	CU_ASSERT_EQUAL(pn_pool_config_set(&c, "class 4096", "wall", "128K"),
+			0);
 	CU_ASSERT_EQUAL(pn_pool_config_set(&c, "pool", "nope", "1"), -EINVAL);
 	pool = pn_pool_create(&c.opts);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
