@@ -3,7 +3,7 @@
 # Usage: scripts/check-format.sh [--fix]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-mapfile -t files < <(git ls-files '*.c' '*.h' | grep -v '^third_party/')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.c' '*.h' | grep -v '^third_party/')
 [ ${#files[@]} -gt 0 ] || { echo "format: no C files"; exit 0; }
 if [ "${1:-}" = --fix ]; then
 	clang-format -i "${files[@]}"

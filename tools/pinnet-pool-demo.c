@@ -209,14 +209,16 @@ int main(int argc, char **argv)
 		case 's':
 			scale = strtod(optarg, &end);
 			if (*end || scale <= 0 || scale > 100) {
-				fprintf(stderr, "pinnet-pool-demo: --scale wants a number in (0, 100]\n");
+				fprintf(stderr,
+					"pinnet-pool-demo: --scale wants a number in (0, 100]\n");
 				return 2;
 			}
 			break;
 		case 'p':
 			peak = (unsigned int)strtoul(optarg, &end, 10);
 			if (*end || peak < 16 || peak > MAXHELD * 8 / 7) {
-				fprintf(stderr, "pinnet-pool-demo: --peak wants 16..%d\n",
+				fprintf(stderr,
+					"pinnet-pool-demo: --peak wants 16..%d\n",
 					MAXHELD * 8 / 7);
 				return 2;
 			}
@@ -224,7 +226,8 @@ int main(int argc, char **argv)
 		case 'i':
 			interval_ms = (unsigned int)strtoul(optarg, &end, 10);
 			if (*end || interval_ms < 10) {
-				fprintf(stderr, "pinnet-pool-demo: --interval wants >= 10 (ms)\n");
+				fprintf(stderr,
+					"pinnet-pool-demo: --interval wants >= 10 (ms)\n");
 				return 2;
 			}
 			break;
@@ -257,16 +260,18 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NPOOLS; i++) {
 		struct demo_pool *d = &pools[i];
 
-		demo_config(&d->cfg, i == 0 ? PN_RELEASE_IDLE : PN_RELEASE_PEAK);
+		demo_config(&d->cfg,
+			    i == 0 ? PN_RELEASE_IDLE : PN_RELEASE_PEAK);
 		if (config && i < 2) {
 			int err = pn_pool_config_load(&d->cfg, config);
 
 			if (err) {
-				fprintf(stderr, "pinnet-pool-demo: %s\n", d->cfg.err);
+				fprintf(stderr, "pinnet-pool-demo: %s\n",
+					d->cfg.err);
 				return 2;
 			}
-			d->cfg.opts.release = i == 0 ? PN_RELEASE_IDLE :
-						       PN_RELEASE_PEAK;
+			d->cfg.opts.release =
+				i == 0 ? PN_RELEASE_IDLE : PN_RELEASE_PEAK;
 		}
 		if (i == 2) {
 			/* static: sized for the peak (7/8 of the buffers are
@@ -289,10 +294,12 @@ int main(int argc, char **argv)
 		d->cfg.opts.event_arg = d;
 		d->pool = pn_pool_create(&d->cfg.opts);
 		if (!d->pool) {
-			fprintf(stderr, "pinnet-pool-demo: creating the %s pool: %s\n",
+			fprintf(stderr,
+				"pinnet-pool-demo: creating the %s pool: %s\n",
 				d->label, pn_pool_last_error(NULL));
 			if (errno == ENOMEM)
-				fprintf(stderr, "  (pinning needs root, CAP_IPC_LOCK or a larger ulimit -l)\n");
+				fprintf(stderr,
+					"  (pinning needs root, CAP_IPC_LOCK or a larger ulimit -l)\n");
 			return 1;
 		}
 	}
@@ -300,8 +307,9 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 
 	if (!quiet)
-		printf("%6s  %-5s %7s | %11s %11s %11s | %8s\n", "time", "phase",
-		       "held", "idle MiB", "peak MiB", "static MiB", "VmPin");
+		printf("%6s  %-5s %7s | %11s %11s %11s | %8s\n", "time",
+		       "phase", "held", "idle MiB", "peak MiB", "static MiB",
+		       "VmPin");
 	t0 = last = tl = now_s();
 	for (unsigned int ph = 0; ph < nphases && !stop; ph++) {
 		double start = now_s(), end = start + phases[ph].seconds;
@@ -317,7 +325,10 @@ int main(int argc, char **argv)
 			f = (t - start) / (phases[ph].seconds / 3);
 			target = phases[ph].target;
 			if (phases[ph].target > from && f < 1)
-				target = from + (unsigned int)((phases[ph].target - from) * f);
+				target = from +
+					 (unsigned int)((phases[ph].target -
+							 from) *
+							f);
 			for (int i = 0; i < NPOOLS; i++) {
 				struct demo_pool *d = &pools[i];
 				size_t pinned;
@@ -325,7 +336,8 @@ int main(int argc, char **argv)
 				drive(d, target, &rng);
 				pn_pool_poll(d->pool);
 				pinned = pn_pool_pinned(d->pool);
-				d->pinned_integral += (double)pinned * (t - last);
+				d->pinned_integral +=
+					(double)pinned * (t - last);
 				if (pinned > d->pinned_peak)
 					d->pinned_peak = pinned;
 			}
@@ -385,8 +397,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NPOOLS; i++) {
 		for (int k = 0; k < 2; k++)
 			while (pools[i].nheld[k])
-				pn_buf_free(pools[i].pool,
-					    pools[i].held[k][--pools[i].nheld[k]]);
+				pn_buf_free(
+					pools[i].pool,
+					pools[i].held[k][--pools[i].nheld[k]]);
 		pn_pool_destroy(pools[i].pool);
 	}
 	return rc;
