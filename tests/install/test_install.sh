@@ -20,7 +20,9 @@ case $libdir in /*) lib=$tmp/root$libdir ;; *) lib=$root/$libdir ;; esac
 
 pc=$lib/pkgconfig/pinnet.pc
 [ -f "$pc" ] || { echo "no pinnet.pc installed at $pc"; exit 1; }
-for f in "$root/include/pinnet/version.h" "$lib/libpinnet.so" "$lib/libpinnet.a"; do
+for f in "$root/include/pinnet/version.h" "$root/include/pinnet/pool.h" \
+	"$lib/libpinnet.so" "$lib/libpinnet.a" "$root/bin/pinnet-pool-demo" \
+	"$root/share/man/man1/pinnet-pool-demo.1"; do
 	[ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 
