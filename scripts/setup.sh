@@ -17,6 +17,7 @@ packages=(
 	clang-format
 	ethtool
 	iproute2
+	iputils-ping
 	libbpf-dev
 	libcunit1-dev
 	libelf-dev

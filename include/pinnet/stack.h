@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pinnet stack: a user-space TCP/IP stack (lwIP) whose frames move through
+ * io_uring fixed buffers of the elastic pinned pool, with a socket-like API.
+ *
+ * A stack owns an io_uring ring, a pool on that ring and one network
+ * interface: an AF_PACKET socket on an Ethernet interface (with
+ * PACKET_VNET_HDR, so a kernel peer's checksum offload and GSO work) or a TAP
+ * device. lwIP runs without threads (NO_SYS): every call below runs the
+ * stack from the calling thread, which must be the thread that created it.
+ * lwIP keeps global state, so a process has one stack at a time.
+ *
+ * Sockets are small integers local to the stack. Calls return 0 (or a count)
+ * or -errno with POSIX meanings; they never set errno, except the
+ * constructor, which returns NULL with errno set.
+ */
+#ifndef PINNET_STACK_H
+#define PINNET_STACK_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "pinnet/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pn_stack;
+
+enum pn_backend {
+	PN_BACKEND_PACKET = 0, /* AF_PACKET socket bound to iface */
+	PN_BACKEND_TAP = 1, /* TAP device named iface (created if missing) */
+};
+
+struct pn_stack_opts {
+	size_t sz; /* sizeof(struct pn_stack_opts) */
+	const char *iface; /* interface (packet) or TAP device name */
+	enum pn_backend backend;
+	struct in_addr addr; /* the stack's IPv4 address */
+	unsigned int prefix; /* prefix length, 1..32 */
+	struct in_addr gw; /* default gateway; 0.0.0.0 none */
+	uint8_t mac[6]; /* the stack's MAC; all zero: a random local one */
+	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
+	unsigned int rx_depth; /* reads in flight (default 16) */
+};
+
+/*
+ * pn_stack_create - open the interface, create the ring and the pool,
+ * start lwIP. Returns the stack (pn_stack_destroy()) or NULL with errno:
+ * EINVAL (options), EBUSY (a stack exists in this process), EPERM/EACCES
+ * (CAP_NET_RAW for a packet socket, CAP_NET_ADMIN for TAP), ENODEV (no such
+ * interface), or the pool's and ring's errors; pn_stack_last_error(NULL)
+ * says which step failed and why.
+ */
+struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts);
+
+/*
+ * pn_stack_destroy - abort every connection, close every socket, return
+ * every buffer, destroy the pool and the ring. NULL is a no-op.
+ */
+void pn_stack_destroy(struct pn_stack *st);
+
+/* pn_stack_last_error - a sentence on the latest failure; never NULL. */
+const char *pn_stack_last_error(const struct pn_stack *st);
+
+/* pn_stack_pool - the stack's pool (for counters and zero-copy buffers). */
+struct pn_pool *pn_stack_pool(const struct pn_stack *st);
+
+/*
+ * pn_stack_process - run the stack once: submit queued I/O, wait up to
+ * timeout_ms (0: do not wait, -1: until something happens) for
+ * completions, feed received frames to lwIP, run lwIP's timers and the
+ * pool's poll. Returns the number of completions handled or -errno.
+ */
+int pn_stack_process(struct pn_stack *st, int timeout_ms);
+
+/* Counters of the interface, for tools and tests. */
+struct pn_stack_stats {
+	uint64_t rx_frames, rx_bytes, rx_copied, rx_dropped;
+	uint64_t tx_frames, tx_bytes, tx_dropped;
+	uint64_t
+		rx_csum_trusted; /* frames whose checksum the kernel vouched for */
+	uint64_t rx_gso; /* GSO super-frames received */
+};
+
+/* pn_stack_stats - copy the counters. Returns 0 or -EINVAL. */
+int pn_stack_stats(const struct pn_stack *st, struct pn_stack_stats *s);
+
+/* ---- sockets (TCP) ---------------------------------------------------- */
+
+/*
+ * pn_socket - a TCP socket: domain AF_INET, type SOCK_STREAM (optionally |
+ * SOCK_NONBLOCK), protocol 0 or IPPROTO_TCP. Returns the socket or -errno:
+ * EAFNOSUPPORT, EPROTONOSUPPORT, EINVAL, EMFILE, ENOMEM.
+ */
+int pn_socket(struct pn_stack *st, int domain, int type, int protocol);
+
+/* pn_bind - as bind(2): EADDRINUSE, EINVAL, EBADF, EAFNOSUPPORT. */
+int pn_bind(struct pn_stack *st, int s, const struct sockaddr *addr,
+	    socklen_t len);
+
+/* pn_listen - as listen(2): EBADF, EINVAL (connected), ENOMEM. */
+int pn_listen(struct pn_stack *st, int s, int backlog);
+
+/*
+ * pn_accept - as accept4(2); flags SOCK_NONBLOCK. Blocks (running the
+ * stack) unless the listener is non-blocking: then -EAGAIN. addr may be
+ * NULL. Returns the new socket or -errno.
+ */
+int pn_accept(struct pn_stack *st, int s, struct sockaddr *addr, socklen_t *len,
+	      int flags);
+
+/*
+ * pn_connect - as connect(2). Blocking: returns 0 once established, or
+ * -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, -EHOSTUNREACH. Non-blocking:
+ * -EINPROGRESS; pn_poll() reports POLLOUT (or POLLERR) when it completes.
+ */
+int pn_connect(struct pn_stack *st, int s, const struct sockaddr *addr,
+	       socklen_t len);
+
+/*
+ * pn_send - queue up to len bytes (copied). Blocking: waits for send space
+ * until at least one byte is queued. Returns bytes queued or -errno:
+ * EAGAIN, EPIPE (shut down or closed by the peer), ECONNRESET, ENOTCONN.
+ */
+ssize_t pn_send(struct pn_stack *st, int s, const void *buf, size_t len,
+		int flags);
+
+/*
+ * pn_recv - copy up to len received bytes. Returns bytes, 0 at the peer's
+ * end of stream, or -errno: EAGAIN, ECONNRESET, ETIMEDOUT, ENOTCONN.
+ */
+ssize_t pn_recv(struct pn_stack *st, int s, void *buf, size_t len, int flags);
+
+/* pn_shutdown - SHUT_RD, SHUT_WR, SHUT_RDWR. EBADF, ENOTCONN, EINVAL. */
+int pn_shutdown(struct pn_stack *st, int s, int how);
+
+/*
+ * pn_close - close the socket: a graceful close (FIN) for a connection,
+ * unless SO_LINGER with a zero timeout asks for a reset. Received data not
+ * read is dropped. Returns 0 or -EBADF.
+ */
+int pn_close(struct pn_stack *st, int s);
+
+/* pn_getsockname / pn_getpeername - as getsockname(2)/getpeername(2). */
+int pn_getsockname(struct pn_stack *st, int s, struct sockaddr *addr,
+		   socklen_t *len);
+int pn_getpeername(struct pn_stack *st, int s, struct sockaddr *addr,
+		   socklen_t *len);
+
+/*
+ * pn_setsockopt / pn_getsockopt - SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE,
+ * SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_ERROR (get); IPPROTO_TCP: TCP_NODELAY.
+ * Others: -ENOPROTOOPT.
+ */
+int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
+		  const void *val, socklen_t len);
+int pn_getsockopt(struct pn_stack *st, int s, int level, int name, void *val,
+		  socklen_t *len);
+
+/* One entry of pn_poll(): events/revents are POLLIN, POLLOUT, POLLERR,
+ * POLLHUP as for poll(2). */
+struct pn_pollfd {
+	int sock;
+	short events;
+	short revents;
+};
+
+/*
+ * pn_poll - wait until one of the sockets is ready or timeout_ms passes
+ * (-1: forever), running the stack meanwhile. Returns the number of
+ * entries with revents set, 0 on timeout, or -errno.
+ */
+int pn_poll(struct pn_stack *st, struct pn_pollfd *fds, unsigned int n,
+	    int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PINNET_STACK_H */

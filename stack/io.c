@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interface on io_uring: an AF_PACKET socket (PACKET_VNET_HDR) or a TAP
+ * device (IFF_VNET_HDR), frames read with READ_FIXED into pool buffers and
+ * handed to lwIP as custom pbufs, frames written with WRITE_FIXED from pool
+ * buffers. PLATFORM.md explains the vnet header: a kernel peer at default
+ * offloads sends checksum-partial TSO super-frames; the header says so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lwip/etharp.h"
+#include "lwip/ip4.h"
+#include "netif/ethernet.h"
+#include "stack_impl.h"
+
+/* ---- opening ------------------------------------------------------------- */
+
+/* Keep only frames for our MAC, broadcast and multicast: an ETH_P_ALL
+ * socket otherwise sees all the interface's traffic. */
+static int attach_filter(struct pn_stack *st)
+{
+	uint32_t hi = (uint32_t)st->mac[0] << 24 | st->mac[1] << 16 |
+		      st->mac[2] << 8 | st->mac[3];
+	uint32_t lo = (uint32_t)st->mac[4] << 8 | st->mac[5];
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0), /* dst[0] */
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 1, 4, 0), /* group bit */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), /* dst[0..3] */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 0, 3),
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4), /* dst[4..5] */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0x40000), /* accept whole frame */
+		BPF_STMT(BPF_RET | BPF_K, 0), /* drop */
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	if (setsockopt(st->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+		       sizeof(prog)))
+		return stack_seterr(st, errno, "SO_ATTACH_FILTER: %s",
+				    strerror(errno));
+	return 0;
+}
+
+static int open_packet(struct pn_stack *st)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_ALL) };
+	struct packet_mreq mr = { .mr_type = PACKET_MR_UNICAST, .mr_alen = 6 };
+	int one = 1, rc;
+
+	st->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (st->fd < 0)
+		return stack_seterr(st, errno,
+				    "packet socket: %s (needs CAP_NET_RAW)",
+				    strerror(errno));
+	/* before bind: every frame carries a virtio_net_hdr both ways */
+	if (setsockopt(st->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)))
+		return stack_seterr(st, errno, "PACKET_VNET_HDR: %s",
+				    strerror(errno));
+	setsockopt(st->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
+		   sizeof(one));
+	rc = attach_filter(st);
+	if (rc)
+		return rc;
+	sll.sll_ifindex = st->ifindex;
+	if (bind(st->fd, (struct sockaddr *)&sll, sizeof(sll)))
+		return stack_seterr(st, errno, "bind to %s: %s", st->o.iface,
+				    strerror(errno));
+	/* a distinct MAC: a real NIC must accept it (veth accepts anything) */
+	mr.mr_ifindex = st->ifindex;
+	memcpy(mr.mr_address, st->mac, 6);
+	setsockopt(st->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr));
+	return 0;
+}
+
+static int open_tap(struct pn_stack *st)
+{
+	struct ifreq ifr;
+	int hdr = VNET_HDR_LEN;
+
+	st->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (st->fd < 0)
+		return stack_seterr(st, errno, "/dev/net/tun: %s",
+				    strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", st->o.iface);
+	if (ioctl(st->fd, TUNSETIFF, &ifr))
+		return stack_seterr(st, errno,
+				    "TUNSETIFF %s: %s (needs CAP_NET_ADMIN)",
+				    st->o.iface, strerror(errno));
+	if (ioctl(st->fd, TUNSETVNETHDRSZ, &hdr))
+		return stack_seterr(st, errno, "TUNSETVNETHDRSZ: %s",
+				    strerror(errno));
+	/* frames from the kernel may be checksum-partial; no GSO yet */
+	ioctl(st->fd, TUNSETOFFLOAD, TUN_F_CSUM);
+	st->ifindex = (int)if_nametoindex(st->o.iface);
+	return 0;
+}
+
+int io_open(struct pn_stack *st)
+{
+	if (!st->o.iface || !st->o.iface[0] || strlen(st->o.iface) >= IFNAMSIZ)
+		return stack_seterr(st, EINVAL, "no interface name given");
+	if (st->o.backend == PN_BACKEND_TAP)
+		return open_tap(st);
+	st->ifindex = (int)if_nametoindex(st->o.iface);
+	if (!st->ifindex)
+		return stack_seterr(st, ENODEV, "no interface %s", st->o.iface);
+	return open_packet(st);
+}
+
+void io_close(struct pn_stack *st)
+{
+	if (st->fd >= 0)
+		close(st->fd);
+	st->fd = -1;
+}
+
+/* ---- receive ---------------------------------------------------------------- */
+
+/* lwIP let go of an RX pbuf: its buffer goes back to the pool. */
+static void rx_pbuf_free(struct pbuf *p)
+{
+	struct rxbuf *rb = (struct rxbuf *)p;
+
+	pn_buf_free(pn_stack_pool(rb->st), rb);
+}
+
+static bool arm_one(struct pn_stack *st, void *buf)
+{
+	struct io_uring_sqe *sqe;
+	struct pn_buf_info bi;
+
+	if (pn_buf_lookup(st->pool, buf, &bi))
+		return false;
+	sqe = stack_sqe(st);
+	if (!sqe)
+		return false;
+	io_uring_prep_read_fixed(sqe, st->fd, (char *)buf + RX_HDR,
+				 RX_BUF_SIZE - RX_HDR, 0, (int)bi.slot);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)buf | UD_RX);
+	st->rx_inflight++;
+	return true;
+}
+
+/* Keep rx_depth reads in flight. */
+void io_rearm_rx(struct pn_stack *st)
+{
+	while (st->rx_inflight < st->o.rx_depth) {
+		void *buf = pn_buf_alloc(st->pool, RX_BUF_SIZE, OWNER_RX);
+
+		if (!buf)
+			return; /* the pool says why; retried next turn */
+		if (!arm_one(st, buf)) {
+			pn_buf_free(st->pool, buf);
+			return;
+		}
+	}
+}
+
+/* Hand one frame to lwIP. trusted: the kernel vouched for (or will
+ * compute) the TCP/UDP checksum, so lwIP skips checking it. */
+static void deliver(struct pn_stack *st, struct rxbuf *rb, char *frame,
+		    size_t len, bool trusted)
+{
+	struct netif *n = &st->netif;
+	bool ip_only = false;
+	struct pbuf *p;
+	err_t err;
+
+	rb->st = st;
+	rb->pc.custom_free_function = rx_pbuf_free;
+	if (len > 0xffff) {
+		/* BIG TCP: past a u16 pbuf; strip Ethernet, feed IPv4 */
+		if (len - SIZEOF_ETH_HDR > 0xffff ||
+		    ((struct eth_hdr *)frame)->type != PP_HTONS(ETHTYPE_IP))
+			goto drop;
+		frame += SIZEOF_ETH_HDR;
+		len -= SIZEOF_ETH_HDR;
+		ip_only = true;
+	}
+	p = pbuf_alloced_custom(PBUF_RAW, (u16_t)len, PBUF_REF, &rb->pc, frame,
+				(u16_t)len);
+	if (!p)
+		goto drop;
+	st->stats.rx_frames++;
+	st->stats.rx_bytes += len;
+	if (trusted) {
+		st->stats.rx_csum_trusted++;
+		NETIF_SET_CHECKSUM_CTRL(n, st->csum_default &
+						   ~(NETIF_CHECKSUM_CHECK_TCP |
+						     NETIF_CHECKSUM_CHECK_UDP));
+	}
+	/* lwIP checks checksums synchronously inside input */
+	err = ip_only ? ip4_input(p, n) : n->input(p, n);
+	if (trusted)
+		NETIF_SET_CHECKSUM_CTRL(n, st->csum_default);
+	if (err != ERR_OK)
+		pbuf_free(p);
+	return;
+drop:
+	st->stats.rx_dropped++;
+	pn_buf_free(st->pool, rb);
+}
+
+static void rx_complete(struct pn_stack *st, char *buf, int res)
+{
+	struct virtio_net_hdr *vh = (struct virtio_net_hdr *)(buf + RX_HDR);
+	char *frame = buf + RX_HDR + VNET_HDR_LEN;
+	size_t len;
+	bool trusted;
+
+	st->rx_inflight--;
+	if (res < VNET_HDR_LEN + SIZEOF_ETH_HDR) {
+		if (res < 0 && res != -ECANCELED && res != -EINTR)
+			stack_seterr(st, -res, "frame read: %s",
+				     strerror(-res));
+		if (res >= 0)
+			st->stats.rx_dropped++;
+		pn_buf_free(st->pool, buf);
+		return;
+	}
+	len = (size_t)res - VNET_HDR_LEN;
+	trusted = vh->flags &
+		  (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
+	if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		st->stats.rx_gso++;
+	if (len <= RX_COPY_MAX) {
+		/* small frame: copy it out and reuse the big buffer at once */
+		char *small = pn_buf_alloc(st->pool, SMALL_BUF_SIZE, OWNER_RX);
+
+		if (small) {
+			memcpy(small + RX_HDR + VNET_HDR_LEN, frame, len);
+			st->stats.rx_copied++;
+			if (!arm_one(st, buf))
+				pn_buf_free(st->pool, buf);
+			deliver(st, (struct rxbuf *)small,
+				small + RX_HDR + VNET_HDR_LEN, len, trusted);
+			return;
+		}
+	}
+	deliver(st, (struct rxbuf *)buf, frame, len, trusted);
+}
+
+/* ---- transmit --------------------------------------------------------------- */
+
+/* lwIP's link output: one frame, copied into a pool buffer behind a zeroed
+ * virtio_net_hdr (lwIP computed every checksum), written with WRITE_FIXED. */
+static err_t linkoutput(struct netif *n, struct pbuf *p)
+{
+	struct pn_stack *st = n->state;
+	size_t need = VNET_HDR_LEN + p->tot_len;
+	struct io_uring_sqe *sqe;
+	struct pn_buf_info bi;
+	char *buf;
+
+	buf = pn_buf_alloc(st->pool, need, OWNER_TX);
+	if (!buf || pn_buf_lookup(st->pool, buf, &bi))
+		goto drop;
+	memset(buf, 0, VNET_HDR_LEN);
+	pbuf_copy_partial(p, buf + VNET_HDR_LEN, p->tot_len, 0);
+	sqe = stack_sqe(st);
+	if (!sqe)
+		goto drop_buf;
+	io_uring_prep_write_fixed(sqe, st->fd, buf, (unsigned int)need, 0,
+				  (int)bi.slot);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)buf | UD_TX);
+	st->stats.tx_frames++;
+	st->stats.tx_bytes += p->tot_len;
+	return ERR_OK;
+drop_buf:
+	pn_buf_free(st->pool, buf);
+drop:
+	st->stats.tx_dropped++;
+	return ERR_MEM;
+}
+
+void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	char *buf = (char *)(uintptr_t)(ud & ~(uint64_t)UD_KIND_MASK);
+
+	if (pn_pool_handle_cqe(st->pool, cqe))
+		return;
+	switch (ud & UD_KIND_MASK) {
+	case UD_RX:
+		rx_complete(st, buf, cqe->res);
+		break;
+	case UD_TX:
+		if (cqe->res < 0) {
+			st->stats.tx_dropped++;
+			stack_seterr(st, -cqe->res, "frame write: %s",
+				     strerror(-cqe->res));
+		}
+		pn_buf_free(st->pool, buf);
+		break;
+	}
+}
+
+err_t io_netif_init(struct netif *n)
+{
+	struct pn_stack *st = n->state;
+	struct ifreq ifr;
+	int s;
+
+	n->name[0] = 'p';
+	n->name[1] = 'n';
+	n->output = etharp_output;
+	n->linkoutput = linkoutput;
+	n->hwaddr_len = 6;
+	memcpy(n->hwaddr, st->mac, 6);
+	n->mtu = 1500;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", st->o.iface);
+		if (!ioctl(s, SIOCGIFMTU, &ifr) && ifr.ifr_mtu >= 576 &&
+		    ifr.ifr_mtu <= 9000)
+			n->mtu = (u16_t)ifr.ifr_mtu;
+		close(s);
+	}
+	n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP |
+		   NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
+	return ERR_OK;
+}

@@ -1,0 +1,795 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket-like API over lwIP's raw TCP API. Received pbufs queue on the
+ * socket until read (the window opens as the application reads); sends are
+ * copied into lwIP's send buffer. Blocking calls run the stack until their
+ * condition holds. lwIP's err_t is turned into -errno here, once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "export.h"
+#include "lwip/tcp.h"
+#include "stack_impl.h"
+
+#define MAX_SOCKS 65536
+/* <netinet/tcp.h> clashes with lwIP (TCP_MSS); the option's Linux value */
+#ifndef TCP_NODELAY
+#define TCP_NODELAY 1
+#endif
+
+static int errno_of(err_t e)
+{
+	switch (e) {
+	case ERR_OK:
+		return 0;
+	case ERR_MEM:
+	case ERR_BUF:
+		return -ENOMEM;
+	case ERR_TIMEOUT:
+		return -ETIMEDOUT;
+	case ERR_RTE:
+		return -EHOSTUNREACH;
+	case ERR_INPROGRESS:
+		return -EINPROGRESS;
+	case ERR_VAL:
+	case ERR_ARG:
+		return -EINVAL;
+	case ERR_WOULDBLOCK:
+		return -EAGAIN;
+	case ERR_USE:
+		return -EADDRINUSE;
+	case ERR_ALREADY:
+		return -EALREADY;
+	case ERR_ISCONN:
+		return -EISCONN;
+	case ERR_CONN:
+		return -ENOTCONN;
+	case ERR_IF:
+		return -ENETUNREACH;
+	case ERR_ABRT:
+		return -ECONNABORTED;
+	case ERR_RST:
+		return -ECONNRESET;
+	case ERR_CLSD:
+		return -EPIPE;
+	default:
+		return -EIO;
+	}
+}
+
+static struct sock *get(struct pn_stack *st, int s)
+{
+	if (!st || s < 0 || (unsigned int)s >= st->nsocks)
+		return NULL;
+	return st->socks[s];
+}
+
+static struct sock *sock_new(struct pn_stack *st)
+{
+	unsigned int i;
+	struct sock *so;
+
+	for (i = 0; i < st->nsocks && st->socks[i]; i++)
+		;
+	if (i == st->nsocks) {
+		unsigned int n = st->nsocks ? st->nsocks * 2 : 64;
+		struct sock **t;
+
+		if (n > MAX_SOCKS)
+			n = MAX_SOCKS;
+		if (i >= n)
+			return NULL;
+		t = realloc(st->socks, n * sizeof(*t));
+		if (!t)
+			return NULL;
+		memset(t + st->nsocks, 0, (n - st->nsocks) * sizeof(*t));
+		st->socks = t;
+		st->nsocks = n;
+	}
+	so = calloc(1, sizeof(*so));
+	if (!so)
+		return NULL;
+	so->id = (int)i;
+	so->st = st;
+	st->socks[i] = so;
+	return so;
+}
+
+static void sock_free(struct sock *so)
+{
+	so->st->socks[so->id] = NULL;
+	for (; so->rx_n; so->rx_n--) {
+		pbuf_free(so->rxq[so->rx_head]);
+		so->rx_head = (so->rx_head + 1) % so->rx_cap;
+	}
+	free(so->rxq);
+	free(so->acceptq);
+	free(so);
+}
+
+/* ---- lwIP callbacks -------------------------------------------------------- */
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct sock *so = arg;
+
+	(void)pcb;
+	if (!so) {
+		if (p)
+			pbuf_free(p);
+		return ERR_OK;
+	}
+	if (!p) {
+		so->eof = true;
+		return ERR_OK;
+	}
+	if (err != ERR_OK) {
+		pbuf_free(p);
+		return err;
+	}
+	/* one entry per segment: chaining them would overflow tot_len (u16)
+	 * once more than 64 KiB wait */
+	if (so->rx_n == so->rx_cap) {
+		unsigned int cap = so->rx_cap ? so->rx_cap * 2 : 64;
+		struct pbuf **q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return ERR_MEM; /* lwIP keeps p and offers it again */
+		for (unsigned int i = 0; i < so->rx_n; i++)
+			q[i] = so->rxq[(so->rx_head + i) % so->rx_cap];
+		free(so->rxq);
+		so->rxq = q;
+		so->rx_cap = cap;
+		so->rx_head = 0;
+	}
+	so->rxq[(so->rx_head + so->rx_n) % so->rx_cap] = p;
+	so->rx_n++;
+	return ERR_OK;
+}
+
+static void on_err(void *arg, err_t err)
+{
+	struct sock *so = arg;
+
+	if (!so)
+		return;
+	/* lwIP has freed the pcb */
+	so->pcb = NULL;
+	if (so->connecting && err == ERR_RST)
+		so->err = -ECONNREFUSED;
+	else if (err == ERR_ABRT && (so->connecting || so->connected))
+		so->err = -ETIMEDOUT; /* retransmissions ran out */
+	else
+		so->err = errno_of(err);
+	so->connecting = false;
+	if (so->listener) {
+		/* died while waiting to be accepted: drop it from the queue */
+		struct sock *l = so->listener;
+
+		for (unsigned int k = 0; k < l->acc_n; k++) {
+			unsigned int i = (l->acc_head + k) % l->acc_max;
+
+			if (l->acceptq[i] == so) {
+				for (; k + 1 < l->acc_n; k++) {
+					unsigned int a =
+						(l->acc_head + k) % l->acc_max;
+					unsigned int b = (a + 1) % l->acc_max;
+
+					l->acceptq[a] = l->acceptq[b];
+				}
+				l->acc_n--;
+				break;
+			}
+		}
+		sock_free(so);
+	}
+}
+
+static void setup_pcb(struct sock *so, struct tcp_pcb *pcb)
+{
+	so->pcb = pcb;
+	tcp_arg(pcb, so);
+	tcp_recv(pcb, on_recv);
+	tcp_err(pcb, on_err);
+	if (so->nodelay)
+		tcp_nagle_disable(pcb);
+	if (so->keepalive)
+		ip_set_option(pcb, SOF_KEEPALIVE);
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
+{
+	struct sock *l = arg, *so;
+
+	if (err != ERR_OK || !newpcb || !l)
+		return ERR_VAL;
+	if (l->acc_n == l->acc_max || !(so = sock_new(l->st))) {
+		tcp_abort(newpcb);
+		return ERR_ABRT;
+	}
+	so->nodelay = l->nodelay;
+	so->keepalive = l->keepalive;
+	so->connected = true;
+	so->listener = l;
+	setup_pcb(so, newpcb);
+	l->acceptq[(l->acc_head + l->acc_n) % l->acc_max] = so;
+	l->acc_n++;
+	return ERR_OK;
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct sock *so = arg;
+
+	(void)pcb;
+	if (so) {
+		so->connecting = false;
+		so->connected = err == ERR_OK;
+		if (err != ERR_OK)
+			so->err = errno_of(err);
+	}
+	return ERR_OK;
+}
+
+/* ---- waiting ------------------------------------------------------------------ */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static short revents_of(struct sock *so, short events)
+{
+	short r = 0;
+
+	if (so->listening) {
+		if (so->acc_n)
+			r |= POLLIN;
+	} else {
+		if (so->rx_n || so->eof || so->err)
+			r |= POLLIN;
+		if (so->pcb && so->connected && !so->connecting &&
+		    !so->shut_wr && tcp_sndbuf(so->pcb) > 0 &&
+		    tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN)
+			r |= POLLOUT;
+		if (so->err)
+			r |= POLLERR;
+		if ((so->eof && so->shut_wr) || (!so->pcb && so->connected))
+			r |= POLLHUP;
+	}
+	return r & (events | POLLERR | POLLHUP);
+}
+
+PN_EXPORT int pn_poll(struct pn_stack *st, struct pn_pollfd *fds,
+		      unsigned int n, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+
+	if (!st || (n && !fds))
+		return -EINVAL;
+	for (;;) {
+		int ready = 0;
+		int64_t left;
+
+		for (unsigned int i = 0; i < n; i++) {
+			struct sock *so = get(st, fds[i].sock);
+
+			fds[i].revents =
+				so ? revents_of(so, fds[i].events) : POLLNVAL;
+			ready += fds[i].revents != 0;
+		}
+		left = deadline - now_ms();
+		if (ready || left <= 0)
+			return ready;
+		pn_stack_process(st, left > 1000 ? 1000 : (int)left);
+	}
+}
+
+/* Run the stack until cond(so) holds; -EAGAIN at once for non-blocking. */
+static int wait_for(struct sock *so, short events)
+{
+	struct pn_pollfd pf = { so->id, events, 0 };
+	int id = so->id;
+	struct pn_stack *st = so->st;
+
+	if (revents_of(so, events))
+		return 0;
+	if (so->nonblock)
+		return -EAGAIN;
+	while (!pf.revents) {
+		int rc = pn_poll(st, &pf, 1, -1);
+
+		if (rc < 0)
+			return rc;
+		if (!get(st, id))
+			return -EBADF;
+	}
+	return 0;
+}
+
+/* ---- the API --------------------------------------------------------------------- */
+
+PN_EXPORT int pn_socket(struct pn_stack *st, int domain, int type, int protocol)
+{
+	struct sock *so;
+
+	if (!st)
+		return -EINVAL;
+	if (domain != AF_INET)
+		return -EAFNOSUPPORT;
+	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+		return -EPROTONOSUPPORT;
+	if (protocol != 0 && protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	so = sock_new(st);
+	if (!so)
+		return st->nsocks >= MAX_SOCKS ? -EMFILE : -ENOMEM;
+	so->pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
+	if (!so->pcb) {
+		sock_free(so);
+		return -ENOMEM;
+	}
+	so->nonblock = type & SOCK_NONBLOCK;
+	setup_pcb(so, so->pcb);
+	return so->id;
+}
+
+static int to_lwip(const struct sockaddr *addr, socklen_t len, ip_addr_t *ip,
+		   u16_t *port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+
+	if (!addr || len < sizeof(*sin))
+		return -EINVAL;
+	if (sin->sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	ip_addr_set_ip4_u32(ip, sin->sin_addr.s_addr);
+	*port = ntohs(sin->sin_port);
+	return 0;
+}
+
+static void from_lwip(const ip_addr_t *ip, u16_t port, struct sockaddr *addr,
+		      socklen_t *len)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	sin.sin_addr.s_addr = ip4_addr_get_u32(ip_2_ip4(ip));
+	sin.sin_port = htons(port);
+	if (addr && len) {
+		memcpy(addr, &sin, *len < sizeof(sin) ? *len : sizeof(sin));
+		*len = sizeof(sin);
+	}
+}
+
+PN_EXPORT int pn_bind(struct pn_stack *st, int s, const struct sockaddr *addr,
+		      socklen_t len)
+{
+	struct sock *so = get(st, s);
+	ip_addr_t ip;
+	u16_t port;
+	int rc;
+
+	if (!so)
+		return -EBADF;
+	if (!so->pcb || so->listening || so->connected || so->connecting)
+		return -EINVAL;
+	rc = to_lwip(addr, len, &ip, &port);
+	if (rc)
+		return rc;
+	if (so->reuseaddr)
+		ip_set_option(so->pcb, SOF_REUSEADDR);
+	return errno_of(tcp_bind(so->pcb, &ip, port));
+}
+
+PN_EXPORT int pn_listen(struct pn_stack *st, int s, int backlog)
+{
+	struct sock *so = get(st, s);
+	struct tcp_pcb *lpcb;
+	err_t err = ERR_OK;
+
+	if (!so)
+		return -EBADF;
+	if (so->listening)
+		return 0;
+	if (!so->pcb || so->connected || so->connecting)
+		return -EINVAL;
+	if (backlog <= 0 || backlog > 4096)
+		backlog = 4096;
+	so->acceptq = calloc((size_t)backlog, sizeof(*so->acceptq));
+	if (!so->acceptq)
+		return -ENOMEM;
+	so->acc_max = (unsigned int)backlog;
+	lpcb = tcp_listen_with_backlog_and_err(so->pcb, 255, &err);
+	if (!lpcb) {
+		free(so->acceptq);
+		so->acceptq = NULL;
+		return errno_of(err);
+	}
+	so->pcb = lpcb; /* the old pcb is freed by lwIP */
+	so->listening = true;
+	tcp_arg(lpcb, so);
+	tcp_accept(lpcb, on_accept);
+	return 0;
+}
+
+PN_EXPORT int pn_accept(struct pn_stack *st, int s, struct sockaddr *addr,
+			socklen_t *len, int flags)
+{
+	struct sock *l = get(st, s), *so;
+	int rc;
+
+	if (!l)
+		return -EBADF;
+	if (!l->listening)
+		return -EINVAL;
+	rc = wait_for(l, POLLIN);
+	if (rc)
+		return rc;
+	so = l->acceptq[l->acc_head];
+	l->acc_head = (l->acc_head + 1) % l->acc_max;
+	l->acc_n--;
+	so->listener = NULL;
+	so->nonblock = flags & SOCK_NONBLOCK;
+	if (so->pcb)
+		from_lwip(&so->pcb->remote_ip, so->pcb->remote_port, addr, len);
+	return so->id;
+}
+
+PN_EXPORT int pn_connect(struct pn_stack *st, int s,
+			 const struct sockaddr *addr, socklen_t len)
+{
+	struct sock *so = get(st, s);
+	ip_addr_t ip;
+	u16_t port;
+	int rc;
+
+	if (!so)
+		return -EBADF;
+	if (so->connected)
+		return -EISCONN;
+	if (so->connecting)
+		return -EALREADY;
+	if (so->listening || !so->pcb)
+		return so->err ? so->err : -EINVAL;
+	rc = to_lwip(addr, len, &ip, &port);
+	if (rc)
+		return rc;
+	rc = errno_of(tcp_connect(so->pcb, &ip, port, on_connected));
+	if (rc)
+		return rc;
+	so->connecting = true;
+	if (so->nonblock)
+		return -EINPROGRESS;
+	while (so->connecting) {
+		rc = pn_stack_process(st, -1);
+		if (rc < 0)
+			return rc;
+	}
+	if (so->err) {
+		rc = so->err;
+		so->err = 0;
+		return rc;
+	}
+	return 0;
+}
+
+PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
+			  size_t len, int flags)
+{
+	struct sock *so = get(st, s);
+	size_t room;
+	err_t err;
+	int rc;
+
+	(void)flags;
+	if (!so)
+		return -EBADF;
+	if (so->listening)
+		return -ENOTCONN;
+	if (len == 0)
+		return 0;
+	for (;;) {
+		if (so->err)
+			return so->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
+		if (so->shut_wr || (!so->pcb && so->connected))
+			return -EPIPE;
+		if (!so->pcb || !so->connected)
+			return so->connecting ? -EAGAIN : -ENOTCONN;
+		room = tcp_sndbuf(so->pcb);
+		if (room && tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN - 4)
+			break;
+		rc = wait_for(so, POLLOUT);
+		if (rc)
+			return rc;
+	}
+	if (len > room)
+		len = room;
+	if (len > 0xffff)
+		len = 0xffff; /* tcp_write takes a u16 */
+	err = tcp_write(so->pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY);
+	if (err == ERR_MEM) {
+		tcp_output(so->pcb);
+		return so->nonblock ? -EAGAIN : -ENOMEM;
+	}
+	if (err != ERR_OK)
+		return errno_of(err);
+	tcp_output(so->pcb);
+	return (ssize_t)len;
+}
+
+PN_EXPORT ssize_t pn_recv(struct pn_stack *st, int s, void *buf, size_t len,
+			  int flags)
+{
+	struct sock *so = get(st, s);
+	size_t got = 0;
+	int rc;
+
+	(void)flags;
+	if (!so)
+		return -EBADF;
+	if (so->listening)
+		return -ENOTCONN;
+	if (!so->connected && !so->rx_n)
+		return so->err ? so->err : -ENOTCONN;
+	if (len == 0)
+		return 0;
+	rc = wait_for(so, POLLIN);
+	if (rc)
+		return rc;
+	while (so->rx_n && got < len) {
+		struct pbuf *p = so->rxq[so->rx_head];
+		size_t want = p->tot_len - so->rx_off;
+		u16_t n;
+
+		if (want > len - got)
+			want = len - got;
+		n = pbuf_copy_partial(p, (char *)buf + got, (u16_t)want,
+				      so->rx_off);
+		got += n;
+		so->rx_off = (u16_t)(so->rx_off + n);
+		if (so->rx_off >= p->tot_len) {
+			/* the segment is read: its buffers go back */
+			pbuf_free(p);
+			so->rx_head = (so->rx_head + 1) % so->rx_cap;
+			so->rx_n--;
+			so->rx_off = 0;
+		}
+		if (!n)
+			break;
+	}
+	/* the window opens by what the application took */
+	for (size_t left = got; left && so->pcb;) {
+		u16_t c = (u16_t)(left > 0xffff ? 0xffff : left);
+
+		tcp_recved(so->pcb, c);
+		left -= c;
+	}
+	if (got)
+		return (ssize_t)got;
+	if (so->err) {
+		rc = so->err;
+		so->err = 0;
+		return rc;
+	}
+	return 0; /* end of stream */
+}
+
+PN_EXPORT int pn_shutdown(struct pn_stack *st, int s, int how)
+{
+	struct sock *so = get(st, s);
+	int rd = how == SHUT_RD || how == SHUT_RDWR;
+	int wr = how == SHUT_WR || how == SHUT_RDWR;
+
+	if (!so)
+		return -EBADF;
+	if (!rd && !wr)
+		return -EINVAL;
+	if (!so->pcb || !so->connected || so->listening)
+		return -ENOTCONN;
+	if (wr)
+		so->shut_wr = true;
+	return errno_of(tcp_shutdown(so->pcb, rd, wr));
+}
+
+static void close_pcb(struct sock *so)
+{
+	struct tcp_pcb *pcb = so->pcb;
+
+	if (!pcb)
+		return;
+	tcp_arg(pcb, NULL);
+	so->pcb = NULL;
+	if (so->listening) {
+		tcp_accept(pcb, NULL);
+		tcp_close(pcb);
+		return;
+	}
+	tcp_recv(pcb, NULL); /* lwIP's default frees what still arrives */
+	tcp_err(pcb, NULL);
+	if ((so->linger_on && so->linger_s == 0) || tcp_close(pcb) != ERR_OK)
+		tcp_abort(pcb);
+}
+
+PN_EXPORT int pn_close(struct pn_stack *st, int s)
+{
+	struct sock *so = get(st, s);
+
+	if (!so)
+		return -EBADF;
+	if (so->listening) {
+		while (so->acc_n) {
+			struct sock *c = so->acceptq[so->acc_head];
+
+			so->acc_head = (so->acc_head + 1) % so->acc_max;
+			so->acc_n--;
+			if (c->pcb) {
+				tcp_arg(c->pcb, NULL);
+				tcp_abort(c->pcb);
+				c->pcb = NULL;
+			}
+			sock_free(c);
+		}
+	}
+	close_pcb(so);
+	sock_free(so);
+	return 0;
+}
+
+void sock_abort_all(struct pn_stack *st)
+{
+	for (unsigned int i = 0; i < st->nsocks; i++) {
+		struct sock *so = st->socks[i];
+
+		if (!so)
+			continue;
+		if (so->pcb && !so->listening) {
+			tcp_arg(so->pcb, NULL);
+			tcp_abort(so->pcb);
+			so->pcb = NULL;
+		}
+	}
+	for (unsigned int i = 0; i < st->nsocks; i++)
+		if (st->socks[i] && !st->socks[i]->listener)
+			pn_close(st, (int)i);
+	for (unsigned int i = 0; i < st->nsocks; i++)
+		if (st->socks[i])
+			sock_free(st->socks[i]);
+}
+
+PN_EXPORT int pn_getsockname(struct pn_stack *st, int s, struct sockaddr *addr,
+			     socklen_t *len)
+{
+	struct sock *so = get(st, s);
+
+	if (!so)
+		return -EBADF;
+	if (!so->pcb)
+		return -EINVAL;
+	from_lwip(&so->pcb->local_ip, so->pcb->local_port, addr, len);
+	return 0;
+}
+
+PN_EXPORT int pn_getpeername(struct pn_stack *st, int s, struct sockaddr *addr,
+			     socklen_t *len)
+{
+	struct sock *so = get(st, s);
+
+	if (!so)
+		return -EBADF;
+	if (!so->pcb || !so->connected || so->listening)
+		return -ENOTCONN;
+	from_lwip(&so->pcb->remote_ip, so->pcb->remote_port, addr, len);
+	return 0;
+}
+
+static int int_opt(const void *val, socklen_t len, int *out)
+{
+	if (!val || len < sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof(int));
+	return 0;
+}
+
+PN_EXPORT int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
+			    const void *val, socklen_t len)
+{
+	struct sock *so = get(st, s);
+	int v = 0;
+
+	if (!so)
+		return -EBADF;
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		struct linger lg;
+
+		if (!val || len < sizeof(lg))
+			return -EINVAL;
+		memcpy(&lg, val, sizeof(lg));
+		so->linger_on = lg.l_onoff;
+		so->linger_s = lg.l_linger;
+		return 0;
+	}
+	if (int_opt(val, len, &v))
+		return -EINVAL;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_REUSEADDR:
+			so->reuseaddr = v;
+			if (so->pcb && v)
+				ip_set_option(so->pcb, SOF_REUSEADDR);
+			else if (so->pcb)
+				ip_reset_option(so->pcb, SOF_REUSEADDR);
+			return 0;
+		case SO_KEEPALIVE:
+			so->keepalive = v;
+			if (so->pcb && v)
+				ip_set_option(so->pcb, SOF_KEEPALIVE);
+			else if (so->pcb)
+				ip_reset_option(so->pcb, SOF_KEEPALIVE);
+			return 0;
+		case SO_RCVBUF:
+		case SO_SNDBUF:
+			/* lwIP's window and send buffer are fixed at build
+			 * time (configs/lwipopts.h); accepted, not applied */
+			return v > 0 ? 0 : -EINVAL;
+		}
+	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		so->nodelay = v;
+		if (so->pcb && !so->listening) {
+			if (v)
+				tcp_nagle_disable(so->pcb);
+			else
+				tcp_nagle_enable(so->pcb);
+		}
+		return 0;
+	}
+	return -ENOPROTOOPT;
+}
+
+PN_EXPORT int pn_getsockopt(struct pn_stack *st, int s, int level, int name,
+			    void *val, socklen_t *len)
+{
+	struct sock *so = get(st, s);
+	int v;
+
+	if (!so)
+		return -EBADF;
+	if (!val || !len)
+		return -EINVAL;
+	if (level == SOL_SOCKET && name == SO_LINGER) {
+		struct linger lg = { so->linger_on, so->linger_s };
+
+		if (*len < sizeof(lg))
+			return -EINVAL;
+		memcpy(val, &lg, sizeof(lg));
+		*len = sizeof(lg);
+		return 0;
+	}
+	if (*len < sizeof(int))
+		return -EINVAL;
+	if (level == SOL_SOCKET && name == SO_REUSEADDR)
+		v = so->reuseaddr;
+	else if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+		v = so->keepalive;
+	else if (level == SOL_SOCKET && name == SO_RCVBUF)
+		v = TCP_WND;
+	else if (level == SOL_SOCKET && name == SO_SNDBUF)
+		v = TCP_SND_BUF;
+	else if (level == SOL_SOCKET && name == SO_ERROR) {
+		v = -so->err;
+		so->err = 0;
+	} else if (level == IPPROTO_TCP && name == TCP_NODELAY)
+		v = so->nodelay;
+	else
+		return -ENOPROTOOPT;
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(v);
+	return 0;
+}

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stack's life cycle and its loop: one io_uring ring (single issuer,
+ * deferred task work), the pool registered on it, lwIP driven without
+ * threads. Each turn submits what lwIP queued, waits for completions no
+ * longer than lwIP's next timer, feeds frames in, runs timers and the
+ * pool's poll.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "export.h"
+#include "lwip/init.h"
+#include "lwip/timeouts.h"
+#include "netif/ethernet.h"
+#include "stack_impl.h"
+
+#define MIB (1024ull * 1024)
+
+static struct pn_stack *the_stack; /* lwIP has global state: one stack */
+static bool lwip_started;
+static __thread char create_err[256];
+
+/* lwIP's clock (NO_SYS): milliseconds. */
+u32_t sys_now(void);
+u32_t sys_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u32_t)((uint64_t)ts.tv_sec * 1000 +
+		       (uint64_t)ts.tv_nsec / 1000000);
+}
+
+int stack_seterr(struct pn_stack *st, int err, const char *fmt, ...)
+{
+	char *dst = st ? st->err : create_err;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, sizeof(st->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+PN_EXPORT const char *pn_stack_last_error(const struct pn_stack *st)
+{
+	return st ? st->err : create_err;
+}
+
+PN_EXPORT struct pn_pool *pn_stack_pool(const struct pn_stack *st)
+{
+	return st ? st->pool : NULL;
+}
+
+PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
+			     struct pn_stack_stats *s)
+{
+	if (!st || !s)
+		return -EINVAL;
+	*s = st->stats;
+	return 0;
+}
+
+/* An SQE, submitting what is queued when the ring is full. */
+struct io_uring_sqe *stack_sqe(struct pn_stack *st)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
+
+	if (!sqe) {
+		io_uring_submit(&st->ring);
+		sqe = io_uring_get_sqe(&st->ring);
+	}
+	return sqe;
+}
+
+/* The stack's pool: 2 KiB frames and 128 KiB receive buffers (one GSO
+ * super-frame each); recent-peak release with one-second samples. */
+static const struct pn_pool_class stack_classes[] = {
+	{ SMALL_BUF_SIZE, 256, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
+	{ RX_BUF_SIZE, 8, 4 * MIB, 4 * MIB, 512 * MIB, 0 },
+};
+
+static int check_opts(const struct pn_stack_opts *o)
+{
+	if (!o || o->sz < sizeof(size_t))
+		return stack_seterr(NULL, EINVAL, "opts must be set, with sz");
+	if (o->backend != PN_BACKEND_PACKET && o->backend != PN_BACKEND_TAP)
+		return stack_seterr(NULL, EINVAL, "unknown backend %d",
+				    (int)o->backend);
+	if (!o->iface || !o->iface[0])
+		return stack_seterr(NULL, EINVAL, "no interface given");
+	if (o->prefix < 1 || o->prefix > 32)
+		return stack_seterr(NULL, EINVAL, "prefix /%u: want 1..32",
+				    o->prefix);
+	if (!o->addr.s_addr)
+		return stack_seterr(NULL, EINVAL, "no IPv4 address given");
+	if (o->rx_depth > 256)
+		return stack_seterr(NULL, EINVAL, "rx_depth %u: at most 256",
+				    o->rx_depth);
+	return 0;
+}
+
+PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
+{
+	struct io_uring_params p = { 0 };
+	struct pn_pool_opts po;
+	struct pn_stack *st;
+	ip4_addr_t a, m, g;
+	int err;
+
+	create_err[0] = 0;
+	err = check_opts(opts);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	if (the_stack) {
+		stack_seterr(
+			NULL, EBUSY,
+			"a stack already runs in this process (lwIP keeps global state)");
+		errno = EBUSY;
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(&st->o, opts,
+	       opts->sz < sizeof(st->o) ? opts->sz : sizeof(st->o));
+	st->o.sz = sizeof(st->o);
+	if (!st->o.rx_depth)
+		st->o.rx_depth = 16;
+	st->fd = -1;
+	memcpy(st->mac, st->o.mac, 6);
+	if (!memcmp(st->mac, "\0\0\0\0\0\0", 6)) {
+		/* a random, locally administered unicast MAC */
+		while (getrandom(st->mac, 6, 0) != 6)
+			;
+		st->mac[0] = (uint8_t)((st->mac[0] & 0xfe) | 0x02);
+	}
+
+	/* SINGLE_ISSUER + DEFER_TASKRUN: about 20% more request/response rate
+	 * (PLATFORM.md); fall back when the kernel lacks them */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	err = io_uring_queue_init_params(512, &st->ring, &p);
+	if (err == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		err = io_uring_queue_init_params(512, &st->ring, &p);
+	}
+	if (err) {
+		stack_seterr(NULL, -err, "io_uring_queue_init: %s",
+			     strerror(-err));
+		goto err_free;
+	}
+	if (st->o.pool) {
+		po = *st->o.pool;
+	} else {
+		memset(&po, 0, sizeof(po));
+		po.sz = sizeof(po);
+		po.name = "stack";
+		po.nclasses = sizeof(stack_classes) / sizeof(stack_classes[0]);
+		po.classes = stack_classes;
+		po.release = PN_RELEASE_PEAK;
+		po.sample_ms = 1000;
+		po.peak_window_ms = 10000;
+		po.release_max = UINT32_MAX;
+	}
+	po.ring = &st->ring;
+	st->pool = pn_pool_create(&po);
+	if (!st->pool) {
+		err = -errno;
+		stack_seterr(NULL, errno, "pool: %s", pn_pool_last_error(NULL));
+		goto err_ring;
+	}
+	err = io_open(st);
+	if (err) {
+		memcpy(create_err, st->err, sizeof(create_err));
+		goto err_pool;
+	}
+
+	if (!lwip_started) { /* its timers are global: start them once */
+		lwip_init();
+		lwip_started = true;
+	}
+	a.addr = st->o.addr.s_addr;
+	m.addr = st->o.prefix == 32 ? 0xffffffffu :
+				      htonl(~(0xffffffffu >> st->o.prefix));
+	g.addr = st->o.gw.s_addr;
+	if (!netif_add(&st->netif, &a, &m, &g, st, io_netif_init,
+		       ethernet_input)) {
+		err = stack_seterr(NULL, ENOMEM, "netif_add failed");
+		goto err_io;
+	}
+	st->csum_default = NETIF_CHECKSUM_ENABLE_ALL;
+	NETIF_SET_CHECKSUM_CTRL(&st->netif, st->csum_default);
+	netif_set_default(&st->netif);
+	netif_set_up(&st->netif);
+	the_stack = st;
+	io_rearm_rx(st);
+	io_uring_submit(&st->ring);
+	return st;
+
+err_io:
+	io_close(st);
+err_pool:
+	pn_pool_destroy(st->pool);
+err_ring:
+	io_uring_queue_exit(&st->ring);
+err_free:
+	free(st);
+	errno = -err;
+	return NULL;
+}
+
+static int reap(struct pn_stack *st)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+
+	io_uring_for_each_cqe(&st->ring, head, cqe)
+	{
+		io_complete(st, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&st->ring, n);
+	return (int)n;
+}
+
+PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
+{
+	struct io_uring_cqe *cqe;
+	uint32_t next = sys_timeouts_sleeptime();
+	int n, rc;
+
+	if (!st)
+		return -EINVAL;
+	io_rearm_rx(st);
+	if (timeout_ms < 0 || (uint32_t)timeout_ms > next)
+		timeout_ms = next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ?
+				     1000 :
+				     (int)next;
+	if (timeout_ms == 0) {
+		rc = io_uring_submit_and_get_events(&st->ring);
+	} else {
+		struct __kernel_timespec ts = {
+			.tv_sec = timeout_ms / 1000,
+			.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+		};
+
+		rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts,
+						      NULL);
+	}
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
+		return stack_seterr(st, -rc, "io_uring wait: %s",
+				    strerror(-rc));
+	n = reap(st);
+	sys_check_timeouts();
+	if (sys_now() >= st->next_pool_poll_ms) {
+		st->next_pool_poll_ms = sys_now() + 5;
+		pn_pool_poll(st->pool);
+	}
+	io_rearm_rx(st);
+	io_uring_submit(&st->ring);
+	return n;
+}
+
+PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
+{
+	if (!st)
+		return;
+	sock_abort_all(st);
+	/* let the resets and last frames go out */
+	for (int i = 0; i < 4; i++)
+		pn_stack_process(st, 0);
+	netif_set_down(&st->netif);
+	netif_remove(&st->netif);
+	/* cancel the reads still in flight; their buffers come back */
+	st->o.rx_depth = 0;
+	if (st->rx_inflight) {
+		struct io_uring_sqe *sqe = stack_sqe(st);
+
+		if (sqe) {
+			io_uring_prep_cancel_fd(sqe, st->fd,
+						IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, 0);
+		}
+	}
+	for (int i = 0; i < 100 && st->rx_inflight; i++) {
+		struct __kernel_timespec ts = { 0, 10000000 };
+		struct io_uring_cqe *cqe;
+
+		io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+		reap(st);
+	}
+	io_close(st);
+	pn_pool_destroy(st->pool);
+	io_uring_queue_exit(&st->ring);
+	free(st->socks);
+	if (the_stack == st)
+		the_stack = NULL;
+	free(st);
+}

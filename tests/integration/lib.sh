@@ -1,0 +1,84 @@
+# Sourced by the integration tests: a pair of network namespaces joined by a
+# veth pair, made for one test and removed when it exits (also on failure).
+# The stack runs in $NS_A on $IF_A (no kernel address); the kernel side is
+# $NS_B with $IF_B = $IP_B. Addresses exist only inside these namespaces.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: needs root (network namespaces, packet sockets)"
+	exit 77
+fi
+for tool in ip python3; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+
+TAG=pn$$
+NS_A=${TAG}a
+NS_B=${TAG}b
+IF_A=${TAG}a0
+IF_B=${TAG}b0
+SUBNET=${SUBNET:-10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).}
+IP_A=${SUBNET}2
+IP_B=${SUBNET}1
+PIDS=()
+WORK=$(mktemp -d /tmp/pinnet-it.XXXXXX)
+
+cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	ip netns del "$NS_A" 2>/dev/null || true
+	ip netns del "$NS_B" 2>/dev/null || true
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
+		done
+	fi
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The pair, default offloads on the kernel side, IPv6 off (no ND noise).
+make_pair() {
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip link add "$IF_A" netns "$NS_A" type veth peer name "$IF_B" netns "$NS_B"
+	for ns in "$NS_A" "$NS_B"; do
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NS_A" link set "$IF_A" up
+	ip -n "$NS_B" addr add "$IP_B/24" dev "$IF_B"
+	ip -n "$NS_B" link set "$IF_B" up
+}
+
+in_a() { ip netns exec "$NS_A" "$@"; }
+in_b() { ip netns exec "$NS_B" "$@"; }
+
+# Start a command in the stack's namespace in the background, logged.
+start_a() {
+	local name=$1
+	shift
+	ip netns exec "$NS_A" "$@" >"$WORK/$name.log" 2>&1 &
+	PIDS+=($!)
+}
+
+# Wait until a TCP port answers from the kernel side (up to ~10 s).
+wait_port() {
+	local ip=$1 port=$2
+	for _ in $(seq 1 100); do
+		if in_b python3 -c "import socket,sys; s=socket.create_connection(('$ip',$port),0.2); s.close()" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "FAIL: nothing answers on $ip:$port"
+	return 1
+}
