@@ -14,10 +14,22 @@
 #define LWIP_NETCONN 0
 #define LWIP_TIMERS 1 /* sys_check_timeouts() from the loop */
 
-/* ---- memory: lwIP's own heap and pools come from libc; frames and
- * application data live in pinnet's pinned pool as custom pbufs. */
+/* ---- memory: lwIP allocates through pinnet (stack/mem.c): blocks big
+ * enough to hold segment data (PBUF_RAM pbufs, the TCP send buffer) come
+ * from the pinned pool, so pinned memory is accounted in one place and TX
+ * frames go out without a copy; small structures (pcbs, segments) come
+ * from libc. Received frames live in the pool as custom pbufs. */
+#include <stddef.h>
+void *pinnet_lwip_malloc(size_t size);
+void *pinnet_lwip_calloc(size_t n, size_t size);
+void pinnet_lwip_free(void *p);
 #define MEM_LIBC_MALLOC 1
+#define mem_clib_malloc pinnet_lwip_malloc
+#define mem_clib_calloc pinnet_lwip_calloc
+#define mem_clib_free pinnet_lwip_free
 #define MEMP_MEM_MALLOC 1
+/* room for the virtio_net_hdr in front of every frame lwIP builds */
+#define PBUF_LINK_ENCAPSULATION_HLEN 10
 #define MEM_ALIGNMENT 8
 #define LWIP_SUPPORT_CUSTOM_PBUF 1 /* RX frames stay in pool buffers */
 #define PBUF_POOL_SIZE 64

@@ -660,8 +660,9 @@ static int policy_idle(struct pn_pool *pool, struct part *p)
 }
 
 /* Recent peak (as jemalloc's decay and tcmalloc's release window): keep the
- * blocks the peak of the last peak_window_ms needs plus one block of
- * headroom; release every empty block above that at once. */
+ * blocks that the peak of the last peak_window_ms needs plus the low-water
+ * headroom (so a release never triggers an immediate grow-ahead); release
+ * every empty block above that at once. */
 static int policy_peak(struct pn_pool *pool, struct part *p)
 {
 	uint64_t peak = 0, need, have = p->st->boundary_bytes >> p->buf_shift;
@@ -670,7 +671,7 @@ static int policy_peak(struct pn_pool *pool, struct part *p)
 	for (unsigned int i = 0; i < p->npeak; i++)
 		if (p->peak[i] > peak)
 			peak = p->peak[i];
-	need = peak + p->add_bufs;
+	need = peak + (p->low_water ? p->low_water : 1);
 	for (uint32_t b = highest_active(p, p->max_blocks);
 	     b != UINT32_MAX && b > 0; b = highest_active(p, b)) {
 		if (block_in_use(p, b) || have - p->blocks[b].nbufs < need)

@@ -367,6 +367,10 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 			span = vsz;
 		wall_sum += c->wall_bytes;
 	}
+	/* the caller's array may be gone after create: keep a copy */
+	memcpy(pool->classes, pool->o.classes,
+	       pool->o.nclasses * sizeof(pool->classes[0]));
+	pool->o.classes = pool->classes;
 	span = (size_t)1 << (log2u(span) + !is_pow2(span));
 	if (span < 2 * MIB)
 		span = 2 * MIB;
@@ -430,6 +434,7 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	err = stats_open(pool);
 	if (err)
 		goto err_unreg;
+	pool->o.stats_dir = NULL; /* the caller's string: used only above */
 	pool->magic = POOL_MAGIC;
 
 	/* 001 step 502: the base blocks are registered at creation */
@@ -1005,6 +1010,13 @@ PN_EXPORT int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
 	info->owner = p->meta[idx].owner;
 	info->block = blk;
 	return 0;
+}
+
+PN_EXPORT bool pn_pool_owns(const struct pn_pool *pool, const void *p)
+{
+	if (!pool || (pool->magic != POOL_MAGIC && pool->magic != POOL_DEAD))
+		return false;
+	return (uintptr_t)p - (uintptr_t)pool->region < pool->region_len;
 }
 
 PN_EXPORT struct io_uring *pn_pool_ring(const struct pn_pool *pool)

@@ -101,6 +101,7 @@ struct pn_pool {
 	unsigned int max_slots;
 	unsigned int slots_used;
 	struct pn_pool_opts o; /* options with defaults filled in */
+	struct pn_pool_class classes[PN_POOL_MAX_CLASSES]; /* o.classes: ours */
 	char name[32];
 	struct pn_stats_header *sh; /* stats file mapping */
 	size_t sh_len;

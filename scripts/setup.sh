@@ -15,6 +15,7 @@ packages=(
 	bpftool
 	clang
 	clang-format
+	curl
 	ethtool
 	iproute2
 	iputils-ping
@@ -29,6 +30,7 @@ packages=(
 	pkg-config
 	systemtap-sdt-dev
 	valgrind
+	wrk
 	xz-utils
 	zlib1g-dev
 )

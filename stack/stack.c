@@ -81,10 +81,23 @@ struct io_uring_sqe *stack_sqe(struct pn_stack *st)
 
 /* The stack's pool: 2 KiB frames and 128 KiB receive buffers (one GSO
  * super-frame each); recent-peak release with one-second samples. */
-static const struct pn_pool_class stack_classes[] = {
-	{ SMALL_BUF_SIZE, 256, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
-	{ RX_BUF_SIZE, 8, 4 * MIB, 4 * MIB, 512 * MIB, 0 },
-};
+PN_EXPORT int pn_stack_pool_config(struct pn_pool_config *cfg)
+{
+	static const struct pn_pool_class classes[] = {
+		{ SMALL_BUF_SIZE, 256, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
+		{ RX_BUF_SIZE, 8, 4 * MIB, 4 * MIB, 512 * MIB, 0 },
+	};
+
+	pn_pool_config_init(cfg);
+	snprintf(cfg->name, sizeof(cfg->name), "stack");
+	memcpy(cfg->classes, classes, sizeof(classes));
+	cfg->opts.nclasses = sizeof(classes) / sizeof(classes[0]);
+	cfg->opts.release = PN_RELEASE_PEAK;
+	cfg->opts.sample_ms = 1000;
+	cfg->opts.peak_window_ms = 10000;
+	cfg->opts.release_max = UINT32_MAX;
+	return 0;
+}
 
 static int check_opts(const struct pn_stack_opts *o)
 {
@@ -109,6 +122,7 @@ static int check_opts(const struct pn_stack_opts *o)
 PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 {
 	struct io_uring_params p = { 0 };
+	struct pn_pool_config defaults;
 	struct pn_pool_opts po;
 	struct pn_stack *st;
 	ip4_addr_t a, m, g;
@@ -162,15 +176,8 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	if (st->o.pool) {
 		po = *st->o.pool;
 	} else {
-		memset(&po, 0, sizeof(po));
-		po.sz = sizeof(po);
-		po.name = "stack";
-		po.nclasses = sizeof(stack_classes) / sizeof(stack_classes[0]);
-		po.classes = stack_classes;
-		po.release = PN_RELEASE_PEAK;
-		po.sample_ms = 1000;
-		po.peak_window_ms = 10000;
-		po.release_max = UINT32_MAX;
+		pn_stack_pool_config(&defaults);
+		po = defaults.opts;
 	}
 	po.ring = &st->ring;
 	st->pool = pn_pool_create(&po);
@@ -203,6 +210,8 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	netif_set_default(&st->netif);
 	netif_set_up(&st->netif);
 	the_stack = st;
+	stack_mem_pool = st->pool;
+	stack_mem_live = true;
 	io_rearm_rx(st);
 	io_uring_submit(&st->ring);
 	return st;
@@ -300,6 +309,8 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 		reap(st);
 	}
 	io_close(st);
+	/* what lwIP still holds of the pool is reclaimed with it */
+	stack_mem_live = false;
 	pn_pool_destroy(st->pool);
 	io_uring_queue_exit(&st->ring);
 	free(st->socks);

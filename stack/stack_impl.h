@@ -31,10 +31,12 @@ struct rxbuf {
 /* Owner tags of the stack's buffers (leak reports name them). */
 #define OWNER_RX 0xffff0001u
 #define OWNER_TX 0xffff0002u
+#define OWNER_LWIP 0xffff0003u /* lwIP's own pbufs (segment data) */
 
 /* SQE user_data: a buffer address (>= 2 KiB aligned) | kind. */
 #define UD_RX 1u
-#define UD_TX 2u
+#define UD_TX 2u /* a copied frame in its own pool buffer */
+#define UD_TXZC 3u /* a frame written straight from an lwIP pbuf */
 #define UD_KIND_MASK 7u
 
 struct sock {
@@ -88,6 +90,10 @@ void io_close(struct pn_stack *st);
 void io_rearm_rx(struct pn_stack *st);
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe);
 err_t io_netif_init(struct netif *n);
+
+/* mem.c */
+extern struct pn_pool *stack_mem_pool;
+extern bool stack_mem_live;
 
 /* sock.c */
 void sock_abort_all(struct pn_stack *st);

@@ -173,6 +173,8 @@ static void usage(FILE *f, const char *prog, const char *what,
 		"                       interface's own)\n"
 		"  -p, --port N         TCP port to listen on (default %u)\n"
 		"  -r, --root DIR       directory to serve (pinnet-httpd)\n"
+		"  -k, --kernel         run the same program on kernel sockets (for\n"
+		"                       comparisons); stack options are ignored\n"
 		"  -h, --help           this text\n\n"
 		"Command-line options override the file. Runs until SIGINT or SIGTERM,\n"
 		"then closes its connections and exits 0. Needs CAP_NET_RAW (packet)\n"
@@ -192,10 +194,11 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 		{ "mac", required_argument, NULL, 'm' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "root", required_argument, NULL, 'r' },
+		{ "kernel", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	static const char keys[] = "cibagmprh";
+	static const char keys[] = "cibagmprhk";
 	static const char *const names[] = { "config", "iface", "backend",
 					     "addr",   "gw",	"mac",
 					     "port" };
@@ -205,7 +208,7 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 	memset(ao, 0, sizeof(*ao));
 	ao->so.sz = sizeof(ao->so);
 	ao->port = default_port;
-	pn_pool_config_init(&ao->pool);
+	pn_stack_pool_config(&ao->pool);
 	/* the config file first, wherever it stands, then the overrides */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
@@ -216,8 +219,8 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 		    load_config(ao, argv[i] + 9, prog))
 			return 2;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:i:b:a:g:m:p:r:h", lo, NULL)) !=
-	       -1) {
+	while ((opt = getopt_long(argc, argv, "c:i:b:a:g:m:p:r:hk", lo,
+				  NULL)) != -1) {
 		const char *p = strchr(keys, opt);
 
 		switch (opt) {
@@ -225,6 +228,9 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 			break;
 		case 'r':
 			ao->root = optarg;
+			break;
+		case 'k':
+			ao->kernel = true;
 			break;
 		case 'h':
 			usage(stdout, prog, what, default_port);
@@ -251,7 +257,7 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 			argv[optind]);
 		return 2;
 	}
-	if (!ao->iface[0] || !ao->so.addr.s_addr) {
+	if (!ao->kernel && (!ao->iface[0] || !ao->so.addr.s_addr)) {
 		fprintf(stderr,
 			"%s: --iface and --addr are needed (or a --config with them); see --help\n",
 			prog);
@@ -305,11 +311,12 @@ void app_report(struct pn_stack *st)
 	if (pn_stack_stats(st, &s))
 		return;
 	fprintf(stderr,
-		"pinnet: rx %llu frames (%llu GSO, %llu copied, %llu dropped), tx %llu frames (%llu dropped); pool pinned %.1f MiB\n",
+		"pinnet: rx %llu frames (%llu GSO, %llu copied, %llu dropped), tx %llu frames (%llu zero-copy, %llu dropped); pool pinned %.1f MiB\n",
 		(unsigned long long)s.rx_frames, (unsigned long long)s.rx_gso,
 		(unsigned long long)s.rx_copied,
 		(unsigned long long)s.rx_dropped,
 		(unsigned long long)s.tx_frames,
+		(unsigned long long)s.tx_zerocopy,
 		(unsigned long long)s.tx_dropped,
 		pn_pool_pinned(pool) / (1024.0 * 1024.0));
 }

@@ -17,6 +17,7 @@ struct app_opts {
 	struct pn_stack_opts so;
 	struct pn_pool_config pool;
 	bool pool_set; /* a [pool]/[class] section was given */
+	bool kernel; /* --kernel: the same program on kernel sockets */
 	char iface[64];
 	char addr_str[32]; /* A.B.C.D */
 	unsigned int port;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "pinnet/stack.h"
+#include "net.h"
 
 #define MAXCONN 4096
 #define BUFSZ 65536
@@ -32,21 +32,21 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static void drop(struct pn_stack *st, struct conn *c)
+static void drop(struct net *st, struct conn *c)
 {
-	pn_close(st, c->sock);
+	net_close(st, c->sock);
 	free(c->buf);
 	memset(c, 0, sizeof(*c));
 	c->sock = -1;
 }
 
 /* Echo what is buffered, then read more; false when the connection ends. */
-static bool serve(struct pn_stack *st, struct conn *c, short rev)
+static bool serve(struct net *st, struct conn *c, short rev)
 {
 	ssize_t n;
 
 	if (c->len > c->off && (rev & (POLLOUT | POLLIN))) {
-		n = pn_send(st, c->sock, c->buf + c->off, c->len - c->off, 0);
+		n = net_send(st, c->sock, c->buf + c->off, c->len - c->off);
 		if (n < 0 && n != -EAGAIN)
 			return false;
 		if (n > 0)
@@ -56,10 +56,10 @@ static bool serve(struct pn_stack *st, struct conn *c, short rev)
 	}
 	if (c->len == 0 && !c->in_done &&
 	    (rev & (POLLIN | POLLERR | POLLHUP))) {
-		n = pn_recv(st, c->sock, c->buf, BUFSZ, 0);
+		n = net_recv(st, c->sock, c->buf, BUFSZ);
 		if (n == 0) {
 			c->in_done = true;
-			pn_shutdown(st, c->sock, SHUT_WR);
+			net_shutdown_wr(st, c->sock);
 		} else if (n < 0 && n != -EAGAIN) {
 			return false;
 		} else if (n > 0) {
@@ -72,21 +72,23 @@ static bool serve(struct pn_stack *st, struct conn *c, short rev)
 int main(int argc, char **argv)
 {
 	struct app_opts ao;
-	struct pn_stack *st;
+	struct net *st;
 	static struct conn conns[MAXCONN];
 	static struct pn_pollfd pf[MAXCONN + 1];
 	int ls, rc;
 
-	rc = app_parse(&ao, argc, argv, "pinnet-echo",
-		       "A TCP echo server on the pinnet stack.", 7);
+	rc = app_parse(
+		&ao, argc, argv, "pinnet-echo",
+		"A TCP echo server on the pinnet stack (or, with --kernel, on kernel\nsockets: the same code for comparisons).",
+		7);
 	if (rc >= 0)
 		return rc;
-	st = app_stack(&ao);
+	st = net_open(&ao);
 	if (!st)
 		return 1;
-	ls = app_listen(st, &ao);
+	ls = net_listen(st, ao.port);
 	if (ls < 0) {
-		pn_stack_destroy(st);
+		net_destroy(st);
 		return 1;
 	}
 	signal(SIGINT, on_signal);
@@ -94,8 +96,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < MAXCONN; i++)
 		conns[i].sock = -1;
-	printf("pinnet-echo: listening on %s:%u (%s)\n", ao.addr_str, ao.port,
-	       ao.iface);
+	if (ao.kernel)
+		printf("pinnet-echo: listening on port %u (kernel sockets)\n",
+		       ao.port);
+	else
+		printf("pinnet-echo: listening on %s:%u (%s)\n", ao.addr_str,
+		       ao.port, ao.iface);
 	fflush(stdout);
 
 	while (!stop) {
@@ -110,7 +116,7 @@ int main(int argc, char **argv)
 							       POLLIN),
 					0
 				};
-		rc = pn_poll(st, pf, n, 200);
+		rc = net_poll(st, pf, n, 200);
 		if (rc < 0) {
 			fprintf(stderr, "pinnet-echo: poll: %s\n",
 				strerror(-rc));
@@ -119,14 +125,13 @@ int main(int argc, char **argv)
 		if (pf[0].revents & POLLIN) {
 			int cs;
 
-			while ((cs = pn_accept(st, ls, NULL, NULL,
-					       SOCK_NONBLOCK)) >= 0) {
+			while ((cs = net_accept(st, ls)) >= 0) {
 				int slot = 0;
 
 				while (slot < MAXCONN && conns[slot].sock >= 0)
 					slot++;
 				if (slot == MAXCONN) {
-					pn_close(st, cs);
+					net_close(st, cs);
 					continue;
 				}
 				conns[slot].sock = cs;
@@ -149,8 +154,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAXCONN; i++)
 		if (conns[i].sock >= 0)
 			drop(st, &conns[i]);
-	pn_close(st, ls);
-	app_report(st);
-	pn_stack_destroy(st);
+	net_close(st, ls);
+	net_report(st);
+	net_destroy(st);
 	return 0;
 }

@@ -60,11 +60,12 @@ struct pn_pool_class {
 
 /* How blocks are given back without an explicit request. */
 enum pn_release_policy {
-	PN_RELEASE_NONE = 0, /* only on request, underuse or pressure */
-	PN_RELEASE_IDLE =
-		1, /* 001 FIG. 6: last block idle and one idle block of headroom */
-	PN_RELEASE_PEAK =
-		2, /* keep what the peak of the last window needs plus one block */
+	/* only on request, underuse or pressure */
+	PN_RELEASE_NONE = 0,
+	/* 001 FIG. 6: the last block and the one before it idle */
+	PN_RELEASE_IDLE = 1,
+	/* keep what the last window's peak needs, plus low_water */
+	PN_RELEASE_PEAK = 2,
 };
 
 /* What a shrink does with buffers still out after the leak timeout
@@ -245,6 +246,13 @@ struct pn_buf_info {
  */
 int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
 		  struct pn_buf_info *info);
+
+/*
+ * pn_pool_owns - is p inside the pool's reserved address range? A cheap
+ * range check (no buffer state); also answers for a destroyed pool, so a
+ * late free can tell pool memory from heap memory.
+ */
+bool pn_pool_owns(const struct pn_pool *pool, const void *p);
 
 /* pn_pool_ring - the ring whose buffer table holds the pool's blocks. */
 struct io_uring *pn_pool_ring(const struct pn_pool *pool);

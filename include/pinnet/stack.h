@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "pinnet/pool.h"
+#include "pinnet/pool_config.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,6 +66,15 @@ struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts);
  */
 void pn_stack_destroy(struct pn_stack *st);
 
+/*
+ * pn_stack_pool_config - fill cfg with the pool the stack uses when
+ * pn_stack_opts.pool is NULL: 2 KiB frames and 128 KiB receive buffers
+ * (one GSO super-frame), the recent-peak policy with 1 s samples and a
+ * 10 s window, counters under /run/pinnet. Edit it and pass &cfg->opts.
+ * Returns 0.
+ */
+int pn_stack_pool_config(struct pn_pool_config *cfg);
+
 /* pn_stack_last_error - a sentence on the latest failure; never NULL. */
 const char *pn_stack_last_error(const struct pn_stack *st);
 
@@ -83,6 +93,7 @@ int pn_stack_process(struct pn_stack *st, int timeout_ms);
 struct pn_stack_stats {
 	uint64_t rx_frames, rx_bytes, rx_copied, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped;
+	uint64_t tx_zerocopy; /* frames written straight from lwIP's pbufs */
 	uint64_t
 		rx_csum_trusted; /* frames whose checksum the kernel vouched for */
 	uint64_t rx_gso; /* GSO super-frames received */

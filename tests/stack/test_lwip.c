@@ -5,6 +5,7 @@
  * whose output is captured here: an ICMP echo request frame fed to input
  * must come back as an echo reply frame.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,6 +23,22 @@
 #include "netif/ethernet.h"
 
 #include "cu_run.h"
+
+/* lwIP alone, without the stack: its allocator hooks go to libc here */
+void *pinnet_lwip_malloc(size_t size)
+{
+	return malloc(size);
+}
+
+void *pinnet_lwip_calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+
+void pinnet_lwip_free(void *p)
+{
+	free(p);
+}
 
 u32_t sys_now(void);
 u32_t sys_now(void)

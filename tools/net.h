@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One application, two transports: pinnet's applications talk to this small
+ * interface, implemented on the pinnet stack and on kernel sockets (chosen
+ * with --kernel), so every comparison runs the same application code.
+ * Sockets are ints; readiness uses struct pn_pollfd for both; errors are
+ * -errno.
+ */
+#ifndef PINNET_TOOLS_NET_H
+#define PINNET_TOOLS_NET_H
+
+#include <sys/types.h>
+
+#include "app.h"
+#include "pinnet/stack.h"
+
+struct net;
+
+/* Start the transport (the stack, or nothing for the kernel). NULL on
+ * failure, with the reason printed. */
+struct net *net_open(struct app_opts *ao);
+
+/* Close every socket still open and stop the transport. */
+void net_destroy(struct net *n);
+
+/* A non-blocking listening socket on port, or -1 (error printed). */
+int net_listen(struct net *n, unsigned int port);
+
+/* A blocking TCP connection to ip:port (ip in network order); -errno. */
+int net_connect(struct net *n, uint32_t ip, unsigned int port);
+
+int net_accept(struct net *n, int ls); /* new non-blocking socket, -EAGAIN */
+ssize_t net_send(struct net *n, int s, const void *buf, size_t len);
+ssize_t net_recv(struct net *n, int s, void *buf, size_t len);
+int net_shutdown_wr(struct net *n, int s);
+int net_close(struct net *n, int s);
+int net_set_nonblock(struct net *n, int s, int on);
+int net_poll(struct net *n, struct pn_pollfd *fds, unsigned int nfds,
+	     int timeout_ms);
+
+/* Counters to stderr (the stack's and the pool's; nothing for kernel). */
+void net_report(struct net *n);
+
+/* The stack, or NULL on the kernel transport. */
+struct pn_stack *net_stack(struct net *n);
+
+#endif
