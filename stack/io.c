@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lwip/etharp.h"
+#include "lwip/sys.h"
 #include "lwip/ip4.h"
 #include "netif/ethernet.h"
 #include "stack_impl.h"
@@ -165,6 +166,9 @@ static bool arm_one(struct pn_stack *st, void *buf)
 /* Keep rx_depth reads in flight. */
 void io_rearm_rx(struct pn_stack *st)
 {
+	if (st->rx_backoff_until_ms && sys_now() < st->rx_backoff_until_ms)
+		return;
+	st->rx_backoff_until_ms = 0;
 	while (st->rx_inflight < st->o.rx_depth) {
 		void *buf = pn_buf_alloc(st->pool, RX_BUF_SIZE, OWNER_RX);
 
@@ -231,9 +235,14 @@ static void rx_complete(struct pn_stack *st, char *buf, int res)
 
 	st->rx_inflight--;
 	if (res < VNET_HDR_LEN + SIZEOF_ETH_HDR) {
-		if (res < 0 && res != -ECANCELED && res != -EINTR)
-			stack_seterr(st, -res, "frame read: %s",
-				     strerror(-res));
+		if (res < 0 && res != -ECANCELED && res != -EINTR) {
+			/* the interface went away or down: do not spin on
+			 * failing reads; try again in a while */
+			stack_seterr(st, -res, "frame read on %s: %s",
+				     st->o.iface, strerror(-res));
+			st->stats.rx_errors++;
+			st->rx_backoff_until_ms = sys_now() + 100;
+		}
 		if (res >= 0)
 			st->stats.rx_dropped++;
 		pn_buf_free(st->pool, buf);

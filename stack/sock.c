@@ -17,10 +17,12 @@
 #include "stack_impl.h"
 
 #define MAX_SOCKS 65536
-/* <netinet/tcp.h> clashes with lwIP (TCP_MSS); the option's Linux value */
-#ifndef TCP_NODELAY
-#define TCP_NODELAY 1
-#endif
+/* <netinet/tcp.h> clashes with lwIP (TCP_MSS): the options' Linux values */
+#define LINUX_TCP_NODELAY 1
+#define LINUX_TCP_KEEPIDLE 4
+#define LINUX_TCP_KEEPINTVL 5
+#define LINUX_TCP_KEEPCNT 6
+#define LINUX_TCP_USER_TIMEOUT 18
 
 static int errno_of(err_t e)
 {
@@ -190,16 +192,66 @@ static void on_err(void *arg, err_t err)
 	}
 }
 
+static int64_t now_ms(void);
+
+/* Our data was acknowledged: the user timeout starts again. */
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct sock *so = arg;
+
+	(void)pcb;
+	(void)len;
+	if (so)
+		so->last_progress_ms = (uint64_t)now_ms();
+	return ERR_OK;
+}
+
+static void apply_keepalive(struct sock *so)
+{
+	if (!so->pcb || so->listening)
+		return;
+	if (so->keepalive)
+		ip_set_option(so->pcb, SOF_KEEPALIVE);
+	else
+		ip_reset_option(so->pcb, SOF_KEEPALIVE);
+	if (so->keep_idle_ms)
+		so->pcb->keep_idle = so->keep_idle_ms;
+	if (so->keep_intvl_ms)
+		so->pcb->keep_intvl = so->keep_intvl_ms;
+	if (so->keep_cnt)
+		so->pcb->keep_cnt = so->keep_cnt;
+}
+
 static void setup_pcb(struct sock *so, struct tcp_pcb *pcb)
 {
 	so->pcb = pcb;
 	tcp_arg(pcb, so);
 	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
 	tcp_err(pcb, on_err);
 	if (so->nodelay)
 		tcp_nagle_disable(pcb);
-	if (so->keepalive)
-		ip_set_option(pcb, SOF_KEEPALIVE);
+	apply_keepalive(so);
+}
+
+/* TCP_USER_TIMEOUT: data unacknowledged for longer aborts the connection
+ * (ETIMEDOUT), as on Linux. Checked from the stack's loop. */
+void sock_check_timeouts(struct pn_stack *st, uint64_t now)
+{
+	for (unsigned int i = 0; i < st->nsocks; i++) {
+		struct sock *so = st->socks[i];
+
+		if (!so || !so->pcb || so->listening || !so->user_timeout_ms ||
+		    (!so->pcb->unacked && !so->pcb->unsent))
+			continue;
+		if (now - so->last_progress_ms < so->user_timeout_ms)
+			continue;
+		tcp_arg(so->pcb, NULL);
+		tcp_abort(so->pcb);
+		so->pcb = NULL;
+		so->err = -ETIMEDOUT;
+		so->connecting = false;
+	}
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
@@ -514,6 +566,8 @@ PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 		len = room;
 	if (len > 0xffff)
 		len = 0xffff; /* tcp_write takes a u16 */
+	if (!so->pcb->unacked && !so->pcb->unsent)
+		so->last_progress_ms = (uint64_t)now_ms(); /* a new wait */
 	err = tcp_write(so->pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY);
 	if (err == ERR_MEM) {
 		tcp_output(so->pcb);
@@ -729,10 +783,7 @@ PN_EXPORT int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 			return 0;
 		case SO_KEEPALIVE:
 			so->keepalive = v;
-			if (so->pcb && v)
-				ip_set_option(so->pcb, SOF_KEEPALIVE);
-			else if (so->pcb)
-				ip_reset_option(so->pcb, SOF_KEEPALIVE);
+			apply_keepalive(so);
 			return 0;
 		case SO_RCVBUF:
 		case SO_SNDBUF:
@@ -740,15 +791,39 @@ PN_EXPORT int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 			 * time (configs/lwipopts.h); accepted, not applied */
 			return v > 0 ? 0 : -EINVAL;
 		}
-	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
-		so->nodelay = v;
-		if (so->pcb && !so->listening) {
-			if (v)
-				tcp_nagle_disable(so->pcb);
+	} else if (level == IPPROTO_TCP) {
+		switch (name) {
+		case LINUX_TCP_NODELAY:
+			so->nodelay = v;
+			if (so->pcb && !so->listening) {
+				if (v)
+					tcp_nagle_disable(so->pcb);
+				else
+					tcp_nagle_enable(so->pcb);
+			}
+			return 0;
+		case LINUX_TCP_KEEPIDLE: /* seconds, as on Linux */
+		case LINUX_TCP_KEEPINTVL:
+			if (v < 1 || v > 32767)
+				return -EINVAL;
+			if (name == LINUX_TCP_KEEPIDLE)
+				so->keep_idle_ms = (uint32_t)v * 1000;
 			else
-				tcp_nagle_enable(so->pcb);
+				so->keep_intvl_ms = (uint32_t)v * 1000;
+			apply_keepalive(so);
+			return 0;
+		case LINUX_TCP_KEEPCNT:
+			if (v < 1 || v > 127)
+				return -EINVAL;
+			so->keep_cnt = (uint32_t)v;
+			apply_keepalive(so);
+			return 0;
+		case LINUX_TCP_USER_TIMEOUT: /* milliseconds; 0 off */
+			if (v < 0)
+				return -EINVAL;
+			so->user_timeout_ms = (uint32_t)v;
+			return 0;
 		}
-		return 0;
 	}
 	return -ENOPROTOOPT;
 }
@@ -785,8 +860,18 @@ PN_EXPORT int pn_getsockopt(struct pn_stack *st, int s, int level, int name,
 	else if (level == SOL_SOCKET && name == SO_ERROR) {
 		v = -so->err;
 		so->err = 0;
-	} else if (level == IPPROTO_TCP && name == TCP_NODELAY)
+	} else if (level == IPPROTO_TCP && name == LINUX_TCP_NODELAY)
 		v = so->nodelay;
+	else if (level == IPPROTO_TCP && name == LINUX_TCP_USER_TIMEOUT)
+		v = (int)so->user_timeout_ms;
+	else if (level == IPPROTO_TCP && name == LINUX_TCP_KEEPIDLE)
+		v = (int)((so->pcb ? so->pcb->keep_idle : so->keep_idle_ms) /
+			  1000);
+	else if (level == IPPROTO_TCP && name == LINUX_TCP_KEEPINTVL)
+		v = (int)((so->pcb ? so->pcb->keep_intvl : so->keep_intvl_ms) /
+			  1000);
+	else if (level == IPPROTO_TCP && name == LINUX_TCP_KEEPCNT)
+		v = (int)(so->pcb ? so->pcb->keep_cnt : so->keep_cnt);
 	else
 		return -ENOPROTOOPT;
 	memcpy(val, &v, sizeof(v));

@@ -64,6 +64,7 @@ PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
 	if (!st || !s)
 		return -EINVAL;
 	*s = st->stats;
+	s->rx_reads_armed = st->rx_inflight;
 	return 0;
 }
 
@@ -271,6 +272,10 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 				    strerror(-rc));
 	n = reap(st);
 	sys_check_timeouts();
+	if (sys_now() >= st->next_sock_check_ms) {
+		st->next_sock_check_ms = sys_now() + 50;
+		sock_check_timeouts(st, sys_now());
+	}
 	if (sys_now() >= st->next_pool_poll_ms) {
 		st->next_pool_poll_ms = sys_now() + 5;
 		pn_pool_poll(st->pool);

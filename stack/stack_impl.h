@@ -52,6 +52,9 @@ struct sock {
 	bool reuseaddr, keepalive, nodelay; /* options before the pcb exists */
 	bool linger_on;
 	int linger_s;
+	uint32_t keep_idle_ms, keep_intvl_ms, keep_cnt; /* 0: lwIP's default */
+	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0 off */
+	uint64_t last_progress_ms; /* last ACK of our data, or first unacked */
 	int err; /* pending -errno (reset, timeout, refused) */
 	struct pbuf **rxq; /* received segments, not yet read: a FIFO ring */
 	unsigned int rx_head, rx_n, rx_cap;
@@ -75,6 +78,8 @@ struct pn_stack {
 	unsigned int nsocks;
 	struct pn_stack_stats stats;
 	uint64_t next_pool_poll_ms;
+	uint64_t next_sock_check_ms; /* user timeouts */
+	uint64_t rx_backoff_until_ms; /* the interface failed: pause reads */
 	uint16_t csum_default; /* netif checksum flags when not trusted */
 	char err[256];
 };
@@ -97,5 +102,6 @@ extern bool stack_mem_live;
 
 /* sock.c */
 void sock_abort_all(struct pn_stack *st);
+void sock_check_timeouts(struct pn_stack *st, uint64_t now_ms);
 
 #endif

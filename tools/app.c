@@ -308,6 +308,9 @@ void app_report(struct pn_stack *st)
 	struct pn_stack_stats s;
 	struct pn_pool *pool = pn_stack_pool(st);
 
+	/* let the last writes complete: their buffers come back */
+	for (int i = 0; i < 10; i++)
+		pn_stack_process(st, 1);
 	if (pn_stack_stats(st, &s))
 		return;
 	fprintf(stderr,
@@ -319,4 +322,16 @@ void app_report(struct pn_stack *st)
 		(unsigned long long)s.tx_zerocopy,
 		(unsigned long long)s.tx_dropped,
 		pn_pool_pinned(pool) / (1024.0 * 1024.0));
+	/* what is still out: receive buffers armed for reads, and anything
+	 * a connection did not give back */
+	fprintf(stderr, "pinnet: buffers out:");
+	for (unsigned int i = 0; i < pn_pool_nparts(pool); i++) {
+		struct pn_pool_part_stats ps;
+
+		if (!pn_pool_stats(pool, i, &ps))
+			fprintf(stderr, " %u B: %llu", ps.buf_size,
+				(unsigned long long)ps.in_use);
+	}
+	fprintf(stderr, " (reads in flight: %llu)\n",
+		(unsigned long long)s.rx_reads_armed);
 }

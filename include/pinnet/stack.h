@@ -92,6 +92,9 @@ int pn_stack_process(struct pn_stack *st, int timeout_ms);
 /* Counters of the interface, for tools and tests. */
 struct pn_stack_stats {
 	uint64_t rx_frames, rx_bytes, rx_copied, rx_dropped;
+	uint64_t rx_errors; /* failed reads (interface down or gone) */
+	uint64_t
+		rx_reads_armed; /* reads in flight now, each holding a buffer */
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t tx_zerocopy; /* frames written straight from lwIP's pbufs */
 	uint64_t

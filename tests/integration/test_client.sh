@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Integration: pinnet as a client. pinnet-fetch on the stack fetches 64 MiB
+# from a kernel HTTP server (sha256 checked); a closed port gives
+# ECONNREFUSED; two stacks in two namespaces talk to each other
+# (pinnet-fetch to pinnet-httpd, no kernel TCP on either side); a peer that
+# vanishes (its link down, then its interface deleted) ends the transfer
+# with an error within the configured timeout, and every buffer is back.
+# Usage: test_client.sh BUILD_DIR
+. "$(dirname "$0")/lib.sh"
+build=$1
+fetch=$build/tools/pinnet-fetch
+[ -x "$fetch" ] || { echo "FAIL: $fetch missing"; exit 1; }
+
+make_pair
+head -c $((64 << 20)) /dev/urandom >"$WORK/blob"
+want=$(sha256sum <"$WORK/blob" | cut -d' ' -f1)
+(ip netns exec "$NS_B" python3 -m http.server --bind "$IP_B" 8080 \
+	--directory "$WORK" >"$WORK/pyhttp.log" 2>&1) &
+PIDS+=($!)
+for _ in $(seq 1 50); do
+	in_b python3 -c "import socket; socket.create_connection(('$IP_B',8080),0.2)" 2>/dev/null && break
+	sleep 0.1
+done
+
+# 1. stack client, kernel server
+got=$(in_a "$fetch" --iface "$IF_A" --addr "$IP_A/24" "http://$IP_B:8080/blob" 2>"$WORK/fetch1.log" | sha256sum | cut -d' ' -f1)
+cat "$WORK/fetch1.log"
+[ "$got" = "$want" ] || { echo "FAIL: fetched body sha256 $got, want $want"; exit 1; }
+echo "fetch from kernel server: 64 MiB intact"
+
+# 2. a closed port: ECONNREFUSED, exit 1
+set +e
+in_a "$fetch" --iface "$IF_A" --addr "$IP_A/24" "http://$IP_B:8081/" >/dev/null 2>"$WORK/refused.log"
+rc=$?
+set -e
+grep -q "Connection refused" "$WORK/refused.log" && [ $rc -eq 1 ] ||
+	{ echo "FAIL: closed port gave exit $rc:"; cat "$WORK/refused.log"; exit 1; }
+echo "closed port: $(grep connect "$WORK/refused.log")"
+
+# 3. two stacks: pinnet-httpd in A, pinnet-fetch in B, no kernel address on B
+in_b ip addr flush dev "$IF_B"
+start_a httpd2 "$build/tools/pinnet-httpd" --iface "$IF_A" --addr "$IP_A/24" --port 80
+sleep 0.5
+got=$(in_b "$fetch" --iface "$IF_B" --addr "$IP_B/24" "http://$IP_A/bytes/$((64 << 20))" 2>"$WORK/fetch3.log" | sha256sum | cut -d' ' -f1)
+cat "$WORK/fetch3.log"
+want3=$(python3 -c '
+import hashlib
+n = 64 << 20; b = bytes(range(251)) * 4096; h = hashlib.sha256(); d = 0
+while d < n:
+    t = min(len(b), n - d); h.update(b[:t]); d += t
+print(h.hexdigest())')
+[ "$got" = "$want3" ] || { echo "FAIL: stack-to-stack body sha256 $got, want $want3"; exit 1; }
+echo "stack to stack: 64 MiB intact"
+kill -TERM "${PIDS[-1]}"
+wait "${PIDS[-1]}"
+
+# 4. a peer that vanishes mid-transfer: a kernel server that streams
+# slowly; its link goes down (then, in a second round, its interface is
+# deleted). The fetch must fail within --timeout (+ slack) and every pool
+# buffer but the armed reads must be back.
+vanish() {
+	local how=$1
+	in_b ip addr add "$IP_B/24" dev "$IF_B" 2>/dev/null || true
+	(ip netns exec "$NS_B" python3 -c '
+import socket, time, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 9090)); s.listen(4)
+c, _ = s.accept(); c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+while True:
+    c.sendall(b"x" * 1024); time.sleep(0.05)
+' "$IP_B" >"$WORK/slow.log" 2>&1) &
+	local srv=$!
+	PIDS+=($srv)
+	sleep 0.5
+	local t0=$(date +%s.%N)
+	(rc=0
+	 in_a "$fetch" --iface "$IF_A" --addr "$IP_A/24" --timeout 3 \
+		"http://$IP_B:9090/" >/dev/null 2>"$WORK/vanish-$how.log" || rc=$?
+	 echo $rc >"$WORK/vanish-$how.rc") &
+	local cli=$!
+	sleep 1.5
+	if [ "$how" = linkdown ]; then
+		in_b ip link set "$IF_B" down
+	else
+		kill -STOP "$srv" 2>/dev/null || true
+		in_b ip link del "$IF_B"
+	fi
+	wait $cli || true
+	local t1=$(date +%s.%N)
+	local took=$(python3 -c "print(round($t1 - $t0 - 1.5, 1))")
+	cat "$WORK/vanish-$how.log"
+	local rc=$(cat "$WORK/vanish-$how.rc")
+	[ "$rc" = 1 ] || { echo "FAIL: $how: pinnet-fetch exit $rc, want 1"; exit 1; }
+	python3 -c "import sys; sys.exit(0 if $took <= 12 else 1)" ||
+		{ echo "FAIL: $how: error after ${took} s, configured 3 s"; exit 1; }
+	grep -q "buffers out: 2048 B: 0 " "$WORK/vanish-$how.log" ||
+		{ echo "FAIL: $how: frame buffers still out"; exit 1; }
+	echo "peer vanished ($how): error after ${took} s, every buffer back"
+	kill -KILL "$srv" 2>/dev/null || true
+	wait "$srv" 2>/dev/null || true
+}
+vanish linkdown
+in_b ip link set "$IF_B" up
+vanish deleted
