@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <time.h>
 
 #include "export.h"
@@ -102,9 +103,27 @@ static struct sock *sock_new(struct pn_stack *st)
 	return so;
 }
 
+/* Zero-copy send buffers whose bytes the peer acknowledged go back. */
+static void zc_release(struct pn_stack *st, struct zc_tx **head,
+		       struct zc_tx **tail, uint64_t acked, bool all)
+{
+	while (*head && (all || (*head)->end <= acked)) {
+		struct zc_tx *z = *head;
+
+		*head = z->next;
+		pn_buf_free(st->pool, z->buf);
+		free(z);
+	}
+	if (!*head)
+		*tail = NULL;
+}
+
 static void sock_free(struct sock *so)
 {
 	so->st->socks[so->id] = NULL;
+	zc_release(so->st, &so->zc_head, &so->zc_tail, 0, true);
+	if (so->zc_rx)
+		pbuf_free(so->zc_rx);
 	for (; so->rx_n; so->rx_n--) {
 		pbuf_free(so->rxq[so->rx_head]);
 		so->rx_head = (so->rx_head + 1) % so->rx_cap;
@@ -200,10 +219,46 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	struct sock *so = arg;
 
 	(void)pcb;
-	(void)len;
-	if (so)
+	if (so) {
 		so->last_progress_ms = (uint64_t)now_ms();
+		so->acked_total += len;
+		zc_release(so->st, &so->zc_head, &so->zc_tail, so->acked_total,
+			   false);
+	}
 	return ERR_OK;
+}
+
+/* After pn_close() with zero-copy buffers still unacknowledged: a small
+ * record that keeps returning them as the peer acknowledges, and frees
+ * itself when none are left or the connection dies. */
+struct zc_zombie {
+	struct pn_stack *st;
+	struct zc_tx *head, *tail;
+	uint64_t acked;
+};
+
+static err_t zombie_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct zc_zombie *z = arg;
+
+	z->acked += len;
+	zc_release(z->st, &z->head, &z->tail, z->acked, false);
+	if (!z->head) {
+		tcp_arg(pcb, NULL);
+		tcp_sent(pcb, NULL);
+		tcp_err(pcb, NULL);
+		free(z);
+	}
+	return ERR_OK;
+}
+
+static void zombie_err(void *arg, err_t err)
+{
+	struct zc_zombie *z = arg;
+
+	(void)err; /* lwIP freed the pcb and every segment */
+	zc_release(z->st, &z->head, &z->tail, 0, true);
+	free(z);
 }
 
 static void apply_keepalive(struct sock *so)
@@ -569,6 +624,8 @@ PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 	if (!so->pcb->unacked && !so->pcb->unsent)
 		so->last_progress_ms = (uint64_t)now_ms(); /* a new wait */
 	err = tcp_write(so->pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY);
+	if (err == ERR_OK)
+		so->sent_total += len;
 	if (err == ERR_MEM) {
 		tcp_output(so->pcb);
 		return so->nonblock ? -EAGAIN : -ENOMEM;
@@ -668,8 +725,35 @@ static void close_pcb(struct sock *so)
 	}
 	tcp_recv(pcb, NULL); /* lwIP's default frees what still arrives */
 	tcp_err(pcb, NULL);
-	if ((so->linger_on && so->linger_s == 0) || tcp_close(pcb) != ERR_OK)
-		tcp_abort(pcb);
+	tcp_sent(pcb, NULL);
+	if (so->linger_on && so->linger_s == 0) {
+		tcp_abort(pcb); /* frees every segment: zc buffers can go */
+		return;
+	}
+	/* unread data is dropped, not answered with a reset: lwIP resets
+	 * when the window was not given back */
+	for (unsigned int i = 0; i < so->rx_n; i++) {
+		struct pbuf *p = so->rxq[(so->rx_head + i) % so->rx_cap];
+		u16_t left = (u16_t)(p->tot_len - (i ? 0 : so->rx_off));
+
+		tcp_recved(pcb, left);
+	}
+	if (so->zc_head) {
+		struct zc_zombie *z = calloc(1, sizeof(*z));
+
+		if (!z) {
+			tcp_abort(pcb);
+			return;
+		}
+		*z = (struct zc_zombie){ so->st, so->zc_head, so->zc_tail,
+					 so->acked_total };
+		so->zc_head = so->zc_tail = NULL;
+		tcp_arg(pcb, z);
+		tcp_sent(pcb, zombie_sent);
+		tcp_err(pcb, zombie_err);
+	}
+	if (tcp_close(pcb) != ERR_OK)
+		tcp_abort(pcb); /* the zombie, if any, hears of it */
 }
 
 PN_EXPORT int pn_close(struct pn_stack *st, int s)
@@ -877,4 +961,194 @@ PN_EXPORT int pn_getsockopt(struct pn_stack *st, int s, int level, int name,
 	memcpy(val, &v, sizeof(v));
 	*len = sizeof(v);
 	return 0;
+}
+
+/* ---- vectored and zero-copy forms ------------------------------------ */
+
+PN_EXPORT ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,
+			   int iovcnt)
+{
+	ssize_t total = 0;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		ssize_t n;
+
+		if (!iov[i].iov_len)
+			continue;
+		n = pn_send(st, s, iov[i].iov_base, iov[i].iov_len, 0);
+		if (n < 0)
+			return total ? total : n;
+		total += n;
+		if ((size_t)n < iov[i].iov_len)
+			break; /* send space ran out: a short write, as writev */
+	}
+	return total;
+}
+
+PN_EXPORT ssize_t pn_recvv(struct pn_stack *st, int s, const struct iovec *iov,
+			   int iovcnt)
+{
+	struct sock *so = get(st, s);
+	ssize_t total = 0;
+
+	if (!so)
+		return -EBADF;
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		ssize_t n;
+
+		if (!iov[i].iov_len)
+			continue;
+		/* block for the first piece only, as readv */
+		if (total && !so->rx_n)
+			break;
+		n = pn_recv(st, s, iov[i].iov_base, iov[i].iov_len, 0);
+		if (n <= 0)
+			return total ? total : n;
+		total += n;
+		if ((size_t)n < iov[i].iov_len)
+			break;
+	}
+	return total;
+}
+
+PN_EXPORT ssize_t pn_recv_zc(struct pn_stack *st, int s, struct pn_zc_rx *zc)
+{
+	struct sock *so = get(st, s);
+	struct pbuf *p, *q;
+	size_t skip;
+	int rc;
+
+	if (!so)
+		return -EBADF;
+	if (!zc)
+		return -EINVAL;
+	if (so->listening)
+		return -ENOTCONN;
+	if (so->zc_rx)
+		return -EBUSY;
+	if (!so->connected && !so->rx_n)
+		return so->err ? so->err : -ENOTCONN;
+	rc = wait_for(so, POLLIN);
+	if (rc)
+		return rc;
+	if (!so->rx_n) {
+		if (so->err) {
+			rc = so->err;
+			so->err = 0;
+			return rc;
+		}
+		return 0; /* end of stream */
+	}
+	p = so->rxq[so->rx_head];
+	skip = so->rx_off;
+	zc->iovcnt = 0;
+	zc->len = 0;
+	for (q = p; q; q = q->next) {
+		if (skip >= q->len) {
+			skip -= q->len;
+			continue;
+		}
+		if (zc->iovcnt == PN_ZC_MAXIOV)
+			return -ENOMEM; /* a chain longer than the iov: use pn_recv */
+		zc->iov[zc->iovcnt].iov_base = (char *)q->payload + skip;
+		zc->iov[zc->iovcnt].iov_len = q->len - skip;
+		zc->len += q->len - skip;
+		zc->iovcnt++;
+		skip = 0;
+	}
+	so->rx_head = (so->rx_head + 1) % so->rx_cap;
+	so->rx_n--;
+	so->rx_off = 0;
+	so->zc_rx = p;
+	zc->handle = p;
+	return (ssize_t)zc->len;
+}
+
+PN_EXPORT int pn_recv_zc_done(struct pn_stack *st, int s, struct pn_zc_rx *zc)
+{
+	struct sock *so = get(st, s);
+
+	if (!so)
+		return -EBADF;
+	if (!zc || !so->zc_rx || zc->handle != so->zc_rx)
+		return -EINVAL;
+	pbuf_free(so->zc_rx);
+	so->zc_rx = NULL;
+	zc->handle = NULL;
+	for (size_t left = zc->len; left && so->pcb;) {
+		u16_t c = (u16_t)(left > 0xffff ? 0xffff : left);
+
+		tcp_recved(so->pcb, c);
+		left -= c;
+	}
+	return 0;
+}
+
+PN_EXPORT void *pn_send_buf(struct pn_stack *st, size_t size)
+{
+	if (!st) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return pn_buf_alloc(st->pool, size, OWNER_APP_ZC);
+}
+
+PN_EXPORT void pn_send_buf_free(struct pn_stack *st, void *buf)
+{
+	if (st && buf)
+		pn_buf_free(st->pool, buf);
+}
+
+PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
+{
+	struct sock *so = get(st, s);
+	struct zc_tx *z;
+	err_t err;
+	int rc;
+
+	if (!so)
+		return -EBADF;
+	if (!buf || !len || len > 0xffff || !pn_pool_owns(st->pool, buf))
+		return -EINVAL;
+	for (;;) {
+		if (so->err)
+			return so->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
+		if (so->shut_wr || (!so->pcb && so->connected))
+			return -EPIPE;
+		if (!so->pcb || !so->connected || so->listening)
+			return -ENOTCONN;
+		if (tcp_sndbuf(so->pcb) >= len &&
+		    tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN - 8)
+			break;
+		/* the whole buffer must fit: wait for acknowledgements */
+		if (so->nonblock)
+			return -EAGAIN;
+		rc = pn_stack_process(st, 10);
+		if (rc < 0)
+			return rc;
+	}
+	z = malloc(sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	if (!so->pcb->unacked && !so->pcb->unsent)
+		so->last_progress_ms = (uint64_t)now_ms();
+	/* no copy: lwIP's segments point into the pool buffer */
+	err = tcp_write(so->pcb, buf, (u16_t)len, 0);
+	if (err != ERR_OK) {
+		free(z);
+		return err == ERR_MEM ? -EAGAIN : errno_of(err);
+	}
+	so->sent_total += len;
+	*z = (struct zc_tx){ NULL, buf, so->sent_total };
+	if (so->zc_tail)
+		so->zc_tail->next = z;
+	else
+		so->zc_head = z;
+	so->zc_tail = z;
+	tcp_output(so->pcb);
+	return (ssize_t)len;
 }

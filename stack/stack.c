@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "export.h"
@@ -153,6 +155,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	if (!st->o.rx_depth)
 		st->o.rx_depth = 16;
 	st->fd = -1;
+	st->evfd = -1;
 	memcpy(st->mac, st->o.mac, 6);
 	if (!memcmp(st->mac, "\0\0\0\0\0\0", 6)) {
 		/* a random, locally administered unicast MAC */
@@ -243,6 +246,36 @@ static int reap(struct pn_stack *st)
 	return (int)n;
 }
 
+PN_EXPORT int pn_stack_fd(struct pn_stack *st)
+{
+	int rc;
+
+	if (!st)
+		return -EINVAL;
+	if (st->evfd >= 0)
+		return st->evfd;
+	st->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (st->evfd < 0)
+		return stack_seterr(st, errno, "eventfd: %s", strerror(errno));
+	rc = io_uring_register_eventfd(&st->ring, st->evfd);
+	if (rc) {
+		close(st->evfd);
+		st->evfd = -1;
+		return stack_seterr(st, -rc, "io_uring_register_eventfd: %s",
+				    strerror(-rc));
+	}
+	return st->evfd;
+}
+
+PN_EXPORT int pn_stack_timeout(struct pn_stack *st)
+{
+	uint32_t next = sys_timeouts_sleeptime();
+
+	if (!st)
+		return -EINVAL;
+	return next > 1000 ? 1000 : (int)next;
+}
+
 PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 {
 	struct io_uring_cqe *cqe;
@@ -251,6 +284,13 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 
 	if (!st)
 		return -EINVAL;
+	if (st->evfd >= 0) {
+		uint64_t v;
+
+		if (read(st->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			stack_seterr(st, errno, "eventfd read: %s",
+				     strerror(errno));
+	}
 	io_rearm_rx(st);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > next)
 		timeout_ms = next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ?
@@ -314,6 +354,8 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 		reap(st);
 	}
 	io_close(st);
+	if (st->evfd >= 0)
+		close(st->evfd);
 	/* what lwIP still holds of the pool is reclaimed with it */
 	stack_mem_live = false;
 	pn_pool_destroy(st->pool);

@@ -32,12 +32,20 @@ struct rxbuf {
 #define OWNER_RX 0xffff0001u
 #define OWNER_TX 0xffff0002u
 #define OWNER_LWIP 0xffff0003u /* lwIP's own pbufs (segment data) */
+#define OWNER_APP_ZC 0xffff0004u /* lent by pn_send_buf() */
 
 /* SQE user_data: a buffer address (>= 2 KiB aligned) | kind. */
 #define UD_RX 1u
 #define UD_TX 2u /* a copied frame in its own pool buffer */
 #define UD_TXZC 3u /* a frame written straight from an lwIP pbuf */
 #define UD_KIND_MASK 7u
+
+/* A zero-copy send buffer, held until the peer acknowledged its end. */
+struct zc_tx {
+	struct zc_tx *next;
+	void *buf;
+	uint64_t end; /* stream offset just past its last byte */
+};
 
 struct sock {
 	int id; /* index in the stack's table */
@@ -55,6 +63,10 @@ struct sock {
 	uint32_t keep_idle_ms, keep_intvl_ms, keep_cnt; /* 0: lwIP's default */
 	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0 off */
 	uint64_t last_progress_ms; /* last ACK of our data, or first unacked */
+	uint64_t sent_total; /* bytes handed to lwIP */
+	uint64_t acked_total; /* bytes the peer acknowledged */
+	struct zc_tx *zc_head, *zc_tail; /* zero-copy buffers in flight */
+	struct pbuf *zc_rx; /* the segment lent by pn_recv_zc() */
 	int err; /* pending -errno (reset, timeout, refused) */
 	struct pbuf **rxq; /* received segments, not yet read: a FIFO ring */
 	unsigned int rx_head, rx_n, rx_cap;
@@ -69,6 +81,7 @@ struct pn_stack {
 	struct pn_pool *pool;
 	struct pn_stack_opts o;
 	int fd; /* packet socket or TAP device */
+	int evfd; /* eventfd the ring signals, for outside loops; -1 */
 	int ifindex;
 	struct netif netif;
 	uint8_t mac[6];

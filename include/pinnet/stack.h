@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "pinnet/pool.h"
 #include "pinnet/pool_config.h"
@@ -89,6 +90,18 @@ struct pn_pool *pn_stack_pool(const struct pn_stack *st);
  */
 int pn_stack_process(struct pn_stack *st, int timeout_ms);
 
+/*
+ * Running the stack from the application's own event loop: wait until
+ * pn_stack_fd() is readable (POLLIN; an eventfd the ring signals on every
+ * completion) or pn_stack_timeout() milliseconds pass, then call
+ * pn_stack_process(st, 0) and look at the sockets (pn_poll(..., 0)).
+ * pn_stack_fd returns the descriptor (owned by the stack) or -errno;
+ * pn_stack_timeout returns milliseconds until lwIP's next timer (at most
+ * 1000). Reading the eventfd is optional: pn_stack_process() drains it.
+ */
+int pn_stack_fd(struct pn_stack *st);
+int pn_stack_timeout(struct pn_stack *st);
+
 /* Counters of the interface, for tools and tests. */
 struct pn_stack_stats {
 	uint64_t rx_frames, rx_bytes, rx_copied, rx_dropped;
@@ -150,6 +163,45 @@ ssize_t pn_send(struct pn_stack *st, int s, const void *buf, size_t len,
  * end of stream, or -errno: EAGAIN, ECONNRESET, ETIMEDOUT, ENOTCONN.
  */
 ssize_t pn_recv(struct pn_stack *st, int s, void *buf, size_t len, int flags);
+
+/* pn_sendv / pn_recvv - pn_send()/pn_recv() over an iovec array (as
+ * writev/readv); same returns. At most IOV_MAX entries. */
+ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,
+		 int iovcnt);
+ssize_t pn_recvv(struct pn_stack *st, int s, const struct iovec *iov,
+		 int iovcnt);
+
+/*
+ * Zero-copy receive: borrow the oldest received segment where it lies in
+ * pool buffers. zc->iov[0..iovcnt) describe its bytes (not yet read by
+ * pn_recv); the application must call pn_recv_zc_done() to give them back,
+ * which also opens the receive window. One borrow per socket at a time.
+ * Returns bytes (> 0), 0 at the peer's end of stream, or -errno: EAGAIN
+ * (non-blocking, nothing there), EBUSY (a borrow is outstanding), ENOMEM,
+ * ECONNRESET, ETIMEDOUT, ENOTCONN, EBADF.
+ */
+#define PN_ZC_MAXIOV 16
+struct pn_zc_rx {
+	struct iovec iov[PN_ZC_MAXIOV]; /* the data, in order */
+	int iovcnt;
+	size_t len; /* total bytes in iov */
+	void *handle; /* the stack's, for pn_recv_zc_done() */
+};
+ssize_t pn_recv_zc(struct pn_stack *st, int s, struct pn_zc_rx *zc);
+int pn_recv_zc_done(struct pn_stack *st, int s, struct pn_zc_rx *zc);
+
+/*
+ * Zero-copy send: pn_send_buf() lends a pool buffer of at least size bytes
+ * (NULL with errno ENOMEM/ENOBUFS); fill it and hand it over with
+ * pn_send_zc(): the stack sends from it without copying and returns it to
+ * the pool once the peer has acknowledged every byte (or the connection
+ * ends). Returns len, or -errno as pn_send() (the buffer stays the
+ * caller's on error, to retry or pn_send_buf_free()). len must fit in one
+ * call: at most 65535 bytes and the send space pn_poll() reports.
+ */
+void *pn_send_buf(struct pn_stack *st, size_t size);
+void pn_send_buf_free(struct pn_stack *st, void *buf);
+ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len);
 
 /* pn_shutdown - SHUT_RD, SHUT_WR, SHUT_RDWR. EBADF, ENOTCONN, EINVAL. */
 int pn_shutdown(struct pn_stack *st, int s, int how);

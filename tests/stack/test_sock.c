@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration (in one process): the socket-like API against the kernel's
+ * own TCP. The test enters a private network namespace, starts the stack
+ * on a TAP device there and gives the TAP's kernel side an address, so the
+ * kernel sockets of this same process are the peer. Every call of
+ * include/pinnet/stack.h is exercised with its POSIX error cases; at the
+ * end no frame buffer is left out of the pool. Needs root (77 otherwise).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cu_run.h"
+#include "pinnet/stack.h"
+
+#define TAP "pntest0"
+#define STACK_IP "10.55.0.2"
+#define KERNEL_IP "10.55.0.1"
+
+static struct pn_stack *st;
+
+static void pump(int ms)
+{
+	for (int i = 0; i < ms; i++)
+		pn_stack_process(st, 1);
+}
+
+static struct sockaddr_in sa(const char *ip, int port)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port) };
+
+	inet_pton(AF_INET, ip, &s.sin_addr);
+	return s;
+}
+
+/* A non-blocking kernel listener on KERNEL_IP:port. */
+static int kernel_listen(int port)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, port);
+	int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 16)) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Accept on a kernel listener while running the stack. */
+static int kernel_accept(int ls)
+{
+	for (int i = 0; i < 2000; i++) {
+		int c = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+
+		if (c >= 0)
+			return c;
+		pn_stack_process(st, 1);
+	}
+	return -1;
+}
+
+/* Read exactly n bytes from a kernel socket while running the stack. */
+static int kernel_read(int s, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	for (int i = 0; i < 5000 && got < n; i++) {
+		ssize_t r = recv(s, buf + got, n - got, 0);
+
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == 0)
+			break;
+		else
+			pn_stack_process(st, 1);
+	}
+	return (int)got;
+}
+
+static int suite_init(void)
+{
+	struct pn_stack_opts o = { .sz = sizeof(o),
+				   .iface = TAP,
+				   .backend = PN_BACKEND_TAP,
+				   .prefix = 24 };
+	int rc;
+
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	inet_pton(AF_INET, STACK_IP, &o.addr);
+	st = pn_stack_create(&o);
+	if (!st) {
+		fprintf(stderr, "pn_stack_create: %s\n",
+			pn_stack_last_error(NULL));
+		return -1;
+	}
+	rc = system("sysctl -qw net.ipv6.conf.all.disable_ipv6=1;"
+		    "ip link set lo up && ip addr add " KERNEL_IP "/24 dev " TAP
+		    " && ip link set " TAP " up");
+	if (rc)
+		return -1;
+	pump(50);
+	return 0;
+}
+
+static int suite_cleanup(void)
+{
+	struct pn_pool_part_stats ps;
+	int bad = 0;
+
+	pump(100);
+	/* nothing but the armed reads may be out */
+	pn_pool_stats(pn_stack_pool(st), 0, &ps);
+	if (ps.in_use) {
+		fprintf(stderr, "leak: %llu frame buffers still out\n",
+			(unsigned long long)ps.in_use);
+		bad = 1;
+	}
+	pn_stack_destroy(st);
+	return bad ? -1 : 0;
+}
+
+static void test_bad_calls(void)
+{
+	struct sockaddr_in a = sa(STACK_IP, 1);
+	char b[4];
+	int s;
+
+	CU_ASSERT_EQUAL(pn_socket(st, AF_INET6, SOCK_STREAM, 0), -EAFNOSUPPORT);
+	CU_ASSERT_EQUAL(pn_socket(st, AF_INET, SOCK_DGRAM, 0),
+			-EPROTONOSUPPORT);
+	CU_ASSERT_EQUAL(pn_socket(st, AF_INET, SOCK_STREAM, 17),
+			-EPROTONOSUPPORT);
+	CU_ASSERT_EQUAL(pn_send(st, 999, "x", 1, 0), -EBADF);
+	CU_ASSERT_EQUAL(pn_recv(st, -1, b, 1, 0), -EBADF);
+	CU_ASSERT_EQUAL(pn_close(st, 12345), -EBADF);
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(pn_send(st, s, "x", 1, 0), -ENOTCONN);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 1, 0), -ENOTCONN);
+	CU_ASSERT_EQUAL(pn_shutdown(st, s, SHUT_WR), -ENOTCONN);
+	CU_ASSERT_EQUAL(pn_shutdown(st, s, 7), -EINVAL);
+	CU_ASSERT_EQUAL(pn_accept(st, s, NULL, NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(pn_bind(st, s, (struct sockaddr *)&a, 4), -EINVAL);
+	CU_ASSERT_EQUAL(
+		pn_setsockopt(st, s, SOL_SOCKET, SO_BROADCAST, &s, sizeof(s)),
+		-ENOPROTOOPT);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	CU_ASSERT_EQUAL(pn_close(st, s), -EBADF);
+}
+
+static void test_connect_refused(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 4999);
+	int s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)),
+			-ECONNREFUSED);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+}
+
+/* The stack as a client of a kernel server: data both ways, names,
+ * options, half-close and end of stream. */
+static void test_client_of_kernel(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5001), me, peer;
+	socklen_t len;
+	char buf[100000], back[100000];
+	int ls = kernel_listen(5001), s, c, v, one = 1;
+	struct linger lg = { 1, 5 };
+	ssize_t n;
+
+	CU_ASSERT_FATAL(ls >= 0);
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, IPPROTO_TCP, TCP_NODELAY, &one,
+				      sizeof(one)),
+			0);
+	CU_ASSERT_EQUAL(pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL(pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)),
+			-EISCONN);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+	len = sizeof(me);
+	CU_ASSERT_EQUAL(pn_getsockname(st, s, (struct sockaddr *)&me, &len), 0);
+	CU_ASSERT_EQUAL(me.sin_addr.s_addr, sa(STACK_IP, 0).sin_addr.s_addr);
+	len = sizeof(peer);
+	CU_ASSERT_EQUAL(pn_getpeername(st, s, (struct sockaddr *)&peer, &len),
+			0);
+	CU_ASSERT_EQUAL(peer.sin_port, htons(5001));
+	len = sizeof(v);
+	CU_ASSERT_EQUAL(
+		pn_getsockopt(st, s, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	CU_ASSERT_EQUAL(v, 1);
+	CU_ASSERT_EQUAL(
+		pn_setsockopt(st, s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
+		0);
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, SOL_SOCKET, SO_KEEPALIVE, &one,
+				      sizeof(one)),
+			0);
+	len = sizeof(v);
+	CU_ASSERT_EQUAL(pn_getsockopt(st, s, SOL_SOCKET, SO_RCVBUF, &v, &len),
+			0);
+	CU_ASSERT(v >= 65536);
+
+	/* stack -> kernel, 100 kB */
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7);
+	for (size_t off = 0; off < sizeof(buf); off += (size_t)n) {
+		n = pn_send(st, s, buf + off, sizeof(buf) - off, 0);
+		CU_ASSERT_FATAL(n > 0);
+	}
+	CU_ASSERT_EQUAL(kernel_read(c, back, sizeof(back)), (int)sizeof(back));
+	CU_ASSERT_EQUAL(memcmp(buf, back, sizeof(buf)), 0);
+	/* kernel -> stack, then the kernel's FIN: data, then 0 */
+	CU_ASSERT_EQUAL(send(c, buf, 5000, 0), 5000);
+	shutdown(c, SHUT_WR);
+	for (size_t got = 0; got < 5000; got += (size_t)n) {
+		n = pn_recv(st, s, back + got, sizeof(back) - got, 0);
+		CU_ASSERT_FATAL(n > 0);
+	}
+	CU_ASSERT_EQUAL(memcmp(buf, back, 5000), 0);
+	CU_ASSERT_EQUAL(pn_recv(st, s, back, 10, 0), 0);
+	/* our half-close reaches the kernel as end of stream */
+	CU_ASSERT_EQUAL(pn_shutdown(st, s, SHUT_WR), 0);
+	CU_ASSERT_EQUAL(pn_send(st, s, "x", 1, 0), -EPIPE);
+	CU_ASSERT_EQUAL(kernel_read(c, back, 10), 0);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	close(c);
+	close(ls);
+	pump(20);
+}
+
+/* The stack as a server: non-blocking accept, readiness, a kernel
+ * client's data, a reset from the client. */
+static void test_server_for_kernel(void)
+{
+	struct sockaddr_in a = sa(STACK_IP, 6001), from;
+	struct pn_pollfd pf;
+	socklen_t len = sizeof(from);
+	char b[64];
+	int ls, s, c, rc;
+	struct linger rst = { 1, 0 };
+
+	ls = pn_socket(st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CU_ASSERT_FATAL(ls >= 0);
+	CU_ASSERT_EQUAL(pn_bind(st, ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL(pn_listen(st, ls, 8), 0);
+	CU_ASSERT_EQUAL(pn_accept(st, ls, NULL, NULL, 0), -EAGAIN);
+	/* the same address again is in use */
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_EQUAL(pn_bind(st, s, (struct sockaddr *)&a, sizeof(a)),
+			-EADDRINUSE);
+	pn_close(st, s);
+
+	c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	rc = connect(c, (struct sockaddr *)&a, sizeof(a));
+	CU_ASSERT(rc == 0 || errno == EINPROGRESS);
+	pf = (struct pn_pollfd){ ls, POLLIN, 0 };
+	CU_ASSERT_EQUAL(pn_poll(st, &pf, 1, 2000), 1);
+	CU_ASSERT(pf.revents & POLLIN);
+	s = pn_accept(st, ls, (struct sockaddr *)&from, &len, SOCK_NONBLOCK);
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(from.sin_addr.s_addr, sa(KERNEL_IP, 0).sin_addr.s_addr);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), -EAGAIN);
+	pump(20);
+	CU_ASSERT_EQUAL(send(c, "hello", 5, 0), 5);
+	pf = (struct pn_pollfd){ s, POLLIN, 0 };
+	CU_ASSERT_EQUAL(pn_poll(st, &pf, 1, 2000), 1);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), 5);
+	CU_ASSERT_EQUAL(memcmp(b, "hello", 5), 0);
+	/* a reset from the client */
+	setsockopt(c, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	close(c);
+	pf = (struct pn_pollfd){ s, POLLIN, 0 };
+	CU_ASSERT_EQUAL(pn_poll(st, &pf, 1, 2000), 1);
+	CU_ASSERT(pf.revents & POLLERR);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), -ECONNRESET);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	CU_ASSERT_EQUAL(pn_close(st, ls), 0);
+}
+
+/* Vectored calls and both zero-copy directions. */
+static void test_vectored_and_zero_copy(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5002);
+	struct pn_pool_part_stats before, after;
+	struct pn_zc_rx zc, zc2;
+	char back[4096], r1[3], r2[10];
+	struct iovec v[3] = { { "abc", 3 }, { "", 0 }, { "defghij", 7 } };
+	struct iovec rv[2] = { { r1, 3 }, { r2, 10 } };
+	int ls = kernel_listen(5002), s, c;
+	char *zb;
+
+	CU_ASSERT_FATAL(ls >= 0);
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_EQUAL_FATAL(
+		pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)), 0);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+	CU_ASSERT_EQUAL(pn_sendv(st, s, v, 3), 10);
+	CU_ASSERT_EQUAL(kernel_read(c, back, 10), 10);
+	CU_ASSERT_EQUAL(memcmp(back, "abcdefghij", 10), 0);
+	CU_ASSERT_EQUAL(send(c, "0123456789abc", 13, 0), 13);
+	pump(20);
+	CU_ASSERT_EQUAL(pn_recvv(st, s, rv, 2), 13);
+	CU_ASSERT_EQUAL(memcmp(r1, "012", 3), 0);
+	CU_ASSERT_EQUAL(memcmp(r2, "3456789abc", 10), 0);
+
+	/* zero-copy send: the pool buffer goes back once acknowledged */
+	pn_pool_stats(pn_stack_pool(st), 0, &before);
+	zb = pn_send_buf(st, 1500);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(zb);
+	for (int i = 0; i < 1500; i++)
+		zb[i] = (char)(i % 13);
+	CU_ASSERT_EQUAL(pn_send_zc(st, s, zb, 1500), 1500);
+	CU_ASSERT_EQUAL(pn_send_zc(st, s, back, 10), -EINVAL); /* not pool */
+	CU_ASSERT_EQUAL(kernel_read(c, back, 1500), 1500);
+	for (int i = 0; i < 1500; i++)
+		if (back[i] != (char)(i % 13)) {
+			CU_FAIL("zero-copy payload differs");
+			break;
+		}
+	pump(50);
+	pn_pool_stats(pn_stack_pool(st), 0, &after);
+	CU_ASSERT_EQUAL(after.in_use, before.in_use);
+
+	/* zero-copy receive: borrow, one borrow at a time, give back */
+	CU_ASSERT_EQUAL(send(c, "borrowed bytes", 14, 0), 14);
+	pump(20);
+	CU_ASSERT_EQUAL(pn_recv_zc(st, s, &zc), 14);
+	CU_ASSERT(zc.iovcnt >= 1);
+	CU_ASSERT_EQUAL(
+		memcmp(zc.iov[0].iov_base, "borrowed bytes", zc.iov[0].iov_len),
+		0);
+	CU_ASSERT_EQUAL(pn_recv_zc(st, s, &zc2), -EBUSY);
+	CU_ASSERT_EQUAL(pn_recv_zc_done(st, s, &zc2), -EINVAL);
+	CU_ASSERT_EQUAL(pn_recv_zc_done(st, s, &zc), 0);
+	CU_ASSERT_EQUAL(pn_recv_zc_done(st, s, &zc), -EINVAL);
+	close(c);
+	CU_ASSERT_EQUAL(pn_recv_zc(st, s, &zc), 0); /* end of stream */
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	close(ls);
+}
+
+/* Non-blocking connect and the descriptor for an outside event loop. */
+static void test_nonblocking_and_event_fd(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5003);
+	struct pn_pollfd pf;
+	struct pollfd kp;
+	socklen_t len = sizeof(int);
+	int ls = kernel_listen(5003), s, c, err = -1, fd;
+	char b[8];
+
+	CU_ASSERT_FATAL(ls >= 0);
+	s = pn_socket(st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CU_ASSERT_EQUAL(pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)),
+			-EINPROGRESS);
+	CU_ASSERT_EQUAL(pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)),
+			-EALREADY);
+	pf = (struct pn_pollfd){ s, POLLOUT, 0 };
+	CU_ASSERT_EQUAL(pn_poll(st, &pf, 1, 2000), 1);
+	CU_ASSERT(pf.revents & POLLOUT);
+	CU_ASSERT_EQUAL(pn_getsockopt(st, s, SOL_SOCKET, SO_ERROR, &err, &len),
+			0);
+	CU_ASSERT_EQUAL(err, 0);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+
+	fd = pn_stack_fd(st);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(pn_stack_timeout(st) >= 0 && pn_stack_timeout(st) <= 1000);
+	pn_stack_process(st, 0); /* drains the eventfd */
+	CU_ASSERT_EQUAL(send(c, "ping", 4, 0), 4);
+	/* the application's own loop: poll the fd, then process */
+	kp = (struct pollfd){ fd, POLLIN, 0 };
+	for (int i = 0; i < 100 && !(kp.revents & POLLIN); i++)
+		poll(&kp, 1, pn_stack_timeout(st));
+	CU_ASSERT(kp.revents & POLLIN);
+	for (int i = 0; i < 100; i++) {
+		pn_stack_process(st, 0);
+		pf = (struct pn_pollfd){ s, POLLIN, 0 };
+		if (pn_poll(st, &pf, 1, 0))
+			break;
+		poll(&kp, 1, 10);
+	}
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), 4);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	close(c);
+	close(ls);
+}
+
+static const struct cu_test tests[] = {
+	CU_TEST_ENTRY(test_bad_calls),
+	CU_TEST_ENTRY(test_connect_refused),
+	CU_TEST_ENTRY(test_client_of_kernel),
+	CU_TEST_ENTRY(test_server_for_kernel),
+	CU_TEST_ENTRY(test_vectored_and_zero_copy),
+	CU_TEST_ENTRY(test_nonblocking_and_event_fd),
+};
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: needs root (a network namespace and a TAP device)\n");
+		return PN_TEST_SKIP;
+	}
+	if (access("/dev/net/tun", R_OK | W_OK)) {
+		printf("SKIP: no /dev/net/tun\n");
+		return PN_TEST_SKIP;
+	}
+	return CU_RUN("stack_sock", tests, suite_init, suite_cleanup, NULL,
+		      NULL);
+}
