@@ -3,7 +3,7 @@
 #
 # Usage: scripts/test.sh [--sanitize | --valgrind] [meson test args...]
 #   (none)      build in build/ and run all suites (unit, integration, bpf)
-#   --sanitize  build in build-sanitize/ with ASan+UBSan, run the unit suite
+#   --sanitize  build in build-sanitize/ with ASan+UBSan, run unit + integration
 #   --valgrind  run the unit suite of build/ under valgrind memcheck
 # Ends with one line: "tests: N passed, N failed, N skipped".
 set -euo pipefail
@@ -27,7 +27,7 @@ sanitize)
 	build=build-sanitize
 	setup_args=(-Db_sanitize=address,undefined -Db_lundef=false
 		-Dc_args=-fno-sanitize-recover=all)
-	test_args+=(--setup=sanitize --suite unit)
+	test_args+=(--setup=sanitize --suite unit --suite integration)
 	;;
 valgrind)
 	test_args+=(--setup=valgrind --suite unit)
