@@ -25,6 +25,9 @@
 #ifdef PN_HAVE_SDT
 #define _SDT_HAS_SEMAPHORES 1
 #define SDT_USE_VARIADIC 1
+/* arguments in registers or as constants: libbpf's USDT support reads
+ * neither indexed memory operands nor every addressing mode sdt allows */
+#define STAP_SDT_ARG_CONSTRAINT nr
 #include <sys/sdt.h>
 
 #define PN_SEMAPHORE(name) pinnet_##name##_semaphore

@@ -23,6 +23,7 @@ packages=(
 	libcunit1-dev
 	libelf-dev
 	libinih-dev
+	libjson-c-dev
 	liburing-dev
 	llvm
 	meson
