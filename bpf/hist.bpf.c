@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * pinnet-bpf hist: log2 histograms of buffer lifetime (alloc to free), of
- * the wait of queued requests at the wall, and of grow latency.
+ * pinnet-bpf hist: log2 histograms of buffer lifetime (pn_buf_alloc()
+ * return to pn_buf_free(), uprobes), of the wait of queued requests at the
+ * wall and of grow latency (USDT).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,18 +32,25 @@ static __always_inline void add(int h, __u64 v)
 		__sync_fetch_and_add(&hist[h][slot], 1);
 }
 
-SEC("usdt")
-int BPF_USDT(on_alloc, __u64 addr, __u32 size, __u32 owner)
+static __always_inline void birth(__u64 addr)
 {
 	__u64 now = bpf_ktime_get_ns();
 
 	bpf_map_update_elem(&born, &addr, &now, BPF_ANY);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(on_alloc_ret, void *ret)
+{
+	if (ret)
+		birth((__u64)ret);
 	return 0;
 }
 
-SEC("usdt")
-int BPF_USDT(on_free, __u64 addr, __u32 size)
+SEC("uprobe")
+int BPF_KPROBE(on_free, void *pool, void *buf)
 {
+	__u64 addr = (__u64)buf;
 	__u64 *t = bpf_map_lookup_elem(&born, &addr);
 
 	if (t) {
@@ -53,9 +61,19 @@ int BPF_USDT(on_free, __u64 addr, __u32 size)
 }
 
 SEC("usdt")
-int BPF_USDT(on_dequeued, __u32 buf_size, __u64 addr, __u64 wait_ms, int err)
+int BPF_USDT(on_dequeued, __u32 buf_size, __u64 addr, __u64 wait_ms, int err,
+	     __u32 owner)
 {
 	add(PNB_H_WAIT, wait_ms);
+	if (addr)
+		birth(addr);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(on_async_alloc, __u32 buf_size, __u64 addr, __u32 owner)
+{
+	birth(addr);
 	return 0;
 }
 

@@ -100,7 +100,8 @@ int BPF_USDT(on_queued, __u32 buf_size, __u64 qlen, __u32 owner)
 }
 
 SEC("usdt")
-int BPF_USDT(on_dequeued, __u32 buf_size, __u64 addr, __u64 wait_ms, int err)
+int BPF_USDT(on_dequeued, __u32 buf_size, __u64 addr, __u64 wait_ms, int err,
+	     __u32 owner)
 {
 	return emit(PNB_DEQUEUED, buf_size, ~0u, buf_size, addr, wait_ms,
 		    (__u64)(long)err);

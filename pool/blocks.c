@@ -229,7 +229,7 @@ int block_grow(struct pn_pool *pool, struct part *p)
 	__u64 tag;
 	uint32_t b, slot;
 	size_t bytes;
-	int64_t t0 = now_ns();
+	int64_t t0 __attribute__((unused)) = now_ns(); /* probe only */
 	char *addr;
 	int rc;
 

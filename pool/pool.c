@@ -480,7 +480,7 @@ static void cancel_queue(struct pn_pool *pool, struct part *p, int err)
 		p->st->queue_len--;
 		p->st->dequeued++;
 		PN_PROBE(dequeued, p->buf_size, (void *)0,
-			 pool->now_ms - r->since_ms, err);
+			 pool->now_ms - r->since_ms, err, r->owner);
 		r->cb(r->arg, NULL, err);
 		free(r);
 	}
@@ -558,7 +558,6 @@ take(struct pn_pool *pool, struct part *p, uint32_t owner)
 	/* 000 block 238: at the low-water mark, grow ahead of need */
 	if (__builtin_expect(st->in_use >= p->low_mark, 0))
 		p->grow_pending = true;
-	PN_PROBE(alloc, buf_addr(p, idx), p->buf_size, owner);
 	return buf_addr(p, idx);
 }
 
@@ -728,6 +727,7 @@ PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
 		if (!b)
 			b = alloc_slow(pool, p, owner, &err);
 		if (b) {
+			PN_PROBE(async_alloc, p->buf_size, b, owner);
 			cb(arg, b, 0);
 			return 0;
 		}
@@ -769,7 +769,7 @@ void pool_serve_queue(struct pn_pool *pool, struct part *p)
 		p->st->queue_len--;
 		p->st->dequeued++;
 		PN_PROBE(dequeued, p->buf_size, b, pool->now_ms - r->since_ms,
-			 0);
+			 0, r->owner);
 		pool_emit(pool, p, PN_EV_DEQUEUED, UINT32_MAX, p->buf_size, b,
 			  r->owner, pool->now_ms - r->since_ms, 0, 0);
 		r->cb(r->arg, b, 0);
@@ -798,7 +798,7 @@ int pool_expire_queue(struct pn_pool *pool, struct part *p)
 			    p->buf_size, pool->now_ms - r->since_ms,
 			    pool->o.queue_timeout_ms);
 		PN_PROBE(dequeued, p->buf_size, (void *)0,
-			 pool->now_ms - r->since_ms, -ETIMEDOUT);
+			 pool->now_ms - r->since_ms, -ETIMEDOUT, r->owner);
 		pool_emit(pool, p, PN_EV_DEQUEUED, UINT32_MAX, p->buf_size,
 			  NULL, r->owner, pool->now_ms - r->since_ms, 0,
 			  -ETIMEDOUT);
@@ -856,7 +856,6 @@ static int free_local(struct pn_pool *pool, void *buf)
 		if (idx / 64 < p->hint)
 			p->hint = idx / 64;
 		st->in_use--;
-		PN_PROBE(free, buf, p->buf_size);
 		if (p->qhead)
 			pool_serve_queue(pool, p);
 		/* 000 block 356-358: too many free buffers: tell the host */
@@ -882,7 +881,6 @@ static int free_local(struct pn_pool *pool, void *buf)
 		st->in_use--;
 		p->draining_in_use--;
 		part_update_marks(p);
-		PN_PROBE(free, buf, p->buf_size);
 		/* 000 block 404-406: the drained block's last buffer is back */
 		if (bs->in_use == 0)
 			block_unregister(pool, p, blk);
@@ -974,7 +972,6 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	if (idx / 64 < p->hint)
 		p->hint = idx / 64;
 	p->st->in_use--;
-	PN_PROBE(free, buf, p->buf_size);
 	return 0;
 }
 

@@ -18,8 +18,7 @@ PN_SEMA_DEFINE(dequeued);
 PN_SEMA_DEFINE(underuse);
 PN_SEMA_DEFINE(refused);
 PN_SEMA_DEFINE(bad_free);
-PN_SEMA_DEFINE(alloc);
-PN_SEMA_DEFINE(free);
+PN_SEMA_DEFINE(async_alloc);
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int pn_probes_unused;

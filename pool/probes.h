@@ -12,12 +12,16 @@
  * shrink_refused   buf_size, block, in_use
  * leak             buf_size, block, addr, owner, age_ms
  * queued           buf_size, queue_len, owner
- * dequeued         buf_size, addr, wait_ms, -errno
+ * dequeued         buf_size, addr, wait_ms, -errno, owner
+ * async_alloc      buf_size, addr, owner   (pn_buf_alloc_async served at once)
  * underuse         buf_size, free, threshold
  * refused          buf_size, size, -errno
  * bad_free         addr, -errno
- * alloc            addr, buf_size, owner       (per buffer)
- * free             addr, buf_size               (per buffer)
+ *
+ * Per-buffer events have no probe on the fast path (not even a semaphore
+ * test): tools that follow every buffer put uprobes on the exported
+ * pn_buf_alloc() (entry and return) and pn_buf_free(), which cost nothing
+ * while nobody is attached.
  */
 #ifndef PINNET_POOL_PROBES_H
 #define PINNET_POOL_PROBES_H
@@ -57,7 +61,6 @@ PN_PROBE_DECLARE(dequeued);
 PN_PROBE_DECLARE(underuse);
 PN_PROBE_DECLARE(refused);
 PN_PROBE_DECLARE(bad_free);
-PN_PROBE_DECLARE(alloc);
-PN_PROBE_DECLARE(free);
+PN_PROBE_DECLARE(async_alloc);
 
 #endif

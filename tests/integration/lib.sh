@@ -8,8 +8,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: needs root (network namespaces, packet sockets)"
 	exit 77
 fi
-for tool in ip python3; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+for t in ip python3; do
+	command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }
 done
 
 TAG=pn$$

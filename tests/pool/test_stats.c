@@ -119,7 +119,7 @@ static void test_usdt_notes(void)
 
 	snprintf(
 		cmd, sizeof(cmd),
-		"readelf -n %s 2>/dev/null | grep -c 'Name: \\(grow\\|grow_refused\\|drain\\|release\\|leak\\|queued\\|dequeued\\|underuse\\|alloc\\|free\\)$'",
+		"readelf -n %s 2>/dev/null | grep -c 'Name: \\(grow\\|grow_refused\\|drain\\|release\\|shrink_refused\\|leak\\|queued\\|dequeued\\|underuse\\|refused\\|bad_free\\)$'",
 		PN_LIBPINNET_SO);
 	f = popen(cmd, "r");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);

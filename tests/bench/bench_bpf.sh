@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Benchmark: the cost of pinnet-bpf attached, same run, same process.
+#  1. alloc+free pairs per second of a running pool, in windows: nothing
+#     attached, top, trace, leaks, hist, nothing again (after detach);
+#  2. the probes compiled in but not attached against a build without them
+#     (bench_pool vs bench_pool_noprobes, ns per pair);
+#  3. bulk throughput of pinnet-httpd (curl 256 MiB over a veth pair) with
+#     nothing and with trace attached, alternating (median of 4 each).
+# Prints one JSON object; exit 1 if top/trace cost more than 3% or idle
+# probes more than 3% (this machine's noise floor), unless --no-bar.
+# Usage: bench_bpf.sh BUILD_DIR [--no-bar]
+set -euo pipefail
+build=$1
+bar=1
+[ "${2:-}" = --no-bar ] && bar=0
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+pbpf=$build/tools/pinnet-bpf
+work=$(mktemp -d /tmp/pinnet-bbpf.XXXXXX)
+tpid=
+cleanup() { [ -n "$tpid" ] && kill "$tpid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+phase=4 # seconds each tool stays attached
+mono() { python3 -c 'import time; print(time.monotonic())'; }
+echo "bench_bpf: alloc+free rate: nothing, top, trace, leaks, hist, nothing" >&2
+"$build/tests/bench_bpf_target" 60 250 >"$work/rate.json" &
+tpid=$!
+for _ in $(seq 1 50); do grep -q ready "$work/rate.json" && break; sleep 0.05; done
+pid=$(python3 -c "import json; print(json.loads(open('$work/rate.json').readline())['pid'])")
+: >"$work/phases"
+# one phase: start the tool, note when it is attached and when it goes
+run_phase() {
+	local name=$1
+	shift
+	if [ "$name" = none ] || [ "$name" = none_after ]; then
+		echo "$name $(mono) $(python3 -c "import time; print(time.monotonic() + $phase)")" >>"$work/phases"
+		sleep $phase
+		return
+	fi
+	"$@" >"$work/$name.out" 2>&1 &
+	local p=$!
+	if [ "$name" = top ]; then
+		sleep 0.3
+	else
+		for _ in $(seq 1 200); do grep -q '"attached"' "$work/$name.out" && break; sleep 0.05; done
+	fi
+	local t0=$(mono)
+	sleep $phase
+	echo "$name $t0 $(mono)" >>"$work/phases"
+	kill -INT $p 2>/dev/null || true
+	wait $p || true
+}
+run_phase none
+run_phase top "$pbpf" top -p "$pid" -j 0.1
+run_phase trace "$pbpf" trace -p "$pid" -j
+run_phase leaks "$pbpf" leaks -p "$pid" -j 1
+run_phase hist "$pbpf" hist -p "$pid" -j 1
+sleep 0.5
+run_phase none_after
+kill "$tpid"; wait "$tpid" || true; tpid=
+
+echo "bench_bpf: probes compiled in but idle vs compiled out (alternating runs)" >&2
+for i in 1 2 3 4 5; do
+	"$build/tests/bench_pool" --quiet --no-bar --repeats 3 --ops 1000000 >"$work/on$i.json"
+	"$build/tests/bench_pool_noprobes" --quiet --no-bar --repeats 3 --ops 1000000 >"$work/off$i.json"
+done
+
+echo "bench_bpf: pinnet-httpd bulk with and without trace" >&2
+SUBNET=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
+. "$(dirname "$0")/../integration/lib.sh"
+make_pair
+start_a httpd "$build/tools/pinnet-httpd" --iface "$IF_A" --addr "$IP_A/24" --port 80
+hpid=${PIDS[0]}
+for _ in $(seq 1 100); do in_b curl -s -o /dev/null "http://$IP_A/bytes/1" && break; sleep 0.1; done
+bulk() {
+	in_b curl -s -o /dev/null -w '%{speed_download}\n' "http://$IP_A/bytes/$((256 << 20))"
+}
+# alternate: nothing attached, then trace attached, four times
+: >"$work/bulk_none"
+: >"$work/bulk_trace"
+for i in 1 2 3 4; do
+	bulk >>"$work/bulk_none"
+	"$pbpf" trace -p "$hpid" -j >"$work/trace_httpd.out" 2>"$work/trace_httpd.err" &
+	trpid=$!
+	for _ in $(seq 1 200); do grep -q '"attached"' "$work/trace_httpd.out" && break; sleep 0.05; done
+	bulk >>"$work/bulk_trace"
+	kill -INT $trpid 2>/dev/null || { echo "trace on pinnet-httpd ended early:"; cat "$work/trace_httpd.err"; exit 1; }
+	wait $trpid || true
+done
+
+python3 - "$work" "$bar" <<'PY'
+import json, sys, statistics as st
+w, bar = sys.argv[1], int(sys.argv[2])
+rows = [json.loads(l) for l in open(f"{w}/rate.json") if '"window"' in l]
+rate = {}
+for line in open(f"{w}/phases"):
+    n, t0, t1 = line.split()
+    r = [x["pairs_per_s"] for x in rows if float(t0) + 0.3 <= x["mono"] <= float(t1)]
+    rate[n] = st.median(r) if r else 0
+names = list(rate)
+base = rate["none"]
+# the free list is the same code in both binaries: it normalises away the
+# machine's speed changes between runs
+def norm(f, k):
+    d = json.load(open(f))["ns_per_pair"]
+    return d["pool"][k] / d["freelist"][k]
+on = {k: st.median(norm(f"{w}/on{i}.json", k) for i in range(1, 6)) for k in ("single", "burst64")}
+off = {k: st.median(norm(f"{w}/off{i}.json", k) for i in range(1, 6)) for k in ("single", "burst64")}
+b0 = [float(x) for x in open(f"{w}/bulk_none")]
+b1 = [float(x) for x in open(f"{w}/bulk_trace")]
+out = {
+    "benchmark": "bpf_overhead",
+    "alloc_free_pairs_per_s": rate,
+    "loss": {n: round(1 - rate[n] / base, 4) for n in names[1:]},
+    "probes_idle_vs_compiled_out": {"pool_over_freelist_with_probes": on,
+        "pool_over_freelist_without_probes": off,
+        "loss_single": round(on["single"] / off["single"] - 1, 4),
+        "loss_burst64": round(on["burst64"] / off["burst64"] - 1, 4)},
+    "httpd_bulk_MBps": {"none": round(st.median(b0) / 1e6, 1), "trace": round(st.median(b1) / 1e6, 1),
+        "loss_trace": round(1 - st.median(b1) / st.median(b0), 4)},
+}
+ok = (out["loss"]["top"] <= 0.03 and out["loss"]["trace"] <= 0.03 and
+      out["httpd_bulk_MBps"]["loss_trace"] <= 0.03 and
+      out["probes_idle_vs_compiled_out"]["loss_burst64"] <= 0.03)
+out["bar"] = {"top_trace_max_loss": 0.03, "probes_idle_max_loss": 0.03, "met": ok}
+print(json.dumps(out))
+sys.exit(1 if bar and not ok else 0)
+PY
