@@ -23,7 +23,7 @@ trap cleanup EXIT
 phase=4 # seconds each tool stays attached
 mono() { python3 -c 'import time; print(time.monotonic())'; }
 echo "bench_bpf: alloc+free rate: nothing, top, trace, leaks, hist, nothing" >&2
-"$build/tests/bench_bpf_target" 60 250 >"$work/rate.json" &
+"$build/tests/bench_bpf_target" 90 250 >"$work/rate.json" &
 tpid=$!
 for _ in $(seq 1 50); do grep -q ready "$work/rate.json" && break; sleep 0.05; done
 pid=$(python3 -c "import json; print(json.loads(open('$work/rate.json').readline())['pid'])")
@@ -32,7 +32,7 @@ pid=$(python3 -c "import json; print(json.loads(open('$work/rate.json').readline
 run_phase() {
 	local name=$1
 	shift
-	if [ "$name" = none ] || [ "$name" = none_after ]; then
+	if [ "$name" = none ]; then
 		echo "$name $(mono) $(python3 -c "import time; print(time.monotonic() + $phase)")" >>"$work/phases"
 		sleep $phase
 		return
@@ -50,13 +50,20 @@ run_phase() {
 	kill -INT $p 2>/dev/null || true
 	wait $p || true
 }
+# short phases, the tool's alternating with nothing attached, so each
+# attached phase is compared with its neighbours (the machine drifts)
+phase=2
+for round in 1 2 3; do
+	run_phase none
+	run_phase top "$pbpf" top -p "$pid" -j 0.1
+	run_phase none
+	run_phase trace "$pbpf" trace -p "$pid" -j
+done
 run_phase none
-run_phase top "$pbpf" top -p "$pid" -j 0.1
-run_phase trace "$pbpf" trace -p "$pid" -j
 run_phase leaks "$pbpf" leaks -p "$pid" -j 1
+run_phase none
 run_phase hist "$pbpf" hist -p "$pid" -j 1
-sleep 0.5
-run_phase none_after
+run_phase none
 kill "$tpid"; wait "$tpid" || true; tpid=
 
 echo "bench_bpf: probes compiled in but idle vs compiled out (alternating runs)" >&2
@@ -92,12 +99,22 @@ python3 - "$work" "$bar" <<'PY'
 import json, sys, statistics as st
 w, bar = sys.argv[1], int(sys.argv[2])
 rows = [json.loads(l) for l in open(f"{w}/rate.json") if '"window"' in l]
-rate = {}
+phases = []
 for line in open(f"{w}/phases"):
     n, t0, t1 = line.split()
     r = [x["pairs_per_s"] for x in rows if float(t0) + 0.3 <= x["mono"] <= float(t1)]
-    rate[n] = st.median(r) if r else 0
-names = list(rate)
+    phases.append((n, st.median(r) if r else 0))
+# each attached phase against the mean of the quiet phases around it
+ratios, rate = {}, {}
+for i, (n, r) in enumerate(phases):
+    rate.setdefault(n, []).append(r)
+    if n == "none":
+        continue
+    nb = [phases[j][1] for j in (i - 1, i + 1) if 0 <= j < len(phases) and phases[j][0] == "none"]
+    if nb:
+        ratios.setdefault(n, []).append(r / (sum(nb) / len(nb)))
+rate = {n: st.median(v) for n, v in rate.items()}
+names = ["top", "trace", "leaks", "hist"]
 base = rate["none"]
 # the free list is the same code in both binaries: it normalises away the
 # machine's speed changes between runs
@@ -111,7 +128,8 @@ b1 = [float(x) for x in open(f"{w}/bulk_trace")]
 out = {
     "benchmark": "bpf_overhead",
     "alloc_free_pairs_per_s": rate,
-    "loss": {n: round(1 - rate[n] / base, 4) for n in names[1:]},
+    "loss": {n: round(1 - st.median(ratios[n]), 4) for n in names},
+    "loss_each_phase": {n: [round(1 - x, 4) for x in ratios[n]] for n in names},
     "probes_idle_vs_compiled_out": {"pool_over_freelist_with_probes": on,
         "pool_over_freelist_without_probes": off,
         "loss_single": round(on["single"] / off["single"] - 1, 4),

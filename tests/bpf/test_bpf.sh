@@ -2,9 +2,11 @@
 # BPF suite: pinnet-bpf top/trace/leaks/hist attached with -j to the
 # scripted workload (tests/bpf/workload.c), their output checked exactly;
 # then the error cases: no capabilities, a wrong PID, a non-pinnet PID.
-# Usage: test_bpf.sh BUILD_DIR
+# Usage: test_bpf.sh BUILD_DIR [WORKLOAD]   (bpf_workload: static libpinnet,
+#        bpf_workload_shared: libpinnet.so)
 set -euo pipefail
 build=$1
+workload=${2:-bpf_workload}
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: needs root (BPF, uprobes)"
 	exit 77
@@ -27,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir "$work/stats"
-coproc WL { "$build/tests/bpf_workload" "$work/stats"; }
+coproc WL { "$build/tests/$workload" "$work/stats"; }
 pids+=($WL_PID)
 read -r ready wpid <&"${WL[0]}"
 [ "$ready" = ready ] || { echo "FAIL: workload did not start"; exit 1; }
@@ -126,6 +128,8 @@ if tops:
     check("blocks" in c and any(b["state"] == "active" for b in c["blocks"]), "top -b: no block list")
 if fails:
     print("FAIL:", *fails, sep="\n  "); sys.exit(1)
+paths = [e.get("path", "") for e in load("trace") if e["type"] == "attached"]
+print("probes found in:", paths)
 print("bpf tools: every count matches the script")
 PY
 
