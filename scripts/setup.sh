@@ -18,6 +18,7 @@ packages=(
 	curl
 	ethtool
 	iproute2
+	iperf3
 	iputils-ping
 	libbpf-dev
 	libcunit1-dev

@@ -4,8 +4,9 @@
 #     attached, top, trace, leaks, hist, nothing again (after detach);
 #  2. the probes compiled in but not attached against a build without them
 #     (bench_pool vs bench_pool_noprobes, ns per pair);
-#  3. bulk throughput of pinnet-httpd (curl 256 MiB over a veth pair) with
-#     nothing and with trace attached, alternating (median of 4 each).
+#  3. bulk receive throughput of pinnet-perf (iperf3 -c, 3 s, CUBIC sender,
+#     over a veth pair) with nothing and with trace attached, alternating
+#     (median of 4 each).
 # Prints one JSON object; exit 1 if top/trace cost more than 3% or idle
 # probes more than 3% (this machine's noise floor), unless --no-bar.
 # Usage: bench_bpf.sh BUILD_DIR [--no-bar]
@@ -72,26 +73,30 @@ for i in 1 2 3 4 5; do
 	"$build/tests/bench_pool_noprobes" --quiet --no-bar --repeats 3 --ops 1000000 >"$work/off$i.json"
 done
 
-echo "bench_bpf: pinnet-httpd bulk with and without trace" >&2
+echo "bench_bpf: pinnet-perf bulk (iperf3 -c) with and without trace" >&2
 SUBNET=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
 . "$(dirname "$0")/../integration/lib.sh"
 make_pair
-start_a httpd "$build/tools/pinnet-httpd" --iface "$IF_A" --addr "$IP_A/24" --port 80
-hpid=${PIDS[0]}
-for _ in $(seq 1 100); do in_b curl -s -o /dev/null "http://$IP_A/bytes/1" && break; sleep 0.1; done
+start_a perf "$build/tools/pinnet-perf" --iface "$IF_A" --addr "$IP_A/24"
+ppid=${PIDS[0]}
+for _ in $(seq 1 100); do
+	in_b python3 -c "import socket; socket.create_connection(('$IP_A',5201),0.2)" 2>/dev/null && break
+	sleep 0.1
+done
 bulk() {
-	in_b curl -s -o /dev/null -w '%{speed_download}\n' "http://$IP_A/bytes/$((256 << 20))"
+	in_b iperf3 -c "$IP_A" -t 3 -C cubic -J |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8)'
 }
 # alternate: nothing attached, then trace attached, four times
 : >"$work/bulk_none"
 : >"$work/bulk_trace"
 for i in 1 2 3 4; do
 	bulk >>"$work/bulk_none"
-	"$pbpf" trace -p "$hpid" -j >"$work/trace_httpd.out" 2>"$work/trace_httpd.err" &
+	"$pbpf" trace -p "$ppid" -j >"$work/trace_perf.out" 2>"$work/trace_perf.err" &
 	trpid=$!
-	for _ in $(seq 1 200); do grep -q '"attached"' "$work/trace_httpd.out" && break; sleep 0.05; done
+	for _ in $(seq 1 200); do grep -q '"attached"' "$work/trace_perf.out" && break; sleep 0.05; done
 	bulk >>"$work/bulk_trace"
-	kill -INT $trpid 2>/dev/null || { echo "trace on pinnet-httpd ended early:"; cat "$work/trace_httpd.err"; exit 1; }
+	kill -INT $trpid 2>/dev/null || { echo "trace on pinnet-perf ended early:"; cat "$work/trace_perf.err"; exit 1; }
 	wait $trpid || true
 done
 
@@ -134,11 +139,11 @@ out = {
         "pool_over_freelist_without_probes": off,
         "loss_single": round(on["single"] / off["single"] - 1, 4),
         "loss_burst64": round(on["burst64"] / off["burst64"] - 1, 4)},
-    "httpd_bulk_MBps": {"none": round(st.median(b0) / 1e6, 1), "trace": round(st.median(b1) / 1e6, 1),
+    "perf_bulk_receive_MBps": {"none": round(st.median(b0) / 1e6, 1), "trace": round(st.median(b1) / 1e6, 1),
         "loss_trace": round(1 - st.median(b1) / st.median(b0), 4)},
 }
 ok = (out["loss"]["top"] <= 0.03 and out["loss"]["trace"] <= 0.03 and
-      out["httpd_bulk_MBps"]["loss_trace"] <= 0.03 and
+      out["perf_bulk_receive_MBps"]["loss_trace"] <= 0.03 and
       out["probes_idle_vs_compiled_out"]["loss_burst64"] <= 0.03)
 out["bar"] = {"top_trace_max_loss": 0.03, "probes_idle_max_loss": 0.03, "met": ok}
 print(json.dumps(out))

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pinnet-perf: an iperf3-compatible server on the pinnet stack (or, with
+ * --kernel, on kernel sockets), so Debian's iperf3 client measures pinnet
+ * unchanged: the control connection with its cookie, the JSON parameter
+ * and result exchange (4-byte length + JSON), the test states, -P parallel
+ * streams, -R reverse (we send), -t/-n, -C (kernel sockets only: lwIP has
+ * one congestion control). One test at a time, as iperf3 -s; others are
+ * told ACCESS_DENIED. Runs until SIGINT/SIGTERM, then exits 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "app.h"
+#include "net.h"
+
+/* iperf3's protocol constants */
+#define COOKIE_SIZE 37
+#define TEST_START 1
+#define TEST_RUNNING 2
+#define TEST_END 4
+#define PARAM_EXCHANGE 9
+#define CREATE_STREAMS 10
+#define SERVER_TERMINATE 11
+#define CLIENT_TERMINATE 12
+#define EXCHANGE_RESULTS 13
+#define DISPLAY_RESULTS 14
+#define IPERF_DONE 16
+#define ACCESS_DENIED (-1)
+#define SERVER_ERROR (-2)
+
+#define MAXSTREAMS 128
+#define MAXBLK (1 << 20)
+
+struct stream {
+	int sock;
+	int id; /* iperf3 numbers streams 1, 3, 4, 5 ... */
+	uint64_t bytes;
+	bool eof;
+};
+
+struct test {
+	int ctrl;
+	char cookie[COOKIE_SIZE];
+	bool reverse;
+	int parallel;
+	size_t blksize;
+	char congestion[32];
+	struct stream s[MAXSTREAMS];
+	int ns;
+	double t_start, t_end;
+	struct rusage ru0, ru1;
+};
+
+static volatile sig_atomic_t stop;
+static struct net *net;
+static char *blk;
+static int verbose = 1;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- blocking-style I/O on non-blocking sockets, with a deadline ------- */
+
+static int wait_sock(int s, short ev, double deadline)
+{
+	struct pn_pollfd pf = { s, ev, 0 };
+
+	while (!stop) {
+		double left = deadline - now_s();
+		int rc;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		rc = net_poll(net, &pf, 1,
+			      left > 0.2 ? 200 : (int)(left * 1000) + 1);
+		if (rc < 0)
+			return rc;
+		if (pf.revents)
+			return 0;
+	}
+	return -EINTR;
+}
+
+static int read_exact(int s, void *buf, size_t len, double timeout)
+{
+	double deadline = now_s() + timeout;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = net_recv(net, s, (char *)buf + got, len - got);
+
+		if (r == -EAGAIN) {
+			int rc = wait_sock(s, POLLIN, deadline);
+
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (r < 0)
+			return (int)r;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int write_all(int s, const void *buf, size_t len, double timeout)
+{
+	double deadline = now_s() + timeout;
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t w =
+			net_send(net, s, (const char *)buf + off, len - off);
+
+		if (w == -EAGAIN) {
+			int rc = wait_sock(s, POLLOUT, deadline);
+
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (w < 0)
+			return (int)w;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static int send_state(int s, signed char state)
+{
+	return write_all(s, &state, 1, 10);
+}
+
+static struct json_object *read_json(int s)
+{
+	uint32_t nlen;
+	char *str;
+	struct json_object *j = NULL;
+
+	int rc = read_exact(s, &nlen, 4, 10);
+
+	if (rc) {
+		fprintf(stderr, "pinnet-perf: reading a JSON length: %s\n",
+			strerror(-rc));
+		return NULL;
+	}
+	nlen = ntohl(nlen);
+	if (nlen > (1 << 20)) {
+		fprintf(stderr, "pinnet-perf: a JSON message of %u bytes\n",
+			nlen);
+		return NULL;
+	}
+	str = calloc(1, nlen + 1);
+	if (str && !read_exact(s, str, nlen, 10))
+		j = json_tokener_parse(str);
+	free(str);
+	return j;
+}
+
+static int write_json(int s, struct json_object *j)
+{
+	const char *str =
+		json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+	uint32_t nlen = htonl((uint32_t)strlen(str));
+	int rc = write_all(s, &nlen, 4, 10);
+
+	return rc ? rc : write_all(s, str, strlen(str), 10);
+}
+
+/* ---- one test ---------------------------------------------------------------- */
+
+static void close_test(struct test *t)
+{
+	for (int i = 0; i < t->ns; i++)
+		if (t->s[i].sock >= 0)
+			net_close(net, t->s[i].sock);
+	t->ns = 0;
+	if (t->ctrl >= 0)
+		net_close(net, t->ctrl);
+	t->ctrl = -1;
+}
+
+static int get_params(struct test *t)
+{
+	struct json_object *j = read_json(t->ctrl), *v;
+
+	if (!j)
+		return -EPROTO;
+	t->reverse = json_object_object_get_ex(j, "reverse", &v) &&
+		     json_object_get_boolean(v);
+	t->parallel = json_object_object_get_ex(j, "parallel", &v) ?
+			      json_object_get_int(v) :
+			      1;
+	t->blksize = json_object_object_get_ex(j, "len", &v) ?
+			     (size_t)json_object_get_int64(v) :
+			     131072;
+	t->congestion[0] = 0;
+	if (json_object_object_get_ex(j, "congestion", &v))
+		snprintf(t->congestion, sizeof(t->congestion), "%s",
+			 json_object_get_string(v));
+	if (json_object_object_get_ex(j, "udp", &v) &&
+	    json_object_get_boolean(v)) {
+		fprintf(stderr, "pinnet-perf: UDP tests are not supported\n");
+		json_object_put(j);
+		return -EPROTONOSUPPORT;
+	}
+	json_object_put(j);
+	if (t->parallel < 1 || t->parallel > MAXSTREAMS || !t->blksize ||
+	    t->blksize > MAXBLK)
+		return -EINVAL;
+	return 0;
+}
+
+/* Accept the test's data connections: each starts with the cookie. */
+static int accept_streams(struct test *t, int ls)
+{
+	double deadline = now_s() + 10;
+
+	while (t->ns < t->parallel) {
+		char ck[COOKIE_SIZE];
+		int s = net_accept(net, ls), rc;
+
+		if (s == -EAGAIN) {
+			rc = wait_sock(ls, POLLIN, deadline);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (s < 0)
+			return s;
+		if (read_exact(s, ck, COOKIE_SIZE, 5) ||
+		    memcmp(ck, t->cookie, COOKIE_SIZE)) {
+			/* another client while we are busy */
+			signed char denied = ACCESS_DENIED;
+
+			net_send(net, s, &denied, 1);
+			net_close(net, s);
+			continue;
+		}
+		if (t->congestion[0] && !net_stack(net))
+			setsockopt(s, IPPROTO_TCP, TCP_CONGESTION,
+				   t->congestion,
+				   (socklen_t)strlen(t->congestion));
+		t->s[t->ns] = (struct stream){ s, t->ns == 0 ? 1 : t->ns + 2, 0,
+					       false };
+		t->ns++;
+	}
+	return 0;
+}
+
+/* Move data until the client says TEST_END (or goes away). */
+static int run(struct test *t)
+{
+	struct pn_pollfd pf[MAXSTREAMS + 1];
+
+	t->t_start = now_s();
+	getrusage(RUSAGE_SELF, &t->ru0);
+	while (!stop) {
+		int n = 0, rc;
+
+		pf[n++] = (struct pn_pollfd){ t->ctrl, POLLIN, 0 };
+		for (int i = 0; i < t->ns; i++)
+			pf[n++] = (struct pn_pollfd){
+				t->s[i].sock,
+				(short)(t->reverse ? POLLOUT : POLLIN), 0
+			};
+		rc = net_poll(net, pf, (unsigned int)n, 200);
+		if (rc < 0)
+			return rc;
+		if (pf[0].revents) {
+			signed char st;
+
+			rc = read_exact(t->ctrl, &st, 1, 5);
+			if (rc)
+				return rc;
+			if (st == TEST_END)
+				return 0;
+			if (st == CLIENT_TERMINATE)
+				return -ECONNABORTED;
+		}
+		for (int i = 0; i < t->ns; i++) {
+			struct stream *s = &t->s[i];
+			ssize_t r;
+
+			if (!pf[i + 1].revents || s->eof)
+				continue;
+			if (t->reverse) {
+				r = net_send(net, s->sock, blk, t->blksize);
+				if (r > 0)
+					s->bytes += (uint64_t)r;
+			} else {
+				while ((r = net_recv(net, s->sock, blk,
+						     MAXBLK)) > 0)
+					s->bytes += (uint64_t)r;
+				if (r == 0)
+					s->eof = true;
+			}
+			if (r < 0 && r != -EAGAIN)
+				s->eof = true;
+		}
+	}
+	return -EINTR;
+}
+
+/* After TEST_END: what the client sent before it is still arriving. */
+static void drain(struct test *t)
+{
+	double quiet_until = now_s() + 0.2;
+
+	while (now_s() < quiet_until) {
+		bool got = false;
+
+		for (int i = 0; i < t->ns; i++) {
+			ssize_t r;
+
+			while (!t->s[i].eof &&
+			       (r = net_recv(net, t->s[i].sock, blk, MAXBLK)) >
+				       0) {
+				t->s[i].bytes += (uint64_t)r;
+				got = true;
+			}
+		}
+		if (got)
+			quiet_until = now_s() + 0.2;
+		net_poll(net, NULL, 0, 10);
+	}
+}
+
+static double cpu_pct(const struct timeval *a, const struct timeval *b,
+		      double secs)
+{
+	double d = (double)(b->tv_sec - a->tv_sec) +
+		   (double)(b->tv_usec - a->tv_usec) * 1e-6;
+
+	return secs > 0 ? 100.0 * d / secs : 0;
+}
+
+static int exchange_results(struct test *t)
+{
+	struct json_object *j, *streams, *peer;
+	double secs = t->t_end - t->t_start;
+	double user = cpu_pct(&t->ru0.ru_utime, &t->ru1.ru_utime, secs);
+	double sys = cpu_pct(&t->ru0.ru_stime, &t->ru1.ru_stime, secs);
+	int rc;
+
+	rc = send_state(t->ctrl, EXCHANGE_RESULTS);
+	if (rc)
+		return rc;
+	peer = read_json(t->ctrl); /* the client's results: not needed */
+	if (!peer)
+		return -EPROTO;
+	json_object_put(peer);
+	j = json_object_new_object();
+	json_object_object_add(j, "cpu_util_total",
+			       json_object_new_double(user + sys));
+	json_object_object_add(j, "cpu_util_user",
+			       json_object_new_double(user));
+	json_object_object_add(j, "cpu_util_system",
+			       json_object_new_double(sys));
+	json_object_object_add(j, "sender_has_retransmits",
+			       json_object_new_int(t->reverse ? 0 : -1));
+	json_object_object_add(
+		j, "congestion_used",
+		json_object_new_string(net_stack(net)	? "lwip" :
+				       t->congestion[0] ? t->congestion :
+							  "default"));
+	streams = json_object_new_array();
+	for (int i = 0; i < t->ns; i++) {
+		struct json_object *s = json_object_new_object();
+
+		json_object_object_add(s, "id",
+				       json_object_new_int(t->s[i].id));
+		json_object_object_add(
+			s, "bytes",
+			json_object_new_int64((int64_t)t->s[i].bytes));
+		json_object_object_add(s, "retransmits",
+				       json_object_new_int(-1));
+		json_object_object_add(s, "jitter", json_object_new_double(0));
+		json_object_object_add(s, "errors", json_object_new_int(0));
+		json_object_object_add(s, "packets", json_object_new_int(0));
+		json_object_object_add(s, "start_time",
+				       json_object_new_double(0));
+		json_object_object_add(s, "end_time",
+				       json_object_new_double(secs));
+		json_object_array_add(streams, s);
+	}
+	json_object_object_add(j, "streams", streams);
+	rc = write_json(t->ctrl, j);
+	json_object_put(j);
+	return rc ? rc : send_state(t->ctrl, DISPLAY_RESULTS);
+}
+
+static void serve(int ls, int c)
+{
+	struct test t = { .ctrl = c };
+	uint64_t total = 0;
+	signed char done;
+	int rc;
+
+	rc = read_exact(c, t.cookie, COOKIE_SIZE, 10);
+	if (!rc)
+		rc = send_state(c, PARAM_EXCHANGE);
+	if (!rc)
+		rc = get_params(&t);
+	if (!rc)
+		rc = send_state(c, CREATE_STREAMS);
+	if (!rc)
+		rc = accept_streams(&t, ls);
+	if (!rc)
+		rc = send_state(c, TEST_START);
+	if (!rc)
+		rc = send_state(c, TEST_RUNNING);
+	if (!rc)
+		rc = run(&t);
+	if (!rc) {
+		if (!t.reverse)
+			drain(&t);
+		t.t_end = now_s();
+		getrusage(RUSAGE_SELF, &t.ru1);
+		/* as iperf3 -s: the streams close at TEST_END; a receiving
+		 * client reads them to their end before it answers */
+		for (int i = 0; i < t.ns; i++) {
+			net_close(net, t.s[i].sock);
+			t.s[i].sock = -1;
+		}
+		rc = exchange_results(&t);
+	}
+	if (!rc)
+		read_exact(c, &done, 1, 10); /* IPERF_DONE */
+	for (int i = 0; i < t.ns; i++)
+		total += t.s[i].bytes;
+	if (rc) {
+		signed char err = SERVER_ERROR;
+
+		if (rc != -ECONNRESET && rc != -ECONNABORTED)
+			net_send(net, c, &err, 1);
+		fprintf(stderr, "pinnet-perf: test ended early: %s\n",
+			strerror(-rc));
+	}
+	if (verbose)
+		printf("pinnet-perf: %s test, %d stream%s, %llu bytes in %.2f s (%.1f MB/s)\n",
+		       t.reverse ? "reverse (we sent)" : "receive", t.ns,
+		       t.ns == 1 ? "" : "s", (unsigned long long)total,
+		       t.t_end > t.t_start ? t.t_end - t.t_start : 0,
+		       t.t_end > t.t_start ?
+			       total / (t.t_end - t.t_start) / 1e6 :
+			       0);
+	fflush(stdout);
+	close_test(&t);
+}
+
+int main(int argc, char **argv)
+{
+	struct app_opts ao;
+	int ls, rc;
+
+	rc = app_parse(
+		&ao, argc, argv, "pinnet-perf",
+		"An iperf3-compatible server on the pinnet stack (or, with --kernel,\n"
+		"kernel sockets): run Debian's iperf3 client against it (-c ADDR,\n"
+		"-P, -R, -t, -n, -J, -C; -C applies with --kernel only: lwIP has one\n"
+		"congestion control). TCP only.",
+		5201);
+	if (rc >= 0)
+		return rc;
+	blk = malloc(MAXBLK);
+	if (!blk)
+		return 1;
+	for (size_t i = 0; i < MAXBLK; i++)
+		blk[i] = (char)(i * 131);
+	net = net_open(&ao);
+	if (!net)
+		return 1;
+	ls = net_listen(net, ao.port);
+	if (ls < 0) {
+		net_destroy(net);
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("pinnet-perf: iperf3 server on port %u (%s)\n", ao.port,
+	       ao.kernel ? "kernel sockets" : ao.iface);
+	fflush(stdout);
+	while (!stop) {
+		struct pn_pollfd pf = { ls, POLLIN, 0 };
+		int c;
+
+		rc = net_poll(net, &pf, 1, 200);
+		if (rc < 0)
+			break;
+		if (!pf.revents)
+			continue;
+		while ((c = net_accept(net, ls)) >= 0)
+			serve(ls, c);
+	}
+	net_close(net, ls);
+	net_report(net);
+	net_destroy(net);
+	free(blk);
+	return 0;
+}
