@@ -29,7 +29,8 @@ pc=$lib/pkgconfig/pinnet.pc
 for f in "$root/include/pinnet/version.h" "$root/include/pinnet/pool.h" \
 	"$lib/libpinnet.so" "$lib/libpinnet.a" "$root/bin/pinnet-pool-demo" \
 	"$root/share/man/man1/pinnet-pool-demo.1" "$root/bin/pinnet-httpd" \
-	"$root/share/man/man1/pinnet-httpd.1" "$root/include/pinnet/stack.h"; do
+	"$root/share/man/man1/pinnet-httpd.1" "$root/include/pinnet/stack.h" \
+	"$root/share/man/man1/pinnet-perf.1"; do
 	[ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 
