@@ -30,6 +30,7 @@ packages=(
 	meson
 	ninja-build
 	pkg-config
+	sockperf
 	systemtap-sdt-dev
 	valgrind
 	wrk

@@ -43,6 +43,27 @@
 #define MAXSTREAMS 128
 #define MAXBLK (1 << 20)
 
+/* sockperf's TCP messages: a 14-byte header in network order (sequence
+ * number, flags, total length), then the payload; the server returns every
+ * client message that asks for a reply, with the client bit cleared. */
+#define SP_HDR 14
+#define SP_CLIENT 1
+#define SP_PONG 2
+#define SP_WARMUP 4
+#define SP_MAXMSG 65536
+#define SP_MAXCONN 1024
+
+struct spconn {
+	int sock;
+	char *rx; /* received, not yet parsed */
+	size_t rlen;
+	char *tx; /* replies not yet sent */
+	size_t tlen, toff;
+};
+
+static struct spconn spc[SP_MAXCONN];
+static uint64_t sp_msgs, sp_replies;
+
 struct stream {
 	int sock;
 	int id; /* iperf3 numbers streams 1, 3, 4, 5 ... */
@@ -474,10 +495,144 @@ static void serve(int ls, int c)
 	close_test(&t);
 }
 
+static void sp_drop(struct spconn *c)
+{
+	net_close(net, c->sock);
+	free(c->rx);
+	free(c->tx);
+	memset(c, 0, sizeof(*c));
+	c->sock = -1;
+}
+
+/* Send what is queued; false when the connection failed. */
+static bool sp_flush(struct spconn *c)
+{
+	while (c->toff < c->tlen) {
+		ssize_t w = net_send(net, c->sock, c->tx + c->toff,
+				     c->tlen - c->toff);
+
+		if (w == -EAGAIN)
+			break;
+		if (w < 0)
+			return false;
+		c->toff += (size_t)w;
+	}
+	if (c->toff == c->tlen)
+		c->toff = c->tlen = 0;
+	return true;
+}
+
+/* Read, answer every complete message that asks for a reply. */
+static bool sp_serve(struct spconn *c, short rev)
+{
+	if ((rev & POLLOUT) && !sp_flush(c))
+		return false;
+	if (!(rev & (POLLIN | POLLERR | POLLHUP)))
+		return true;
+	for (;;) {
+		ssize_t r = net_recv(net, c->sock, c->rx + c->rlen,
+				     2 * SP_MAXMSG - c->rlen);
+		size_t off = 0;
+
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0)
+			return false;
+		c->rlen += (size_t)r;
+		while (c->rlen - off >= SP_HDR) {
+			unsigned char *m = (unsigned char *)c->rx + off;
+			uint16_t flags = (uint16_t)(m[8] << 8 | m[9]);
+			uint32_t len = (uint32_t)m[10] << 24 |
+				       (uint32_t)m[11] << 16 |
+				       (uint32_t)m[12] << 8 | m[13];
+
+			if (len < SP_HDR || len > SP_MAXMSG)
+				return false; /* not sockperf: drop the connection */
+			if (c->rlen - off < len)
+				break;
+			sp_msgs++;
+			if ((flags & SP_CLIENT) && !(flags & SP_WARMUP) &&
+			    (flags & SP_PONG)) {
+				if (c->tlen + len > 4 * SP_MAXMSG)
+					return false; /* the client does not read */
+				memcpy(c->tx + c->tlen, m, len);
+				c->tx[c->tlen + 9] = (char)(flags & ~SP_CLIENT);
+				c->tx[c->tlen + 8] =
+					(char)((flags & ~SP_CLIENT) >> 8);
+				c->tlen += len;
+				sp_replies++;
+			}
+			off += len;
+		}
+		memmove(c->rx, c->rx + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	return sp_flush(c);
+}
+
+static void sp_accept(int ls)
+{
+	int s;
+
+	while ((s = net_accept(net, ls)) >= 0) {
+		int i = 0;
+
+		while (i < SP_MAXCONN && spc[i].sock >= 0)
+			i++;
+		if (i == SP_MAXCONN) {
+			net_close(net, s);
+			continue;
+		}
+		spc[i].sock = s;
+		spc[i].rx = malloc(2 * SP_MAXMSG);
+		spc[i].tx = malloc(4 * SP_MAXMSG);
+		if (!spc[i].rx || !spc[i].tx)
+			sp_drop(&spc[i]);
+		if (net_stack(net)) {
+			int one = 1;
+
+			pn_setsockopt(net_stack(net), s, IPPROTO_TCP,
+				      TCP_NODELAY, &one, sizeof(one));
+		} else {
+			int one = 1;
+
+			setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
+	static struct pn_pollfd pf[SP_MAXCONN + 2];
+	static int idx[SP_MAXCONN + 2];
+	unsigned int sp_port = 11111;
 	struct app_opts ao;
-	int ls, rc;
+	int ls, sls = -1, rc;
+	char *args[64];
+	int nargs = 1;
+
+	/* our own option first; the rest are the stack options */
+	args[0] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sockperf-port") && i + 1 < argc) {
+			char *end;
+
+			sp_port = (unsigned int)strtoul(argv[++i], &end, 10);
+			if (*end || sp_port > 65535) {
+				fprintf(stderr,
+					"pinnet-perf: --sockperf-port wants 0..65535\n");
+				return 2;
+			}
+		} else if (nargs < 63) {
+			args[nargs++] = argv[i];
+		}
+	}
+	args[nargs] = NULL;
+	argc = nargs;
+	argv = args;
+	for (int i = 0; i < SP_MAXCONN; i++)
+		spc[i].sock = -1;
 
 	rc = app_parse(
 		&ao, argc, argv, "pinnet-perf",
@@ -504,21 +659,61 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	printf("pinnet-perf: iperf3 server on port %u (%s)\n", ao.port,
-	       ao.kernel ? "kernel sockets" : ao.iface);
+	if (sp_port) {
+		sls = net_listen(net, sp_port);
+		if (sls < 0) {
+			net_destroy(net);
+			return 1;
+		}
+	}
+	printf("pinnet-perf: iperf3 server on port %u, sockperf on %u (%s)\n",
+	       ao.port, sp_port, ao.kernel ? "kernel sockets" : ao.iface);
 	fflush(stdout);
 	while (!stop) {
-		struct pn_pollfd pf = { ls, POLLIN, 0 };
+		unsigned int n = 0;
 		int c;
 
-		rc = net_poll(net, &pf, 1, 200);
+		pf[n] = (struct pn_pollfd){ ls, POLLIN, 0 };
+		idx[n++] = -1;
+		if (sls >= 0) {
+			pf[n] = (struct pn_pollfd){ sls, POLLIN, 0 };
+			idx[n++] = -2;
+		}
+		for (int i = 0; i < SP_MAXCONN; i++)
+			if (spc[i].sock >= 0) {
+				pf[n] = (struct pn_pollfd){
+					spc[i].sock,
+					(short)(POLLIN |
+						(spc[i].tlen ? POLLOUT : 0)),
+					0
+				};
+				idx[n++] = i;
+			}
+		rc = net_poll(net, pf, n, 200);
 		if (rc < 0)
 			break;
-		if (!pf.revents)
-			continue;
-		while ((c = net_accept(net, ls)) >= 0)
-			serve(ls, c);
+		for (unsigned int k = 0; k < n; k++) {
+			if (!pf[k].revents)
+				continue;
+			if (idx[k] == -1) {
+				while ((c = net_accept(net, ls)) >= 0)
+					serve(ls, c);
+			} else if (idx[k] == -2) {
+				sp_accept(sls);
+			} else if (!sp_serve(&spc[idx[k]], pf[k].revents)) {
+				sp_drop(&spc[idx[k]]);
+			}
+		}
 	}
+	for (int i = 0; i < SP_MAXCONN; i++)
+		if (spc[i].sock >= 0)
+			sp_drop(&spc[i]);
+	if (sls >= 0)
+		net_close(net, sls);
+	if (sp_msgs)
+		printf("pinnet-perf: sockperf: %llu messages, %llu replies\n",
+		       (unsigned long long)sp_msgs,
+		       (unsigned long long)sp_replies);
 	net_close(net, ls);
 	net_report(net);
 	net_destroy(net);

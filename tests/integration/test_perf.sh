@@ -3,13 +3,16 @@
 # (kernel peer at default offloads), results parsed from -J: forward (bytes
 # equal on both sides), -P 4, -n 64M, -C cubic, -C bbr, and -R (we send:
 # the client received what we sent, less what was still in flight when the
-# test ended). With --kernel as the second argument the same tests run
+# test ended); then Debian's sockperf ping-pong and under-load --tcp against
+# pinnet-perf's sockperf server: no message lost, duplicated or reordered. With --kernel as the second argument the same tests run
 # against the same program on kernel sockets (in the peer's namespace).
 # Usage: test_perf.sh BUILD_DIR [--kernel]
 . "$(dirname "$0")/lib.sh"
 build=$1
 mode=${2:-pinnet}
-command -v iperf3 >/dev/null || { echo "SKIP: iperf3 missing"; exit 77; }
+for t in iperf3 sockperf; do
+	command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }
+done
 
 make_pair
 if [ "$mode" = --kernel ]; then
@@ -56,6 +59,17 @@ run cubic -t 2 -C cubic
 run bbr -t 2 -C bbr
 run reverse -t 2 -R
 run reverse_p4 -t 2 -R -P 4
+
+sp() {
+	local name=$1
+	shift
+	in_b sockperf "$@" --tcp -i "$IP_A" -p 11111 -t 3 -m 64 >"$WORK/$name.log" 2>&1 || true
+	grep -q "# dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0" "$WORK/$name.log" ||
+		{ echo "FAIL: sockperf $name:"; cat "$WORK/$name.log"; exit 1; }
+	echo "sockperf $name: $(grep -o 'Summary: Latency is [0-9.]* usec' "$WORK/$name.log"), none lost, duplicated or reordered"
+}
+sp ping_pong ping-pong
+sp under_load under-load --mps=10000
 
 kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}"
