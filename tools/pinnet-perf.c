@@ -439,9 +439,13 @@ static int exchange_results(struct test *t)
 static void serve(int ls, int c)
 {
 	struct test t = { .ctrl = c };
+	struct pn_stack_stats s0 = { 0 }, s1 = { 0 };
 	uint64_t total = 0;
 	signed char done;
 	int rc;
+
+	if (net_stack(net))
+		pn_stack_stats(net_stack(net), &s0);
 
 	rc = read_exact(c, t.cookie, COOKIE_SIZE, 10);
 	if (!rc)
@@ -483,14 +487,28 @@ static void serve(int ls, int c)
 		fprintf(stderr, "pinnet-perf: test ended early: %s\n",
 			strerror(-rc));
 	}
-	if (verbose)
-		printf("pinnet-perf: %s test, %d stream%s, %llu bytes in %.2f s (%.1f MB/s)\n",
+	if (net_stack(net))
+		pn_stack_stats(net_stack(net), &s1);
+	if (verbose) {
+		double secs = t.t_end > t.t_start ? t.t_end - t.t_start : 0;
+		uint64_t rxf = s1.rx_frames - s0.rx_frames;
+		uint64_t txf = s1.tx_frames - s0.tx_frames;
+
+		printf("pinnet-perf: %s test, %d stream%s, %llu bytes in %.2f s (%.1f MB/s)",
 		       t.reverse ? "reverse (we sent)" : "receive", t.ns,
-		       t.ns == 1 ? "" : "s", (unsigned long long)total,
-		       t.t_end > t.t_start ? t.t_end - t.t_start : 0,
-		       t.t_end > t.t_start ?
-			       total / (t.t_end - t.t_start) / 1e6 :
-			       0);
+		       t.ns == 1 ? "" : "s", (unsigned long long)total, secs,
+		       secs ? total / secs / 1e6 : 0);
+		/* the per-frame cost, visible: frames, sizes, ACKs */
+		if (net_stack(net) && secs)
+			printf("; frames rx %llu (%.0f/s, %.0f B each) tx %llu (%.0f/s, %.1f per MiB)",
+			       (unsigned long long)rxf, rxf / secs,
+			       rxf ? (double)(s1.rx_bytes - s0.rx_bytes) /
+					       (double)rxf :
+				     0,
+			       (unsigned long long)txf, txf / secs,
+			       total ? txf / (total / 1048576.0) : 0);
+		printf("\n");
+	}
 	fflush(stdout);
 	close_test(&t);
 }
