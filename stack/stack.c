@@ -153,7 +153,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	       opts->sz < sizeof(st->o) ? opts->sz : sizeof(st->o));
 	st->o.sz = sizeof(st->o);
 	if (!st->o.rx_depth)
-		st->o.rx_depth = 16;
+		st->o.rx_depth = 4;
 	st->fd = -1;
 	st->evfd = -1;
 	memcpy(st->mac, st->o.mac, 6);
