@@ -25,6 +25,15 @@
 #define MIB (1024ull * 1024)
 
 static struct pn_stack *the_stack; /* lwIP has global state: one stack */
+#define BUSY_POLL_NS 50000 /* poll this long after the last completion */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 static bool lwip_started;
 static __thread char create_err[256];
 
@@ -296,8 +305,20 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 		timeout_ms = next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ?
 				     1000 :
 				     (int)next;
+	rc = 0;
+	if (timeout_ms > 0 && st->busy_until_ns > now_ns()) {
+		/* traffic just now: poll a little before sleeping, as a NIC
+		 * driver's busy-poll does (a sleep and wake-up per frame cost
+		 * more than the frames themselves) */
+		do {
+			rc = io_uring_submit_and_get_events(&st->ring);
+			if (io_uring_cq_ready(&st->ring))
+				timeout_ms = 0;
+		} while (timeout_ms && now_ns() < st->busy_until_ns);
+	}
 	if (timeout_ms == 0) {
-		rc = io_uring_submit_and_get_events(&st->ring);
+		if (!io_uring_cq_ready(&st->ring))
+			rc = io_uring_submit_and_get_events(&st->ring);
 	} else {
 		struct __kernel_timespec ts = {
 			.tv_sec = timeout_ms / 1000,
@@ -311,6 +332,8 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 		return stack_seterr(st, -rc, "io_uring wait: %s",
 				    strerror(-rc));
 	n = reap(st);
+	if (n)
+		st->busy_until_ns = now_ns() + BUSY_POLL_NS;
 	sys_check_timeouts();
 	if (sys_now() >= st->next_sock_check_ms) {
 		st->next_sock_check_ms = sys_now() + 50;

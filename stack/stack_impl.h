@@ -93,6 +93,7 @@ struct pn_stack {
 	uint64_t next_pool_poll_ms;
 	uint64_t next_sock_check_ms; /* user timeouts */
 	uint64_t rx_backoff_until_ms; /* the interface failed: pause reads */
+	uint64_t busy_until_ns; /* busy-poll the ring until then */
 	uint16_t csum_default; /* netif checksum flags when not trusted */
 	char err[256];
 };
