@@ -588,6 +588,18 @@ PN_EXPORT int pn_connect(struct pn_stack *st, int s,
 	return 0;
 }
 
+/* Whether data may be queued now: 0, or the -errno a send returns. */
+static int can_send(const struct sock *so)
+{
+	if (so->err)
+		return so->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
+	if (so->shut_wr || (!so->pcb && so->connected))
+		return -EPIPE;
+	if (!so->pcb || !so->connected)
+		return so->connecting ? -EAGAIN : -ENOTCONN;
+	return 0;
+}
+
 PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 			  size_t len, int flags)
 {
@@ -604,12 +616,9 @@ PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 	if (len == 0)
 		return 0;
 	for (;;) {
-		if (so->err)
-			return so->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
-		if (so->shut_wr || (!so->pcb && so->connected))
-			return -EPIPE;
-		if (!so->pcb || !so->connected)
-			return so->connecting ? -EAGAIN : -ENOTCONN;
+		rc = can_send(so);
+		if (rc)
+			return rc;
 		room = tcp_sndbuf(so->pcb);
 		if (room && tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN - 4)
 			break;
@@ -1115,12 +1124,9 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 	if (!buf || !len || len > 0xffff || !pn_pool_owns(st->pool, buf))
 		return -EINVAL;
 	for (;;) {
-		if (so->err)
-			return so->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
-		if (so->shut_wr || (!so->pcb && so->connected))
-			return -EPIPE;
-		if (!so->pcb || !so->connected || so->listening)
-			return -ENOTCONN;
+		rc = so->listening ? -ENOTCONN : can_send(so);
+		if (rc)
+			return rc;
 		if (tcp_sndbuf(so->pcb) >= len &&
 		    tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN - 8)
 			break;

@@ -48,7 +48,8 @@ struct pn_stack_opts {
 	struct in_addr gw; /* default gateway; 0.0.0.0 none */
 	uint8_t mac[6]; /* the stack's MAC; all zero: a random local one */
 	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
-	unsigned int rx_depth; /* reads in flight (default 4: more wake more waiters per frame) */
+	unsigned int
+		rx_depth; /* reads in flight (default 4: more wake more waiters per frame) */
 };
 
 /*
