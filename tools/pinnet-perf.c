@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "net.h"
@@ -381,21 +382,14 @@ static double cpu_pct(const struct timeval *a, const struct timeval *b,
 	return secs > 0 ? 100.0 * d / secs : 0;
 }
 
-static int exchange_results(struct test *t)
+/* Our side's results, as iperf3 sends them in EXCHANGE_RESULTS. */
+static struct json_object *results_json(const struct test *t, bool sender)
 {
-	struct json_object *j, *streams, *peer;
+	struct json_object *j, *streams;
 	double secs = t->t_end - t->t_start;
 	double user = cpu_pct(&t->ru0.ru_utime, &t->ru1.ru_utime, secs);
 	double sys = cpu_pct(&t->ru0.ru_stime, &t->ru1.ru_stime, secs);
-	int rc;
 
-	rc = send_state(t->ctrl, EXCHANGE_RESULTS);
-	if (rc)
-		return rc;
-	peer = read_json(t->ctrl); /* the client's results: not needed */
-	if (!peer)
-		return -EPROTO;
-	json_object_put(peer);
 	j = json_object_new_object();
 	json_object_object_add(j, "cpu_util_total",
 			       json_object_new_double(user + sys));
@@ -404,7 +398,7 @@ static int exchange_results(struct test *t)
 	json_object_object_add(j, "cpu_util_system",
 			       json_object_new_double(sys));
 	json_object_object_add(j, "sender_has_retransmits",
-			       json_object_new_int(t->reverse ? 0 : -1));
+			       json_object_new_int(sender ? 0 : -1));
 	json_object_object_add(
 		j, "congestion_used",
 		json_object_new_string(net_stack(net)	? "lwip" :
@@ -431,6 +425,22 @@ static int exchange_results(struct test *t)
 		json_object_array_add(streams, s);
 	}
 	json_object_object_add(j, "streams", streams);
+	return j;
+}
+
+static int exchange_results(struct test *t)
+{
+	struct json_object *j, *peer;
+	int rc;
+
+	rc = send_state(t->ctrl, EXCHANGE_RESULTS);
+	if (rc)
+		return rc;
+	peer = read_json(t->ctrl); /* the client's results: not needed */
+	if (!peer)
+		return -EPROTO;
+	json_object_put(peer);
+	j = results_json(t, t->reverse);
 	rc = write_json(t->ctrl, j);
 	json_object_put(j);
 	return rc ? rc : send_state(t->ctrl, DISPLAY_RESULTS);
@@ -511,6 +521,189 @@ static void serve(int ls, int c)
 	}
 	fflush(stdout);
 	close_test(&t);
+}
+
+/* ---- client mode: pinnet-perf --client ADDR against iperf3 -s ----------- */
+
+static signed char read_state(int c, double timeout)
+{
+	signed char st;
+
+	return read_exact(c, &st, 1, timeout) ? (signed char)-128 : st;
+}
+
+static int client_run(const char *host, unsigned int port, double secs,
+		      uint64_t bytes, int parallel, bool reverse, bool json)
+{
+	struct test t = { .ctrl = -1,
+			  .reverse = reverse,
+			  .parallel = parallel,
+			  .blksize = 131072 };
+	struct json_object *j, *peer = NULL, *v, *sv;
+	uint64_t ours = 0, theirs = 0;
+	struct in_addr ip;
+	signed char st;
+	int rc, nstreams;
+
+	if (inet_pton(AF_INET, host, &ip) != 1) {
+		fprintf(stderr, "pinnet-perf: --client %s: want A.B.C.D\n",
+			host);
+		return 2;
+	}
+	for (int i = 0; i < COOKIE_SIZE - 1; i++)
+		t.cookie[i] = "abcdefghijklmnopqrstuvwxyz234567"[rand() % 32];
+	t.cookie[COOKIE_SIZE - 1] = 0;
+	t.ctrl = net_connect(net, ip.s_addr, port);
+	if (t.ctrl < 0) {
+		fprintf(stderr, "pinnet-perf: connect %s:%u: %s\n", host, port,
+			strerror(-t.ctrl));
+		return 1;
+	}
+	rc = write_all(t.ctrl, t.cookie, COOKIE_SIZE, 10);
+	if (!rc && (st = read_state(t.ctrl, 10)) != PARAM_EXCHANGE)
+		rc = st == ACCESS_DENIED ? -EBUSY : -EPROTO;
+	if (!rc) {
+		j = json_object_new_object();
+		json_object_object_add(j, "tcp", json_object_new_boolean(1));
+		json_object_object_add(j, "omit", json_object_new_int(0));
+		json_object_object_add(
+			j, "time", json_object_new_int(bytes ? 0 : (int)secs));
+		json_object_object_add(j, "num",
+				       json_object_new_int64((int64_t)bytes));
+		json_object_object_add(j, "blockcount", json_object_new_int(0));
+		json_object_object_add(j, "parallel",
+				       json_object_new_int(parallel));
+		if (reverse)
+			json_object_object_add(j, "reverse",
+					       json_object_new_boolean(1));
+		json_object_object_add(j, "len",
+				       json_object_new_int((int)t.blksize));
+		json_object_object_add(j, "pacing_timer",
+				       json_object_new_int(1000));
+		json_object_object_add(j, "client_version",
+				       json_object_new_string("3.12"));
+		rc = write_json(t.ctrl, j);
+		json_object_put(j);
+	}
+	if (!rc && read_state(t.ctrl, 10) != CREATE_STREAMS)
+		rc = -EPROTO;
+	for (int i = 0; !rc && i < parallel; i++) {
+		int s = net_connect(net, ip.s_addr, port);
+
+		if (s < 0) {
+			rc = s;
+			break;
+		}
+		net_set_nonblock(net, s, 1);
+		t.s[t.ns++] =
+			(struct stream){ s, i == 0 ? 1 : i + 2, 0, false };
+		rc = write_all(s, t.cookie, COOKIE_SIZE, 10);
+	}
+	if (!rc && read_state(t.ctrl, 10) != TEST_START)
+		rc = -EPROTO;
+	if (!rc && read_state(t.ctrl, 10) != TEST_RUNNING)
+		rc = -EPROTO;
+	if (!rc) {
+		struct pn_pollfd pf[MAXSTREAMS];
+		uint64_t total = 0;
+
+		t.t_start = now_s();
+		getrusage(RUSAGE_SELF, &t.ru0);
+		while (!stop &&
+		       (bytes ? total < bytes : now_s() - t.t_start < secs)) {
+			for (int i = 0; i < t.ns; i++)
+				pf[i] = (struct pn_pollfd){
+					t.s[i].sock,
+					(short)(reverse ? POLLIN : POLLOUT), 0
+				};
+			if (net_poll(net, pf, (unsigned int)t.ns, 100) < 0)
+				break;
+			for (int i = 0; i < t.ns; i++) {
+				ssize_t r;
+				size_t want = t.blksize;
+
+				if (!pf[i].revents)
+					continue;
+				if (reverse) {
+					r = net_recv(net, t.s[i].sock, blk,
+						     MAXBLK);
+				} else {
+					if (bytes && bytes - total < want)
+						want = (size_t)(bytes - total);
+					r = net_send(net, t.s[i].sock, blk,
+						     want);
+				}
+				if (r > 0) {
+					t.s[i].bytes += (uint64_t)r;
+					total += (uint64_t)r;
+				}
+			}
+		}
+		t.t_end = now_s();
+		getrusage(RUSAGE_SELF, &t.ru1);
+		rc = send_state(t.ctrl, TEST_END);
+		/* receiving, what the server sent before it closes the streams */
+		for (int i = 0; !rc && reverse && i < t.ns; i++) {
+			ssize_t r;
+
+			while ((r = net_recv(net, t.s[i].sock, blk, MAXBLK)) !=
+			       0) {
+				if (r == -EAGAIN) {
+					if (wait_sock(t.s[i].sock, POLLIN,
+						      now_s() + 5))
+						break;
+					continue;
+				}
+				if (r < 0)
+					break;
+				t.s[i].bytes += (uint64_t)r;
+			}
+		}
+	}
+	if (!rc && read_state(t.ctrl, 10) != EXCHANGE_RESULTS)
+		rc = -EPROTO;
+	if (!rc) {
+		j = results_json(&t, !reverse);
+		rc = write_json(t.ctrl, j);
+		json_object_put(j);
+	}
+	if (!rc && !(peer = read_json(t.ctrl)))
+		rc = -EPROTO;
+	if (!rc && read_state(t.ctrl, 10) != DISPLAY_RESULTS)
+		rc = -EPROTO;
+	if (!rc)
+		rc = send_state(t.ctrl, IPERF_DONE);
+	for (int i = 0; i < t.ns; i++)
+		ours += t.s[i].bytes;
+	if (peer && json_object_object_get_ex(peer, "streams", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (json_object_object_get_ex(
+				    json_object_array_get_idx(v, i), "bytes",
+				    &sv))
+				theirs += (uint64_t)json_object_get_int64(sv);
+	json_object_put(peer);
+	nstreams = t.ns;
+	close_test(&t);
+	if (rc) {
+		fprintf(stderr, "pinnet-perf: client: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (json) {
+		printf("{\"reverse\":%s,\"streams\":%d,\"seconds\":%.3f,\"sent_bytes\":%llu,\"received_bytes\":%llu}\n",
+		       reverse ? "true" : "false", nstreams,
+		       t.t_end - t.t_start,
+		       (unsigned long long)(reverse ? theirs : ours),
+		       (unsigned long long)(reverse ? ours : theirs));
+	} else {
+		printf("pinnet-perf: client %s: %d stream%s, sent %llu, received %llu bytes in %.2f s (%.1f MB/s)\n",
+		       reverse ? "reverse" : "forward", nstreams,
+		       nstreams == 1 ? "" : "s",
+		       (unsigned long long)(reverse ? theirs : ours),
+		       (unsigned long long)(reverse ? ours : theirs),
+		       t.t_end - t.t_start,
+		       (reverse ? ours : theirs) / (t.t_end - t.t_start) / 1e6);
+	}
+	return 0;
 }
 
 static void sp_drop(struct spconn *c)
@@ -625,6 +818,11 @@ int main(int argc, char **argv)
 	static struct pn_pollfd pf[SP_MAXCONN + 2];
 	static int idx[SP_MAXCONN + 2];
 	unsigned int sp_port = 11111;
+	const char *client = NULL;
+	double csecs = 10;
+	uint64_t cbytes = 0;
+	int cpar = 1;
+	bool crev = false, cjson = false;
 	struct app_opts ao;
 	int ls, sls = -1, rc;
 	char *args[64];
@@ -633,7 +831,20 @@ int main(int argc, char **argv)
 	/* our own option first; the rest are the stack options */
 	args[0] = argv[0];
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--sockperf-port") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--client") && i + 1 < argc) {
+			client = argv[++i];
+		} else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
+			csecs = atof(argv[++i]);
+		} else if (!strcmp(argv[i], "--bytes") && i + 1 < argc) {
+			cbytes = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) {
+			cpar = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--reverse")) {
+			crev = true;
+		} else if (!strcmp(argv[i], "--json")) {
+			cjson = true;
+		} else if (!strcmp(argv[i], "--sockperf-port") &&
+			   i + 1 < argc) {
 			char *end;
 
 			sp_port = (unsigned int)strtoul(argv[++i], &end, 10);
@@ -669,6 +880,24 @@ int main(int argc, char **argv)
 	net = net_open(&ao);
 	if (!net)
 		return 1;
+	if (client) {
+		if (csecs <= 0 || cpar < 1 || cpar > MAXSTREAMS) {
+			fprintf(stderr,
+				"pinnet-perf: --time > 0, --parallel 1..%d\n",
+				MAXSTREAMS);
+			net_destroy(net);
+			return 2;
+		}
+		signal(SIGINT, on_signal);
+		signal(SIGPIPE, SIG_IGN);
+		srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
+		rc = client_run(client, ao.port, csecs, cbytes, cpar, crev,
+				cjson);
+		net_report(net);
+		net_destroy(net);
+		free(blk);
+		return rc;
+	}
 	ls = net_listen(net, ao.port);
 	if (ls < 0) {
 		net_destroy(net);

@@ -4,7 +4,8 @@
 # equal on both sides), -P 4, -n 64M, -C cubic, -C bbr, and -R (we send:
 # the client received what we sent, less what was still in flight when the
 # test ended); then Debian's sockperf ping-pong and under-load --tcp against
-# pinnet-perf's sockperf server: no message lost, duplicated or reordered. With --kernel as the second argument the same tests run
+# pinnet-perf's sockperf server: no message lost, duplicated or reordered;
+# finally pinnet-perf's client mode against a real iperf3 -s. With --kernel as the second argument the same tests run
 # against the same program on kernel sockets (in the peer's namespace).
 # Usage: test_perf.sh BUILD_DIR [--kernel]
 . "$(dirname "$0")/lib.sh"
@@ -76,3 +77,28 @@ sp under_load under-load --mps=10000
 kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}"
 echo "pinnet-perf ($mode) exited 0 on SIGTERM"
+
+# client mode against a real iperf3 -s on the kernel side
+(ip netns exec "$NS_B" iperf3 -s -B "$IP_B" >"$WORK/iperf3s.log" 2>&1) &
+PIDS+=($!)
+for _ in $(seq 1 50); do
+	in_b python3 -c "import socket; socket.create_connection(('$IP_B',5201),0.2)" 2>/dev/null && break
+	sleep 0.1
+done
+cl() {
+	local name=$1 stack=(--iface "$IF_A" --addr "$IP_A/24")
+	shift
+	[ "$mode" = --kernel ] && stack=(--kernel)
+	in_a "$build/tools/pinnet-perf" "${stack[@]}" --client "$IP_B" --json "$@" \
+		>"$WORK/$name.json" 2>"$WORK/$name.err" || { echo "FAIL: client $name:"; cat "$WORK/$name.err"; exit 1; }
+	python3 - "$WORK/$name.json" "$name" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+sent, recv = r["sent_bytes"], r["received_bytes"]
+if recv <= 0 or not (0 <= sent - recv <= r["streams"] * (16 << 20)):
+    print(f"FAIL: client {sys.argv[2]}: sent {sent}, received {recv}"); sys.exit(1)
+print(f"client {sys.argv[2]} against iperf3 -s: {r['streams']} stream(s), sent {sent}, received {recv}")
+PY
+}
+cl client_forward --time 2
+cl client_reverse_p2 --time 2 --reverse --parallel 2
