@@ -204,14 +204,24 @@ static struct json_object *read_json(int s)
 	return j;
 }
 
+/* Length and JSON in one write: iperf3 reads the body right after the
+ * length and takes a short read as an error, so they travel together. */
 static int write_json(int s, struct json_object *j)
 {
 	const char *str =
 		json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
-	uint32_t nlen = htonl((uint32_t)strlen(str));
-	int rc = write_all(s, &nlen, 4, 10);
+	size_t len = strlen(str);
+	uint32_t nlen = htonl((uint32_t)len);
+	char *msg = malloc(4 + len);
+	int rc;
 
-	return rc ? rc : write_all(s, str, strlen(str), 10);
+	if (!msg)
+		return -ENOMEM;
+	memcpy(msg, &nlen, 4);
+	memcpy(msg + 4, str, len);
+	rc = write_all(s, msg, 4 + len, 10);
+	free(msg);
+	return rc;
 }
 
 /* ---- one test ---------------------------------------------------------------- */
