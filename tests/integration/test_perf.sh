@@ -81,8 +81,10 @@ echo "pinnet-perf ($mode) exited 0 on SIGTERM"
 # client mode against a real iperf3 -s on the kernel side
 (ip netns exec "$NS_B" iperf3 -s -B "$IP_B" >"$WORK/iperf3s.log" 2>&1) &
 PIDS+=($!)
+# wait for it to listen without connecting: a probe connection would be
+# taken as a test by iperf3 -s and make the next client wait
 for _ in $(seq 1 50); do
-	in_b python3 -c "import socket; socket.create_connection(('$IP_B',5201),0.2)" 2>/dev/null && break
+	in_b ss -ltn | grep -q "$IP_B:5201 " && break
 	sleep 0.1
 done
 cl() {
