@@ -53,7 +53,7 @@ done
 echo "pinnet demo: pinnet-httpd (PID $httpd) on the user-space stack at $ipa; wrk drives bursts"
 echo "of 100 connections fetching 64 KiB; the pool gives memory back when a burst ends."
 echo
-printf '%6s  %-6s %10s %10s %9s %9s %6s %9s\n' time phase "pinned" "VmPin" "in use" "req/s" grows releases
+printf '%6s  %-6s %10s %10s %9s %6s %9s\n' time phase "pinned" "VmPin" "in use" grows releases
 
 # one line per second from the counters file, as `pinnet-bpf top -j` reads it
 watch_pool() {
@@ -68,8 +68,8 @@ for l in sys.stdin:
     inuse = sum(x['in_use'] for x in c)
     grows = sum(x['grows'] for x in c)
     rel = sum(x['releases_idle'] + x['releases_peak'] + x['releases_api'] + x['releases_underuse'] + x['releases_pressure'] for x in c)
-    print('%5.0fs  %-6s %8.1fMi %8.1fMi %9d %9s %6d %9d' % (time.monotonic() - $t0, '$phase',
-          d['pinned_bytes'] / 1048576, d['vmpin_kb'] / 1024, inuse, '', grows, rel))
+    print('%5.0fs  %-6s %8.1fMi %8.1fMi %9d %6d %9d' % (time.monotonic() - $t0, '$phase',
+          d['pinned_bytes'] / 1048576, d['vmpin_kb'] / 1024, inuse, grows, rel))
 " || true
 		sleep 0.9
 	done
