@@ -39,6 +39,7 @@
 #include "hist.skel.h"
 #include "leaks.skel.h"
 #include "trace.skel.h"
+#include "util.h"
 
 static struct env {
 	int pid; /* -p, 0: every process (top only) */
@@ -51,22 +52,6 @@ static struct env {
 	const char *dir; /* counters folder */
 	const char *cmd;
 } env = { .interval = 1.0, .count = -1, .min_age = 1.0, .dir = PN_STATS_DIR };
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void emit_json(struct json_object *o)
 {
@@ -1339,8 +1324,7 @@ int main(int argc, char **argv)
 	rc = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (rc)
 		return 2;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	stop_on_signals();
 	if (!strcmp(env.cmd, "top")) {
 		if (env.pid && check_pid(env.pid))
 			return 1;

@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "net.h"
+#include "util.h"
 
 #define MAXCONN 4096
 #define BUFSZ 65536
@@ -23,14 +24,6 @@ struct conn {
 	size_t len, off;
 	bool in_done; /* the client finished sending */
 };
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static void drop(struct net *st, struct conn *c)
 {
@@ -91,8 +84,7 @@ int main(int argc, char **argv)
 		net_destroy(st);
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < MAXCONN; i++)
 		conns[i].sock = -1;

@@ -23,14 +23,7 @@
 
 #include "app.h"
 #include "net.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "util.h"
 
 static int write_all(int fd, const char *p, size_t n)
 {

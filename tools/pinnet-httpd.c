@@ -21,6 +21,7 @@
 
 #include "app.h"
 #include "net.h"
+#include "util.h"
 
 #define MAXCONN 8192
 #define REQMAX 16384 /* request head limit */
@@ -41,15 +42,8 @@ struct conn {
 	size_t clen, coff;
 };
 
-static volatile sig_atomic_t stop;
 static const char *root = ".";
 static uint64_t served, errors;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static void conn_reset(struct conn *c)
 {
@@ -319,8 +313,7 @@ int main(int argc, char **argv)
 		net_destroy(n);
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < MAXCONN; i++) {
 		conns[i].sock = -1;

@@ -25,6 +25,7 @@
 
 #include "app.h"
 #include "net.h"
+#include "util.h"
 
 /* iperf3's protocol constants */
 #define COOKIE_SIZE 37
@@ -85,24 +86,9 @@ struct test {
 	struct rusage ru0, ru1;
 };
 
-static volatile sig_atomic_t stop;
 static struct net *net;
 static char *blk;
 static int verbose = 1;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- blocking-style I/O on non-blocking sockets, with a deadline ------- */
 
@@ -898,7 +884,7 @@ int main(int argc, char **argv)
 			net_destroy(net);
 			return 2;
 		}
-		signal(SIGINT, on_signal);
+		signal(SIGINT, on_stop_signal);
 		signal(SIGPIPE, SIG_IGN);
 		srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
 		rc = client_run(client, ao.port, csecs, cbytes, cpar, crev,
@@ -913,8 +899,7 @@ int main(int argc, char **argv)
 		net_destroy(net);
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 	if (sp_port) {
 		sls = net_listen(net, sp_port);

@@ -24,6 +24,7 @@
 
 #include "pinnet/pool.h"
 #include "pinnet/pool_config.h"
+#include "util.h"
 
 #define MIB (1024.0 * 1024.0)
 #define NPOOLS 3
@@ -50,22 +51,6 @@ struct phase {
 	double seconds;
 	unsigned int target; /* buffers held at the phase's height */
 };
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The kernel's count of this process's pinned memory, in bytes. */
 static long long vmpin_bytes(void)
@@ -303,8 +288,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	stop_on_signals();
 
 	if (!quiet)
 		printf("%6s  %-5s %7s | %11s %11s %11s | %8s\n", "time",
