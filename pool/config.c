@@ -122,7 +122,7 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 {
 	struct pn_pool_opts *o = &cfg->opts;
 	unsigned long long sz;
-	bool thp;
+	bool thp = true;
 	int rc = 0;
 
 	if (!strcmp(k, "name")) {
