@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <unistd.h>
 #include <time.h>
@@ -253,6 +256,32 @@ static int reap(struct pn_stack *st)
 	}
 	io_uring_cq_advance(&st->ring, n);
 	return (int)n;
+}
+
+PN_EXPORT int pn_stack_drop_privileges(struct pn_stack *st)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	bool had_ipc_lock;
+
+	if (!st)
+		return -EINVAL;
+	if (syscall(SYS_capget, &h, d))
+		return stack_seterr(st, errno, "capget: %s", strerror(errno));
+	had_ipc_lock = d[0].permitted & (1u << CAP_IPC_LOCK);
+	/* the bounding set first: dropping from it needs CAP_SETPCAP */
+	for (int cap = 0; cap <= 63; cap++)
+		if (cap != CAP_IPC_LOCK && prctl(PR_CAPBSET_READ, cap) == 1)
+			prctl(PR_CAPBSET_DROP, cap);
+	memset(d, 0, sizeof(d));
+	if (had_ipc_lock) {
+		d[0].effective = 1u << CAP_IPC_LOCK;
+		d[0].permitted = 1u << CAP_IPC_LOCK;
+	}
+	if (syscall(SYS_capset, &h, d))
+		return stack_seterr(st, errno, "capset: %s", strerror(errno));
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return 0;
 }
 
 PN_EXPORT int pn_stack_fd(struct pn_stack *st)

@@ -272,10 +272,19 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 struct pn_stack *app_stack(struct app_opts *ao)
 {
 	struct pn_stack *st = pn_stack_create(&ao->so);
+	int rc;
 
-	if (!st)
+	if (!st) {
 		fprintf(stderr, "pinnet: cannot start the stack on %s: %s\n",
 			ao->iface, pn_stack_last_error(NULL));
+		return NULL;
+	}
+	/* the interface is open and the base blocks registered: keep only
+	 * what growing the pool needs */
+	rc = pn_stack_drop_privileges(st);
+	if (rc)
+		fprintf(stderr, "pinnet: keeping capabilities: %s\n",
+			pn_stack_last_error(st));
 	return st;
 }
 

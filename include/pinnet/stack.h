@@ -77,6 +77,16 @@ void pn_stack_destroy(struct pn_stack *st);
  */
 int pn_stack_pool_config(struct pn_pool_config *cfg);
 
+/*
+ * pn_stack_drop_privileges - once the stack is up (its packet socket or
+ * TAP device open, its base blocks registered), give up every capability
+ * but CAP_IPC_LOCK, which growing the pool still needs (without it, growth
+ * is bounded by RLIMIT_MEMLOCK), also from the bounding set, and set
+ * no_new_privs. Returns 0 or -errno (EPERM when the process may not change
+ * its capabilities).
+ */
+int pn_stack_drop_privileges(struct pn_stack *st);
+
 /* pn_stack_last_error - a sentence on the latest failure; never NULL. */
 const char *pn_stack_last_error(const struct pn_stack *st);
 

@@ -2,7 +2,8 @@
 # Integration: pinnet-echo on the packet backend over a veth pair, kernel
 # peer at default offloads. ping answers; N concurrent connections each get
 # SIZE random bytes back intact; every pool buffer is back when they close;
-# the server exits 0 on SIGTERM.
+# the server exits 0 on SIGTERM. Once up, the server holds no capability
+# but CAP_IPC_LOCK.
 # Usage: test_echo.sh BUILD_DIR [N SIZE]
 . "$(dirname "$0")/lib.sh"
 build=$1
@@ -12,6 +13,11 @@ size=${3:-1048576}
 make_pair
 start_a echo "$build/tools/pinnet-echo" --iface "$IF_A" --addr "$IP_A/24" --port 7
 wait_port "$IP_A" 7
+
+# least privilege: once up, the stack keeps only CAP_IPC_LOCK (bit 14)
+capeff=$(awk '/^CapEff/ {print $2}' "/proc/${PIDS[0]}/status")
+[ "$capeff" = 0000000000004000 ] || { echo "FAIL: CapEff $capeff, want only CAP_IPC_LOCK"; exit 1; }
+echo "capabilities after start: CapEff $capeff (CAP_IPC_LOCK only)"
 
 in_b ping -c 3 -i 0.2 -W 2 "$IP_A" >"$WORK/ping.log"
 echo "ping: $(grep -c 'bytes from' "$WORK/ping.log") replies"
