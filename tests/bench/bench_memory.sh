@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Benchmark: pinned memory under a bursty HTTP load (idle, burst, idle,
+# burst, idle), same load three times on pinnet-httpd: the seed's idle
+# release (001 FIG. 6), the recent-peak policy, and a static pool sized for
+# the peak the elastic runs reached (registered at start, never released:
+# what other kernel-bypass stacks do). The pool's counters and the
+# kernel's VmPin are sampled every 200 ms (pinnet-bpf top -j) into a CSV
+# per policy (seconds, pinned KiB, VmPin KiB); the JSON gives time-averaged pinned
+# memory as a ratio to the static pool, wrk throughput and errors for each,
+# and how long after each burst the elastic pools were back at their base.
+# Bar (issue 7): time-averaged <= 0.25x static, zero errors, throughput
+# within 5% of static; exit 1 if missed, unless --no-bar.
+# Usage: bench_memory.sh BUILD_DIR [OUTDIR] [--no-bar]
+. "$(dirname "$0")/../integration/lib.sh"
+build=$1
+outdir=${2:-$WORK}
+bar=1
+[ "${3:-}" = --no-bar ] && bar=0
+command -v wrk >/dev/null || { echo "SKIP: wrk missing"; exit 77; }
+mkdir -p "$outdir"
+idle=${IDLE_S:-15}
+burst=${BURST_S:-10}
+
+make_pair
+
+# one policy: start pinnet-httpd with CONF, run the load; the pool's own
+# counters (and the kernel's VmPin) are sampled every 200 ms by pinnet-bpf top
+mkdir -p "$WORK/stats"
+run_policy() {
+	local name=$1 conf=$2
+	start_a "httpd_$name" "$build/tools/pinnet-httpd" --config "$conf" \
+		--iface "$IF_A" --addr "$IP_A/24" --port 80
+	local pid=${PIDS[-1]}
+	for _ in $(seq 1 100); do
+		in_b curl -s -o /dev/null "http://$IP_A/bytes/1" && break
+		sleep 0.1
+	done
+	"$build/tools/pinnet-bpf" top -p "$pid" -d "$WORK/stats" -j 0.2 >"$outdir/$name.jsonl" 2>/dev/null &
+	local sampler=$!
+	echo "bench_memory: $name" >&2
+	sleep "$idle"
+	: >"$outdir/${name}_burst_ends"
+	for b in 1 2; do
+		in_b wrk -t2 -c100 -d"${burst}s" --timeout 5s "http://$IP_A/bytes/65536" >"$outdir/${name}_wrk$b.log" 2>&1
+		python3 -c 'import time; print(time.monotonic())' >>"$outdir/${name}_burst_ends"
+		sleep "$idle"
+	done
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	kill -TERM "$pid"
+	wait "$pid" || true
+}
+
+common="[pool]
+stats_dir = $WORK/stats"
+printf '%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n' "$common" >"$WORK/idle.conf"
+printf '%s\nrelease = peak\nsample = 500ms\npeak_window = 2s\n' "$common" >"$WORK/peak.conf"
+run_policy idle "$WORK/idle.conf"
+run_policy peak "$WORK/peak.conf"
+# static: each class sized for the most it held pinned in the elastic runs,
+# registered at start and never released
+python3 - "$outdir" "$WORK/static.conf" "$WORK/stats" <<'PY'
+import json, sys
+out, conf, stats = sys.argv[1:4]
+peak = {}
+for n in ("idle", "peak"):
+    for l in open(f"{out}/{n}.jsonl"):
+        for c in json.loads(l)["classes"]:
+            peak[c["buf_size"]] = max(peak.get(c["buf_size"], 0), c["pinned_bytes"])
+with open(conf, "w") as f:
+    f.write(f"[pool]\nrelease = none\nstats_dir = {stats}\n")
+    for size, block in ((2048, 2 << 20), (131072, 4 << 20)):
+        b = max(block, -(-peak.get(size, block) // block) * block)
+        f.write(f"[class {size}]\nbase = {b}\nblock = {block}\nwall = {b}\n")
+PY
+run_policy static "$WORK/static.conf"
+
+python3 - "$outdir" "$idle" "$burst" "$bar" <<'PY'
+import json, re, sys
+out, idle, burst, bar = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+res = {"benchmark": "memory", "load": {"idle_s": idle, "burst_s": burst, "bursts": 2,
+       "client": "wrk -t2 -c100, GET /bytes/65536"}}
+for name in ("idle", "peak", "static"):
+    rows = [json.loads(l) for l in open(f"{out}/{name}.jsonl")]
+    t0 = rows[0]["time"]
+    pts = [(r["time"] - t0, r["pinned_bytes"] / 1024) for r in rows]
+    with open(f"{out}/{name}.csv", "w") as f:  # seconds, pinned KiB, VmPin KiB
+        for r in rows:
+            f.write(f"{r['time'] - t0:.2f},{r['pinned_bytes'] / 1024:.0f},{r['vmpin_kb']}\n")
+    area = sum((t2 - t1) * v1 for (t1, v1), (t2, _) in zip(pts, pts[1:]))
+    span = pts[-1][0] - pts[0][0]
+    reqs = errs = 0; rps = []
+    for b in (1, 2):
+        t = open(f"{out}/{name}_wrk{b}.log").read()
+        m = re.search(r"(\d+) requests in", t); reqs += int(m.group(1)) if m else 0
+        m = re.search(r"Requests/sec:\s+([0-9.]+)", t); rps.append(float(m.group(1)) if m else 0)
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+        errs += sum(map(int, m.groups())) if m else 0
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", t); errs += int(m.group(1)) if m else 0
+    base = pts[0][1]
+    # back at base: first sample at or below the starting level after each
+    # burst's end (both clocks are CLOCK_MONOTONIC)
+    back = []
+    for end in (float(x) - t0 for x in open(f"{out}/{name}_burst_ends")):
+        after = [t for t, v in pts if t >= end and v <= base]
+        back.append(round(after[0] - end, 1) if after else None)
+    res[name] = {"avg_pinned_MiB": round(area / span / 1024, 2), "peak_MiB": round(max(v for _, v in pts) / 1024, 1),
+                 "base_MiB": round(base / 1024, 1), "requests": reqs, "req_per_s": round(sum(rps) / len(rps)),
+                 "errors": errs, "back_at_base_s": back, "csv": f"{name}.csv"}
+s = res["static"]
+for name in ("idle", "peak"):
+    r = res[name]
+    r["avg_pinned_vs_static"] = round(r["avg_pinned_MiB"] / s["avg_pinned_MiB"], 3)
+    r["throughput_vs_static"] = round(r["req_per_s"] / s["req_per_s"], 3) if s["req_per_s"] else 0
+ok = all(res[n]["avg_pinned_vs_static"] <= 0.25 and res[n]["errors"] == 0 and
+         res[n]["throughput_vs_static"] >= 0.95 for n in ("idle", "peak"))
+res["bar"] = {"avg_pinned_max_ratio": 0.25, "throughput_min_ratio": 0.95, "met": ok}
+print(json.dumps(res))
+sys.exit(1 if bar and not ok else 0)
+PY
