@@ -17,6 +17,7 @@ packages=(
 	clang-format
 	curl
 	ethtool
+	gcc
 	iproute2
 	iperf3
 	iputils-ping
@@ -30,6 +31,7 @@ packages=(
 	meson
 	ninja-build
 	pkg-config
+	python3
 	sockperf
 	systemtap-sdt-dev
 	valgrind
