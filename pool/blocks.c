@@ -541,39 +541,35 @@ int part_shrink(struct pn_pool *pool, struct part *p, uint64_t keep_bytes,
 	return n;
 }
 
+/* The partition of an API call's class: NULL with errno (and the pool's
+ * last error) set for a bad pool or a size that is no class. */
 static struct part *part_of_size(struct pn_pool *pool, size_t buf_size)
 {
+	if (!pool || pool->magic != POOL_MAGIC) {
+		errno = EBADF;
+		return NULL;
+	}
 	for (unsigned int i = 0; i < pool->nparts; i++)
 		if (pool->parts[i].buf_size == buf_size)
 			return &pool->parts[i];
+	pool_seterr(pool, EINVAL, "no class of %zu bytes", buf_size);
+	errno = EINVAL;
 	return NULL;
 }
 
 PN_EXPORT int pn_pool_shrink(struct pn_pool *pool, size_t buf_size,
 			     size_t keep_bytes)
 {
-	struct part *p;
+	struct part *p = part_of_size(pool, buf_size);
 
-	if (!pool || pool->magic != POOL_MAGIC)
-		return -EBADF;
-	p = part_of_size(pool, buf_size);
-	if (!p)
-		return pool_seterr(pool, EINVAL, "no class of %zu bytes",
-				   buf_size);
-	return part_shrink(pool, p, keep_bytes, PN_REASON_API);
+	return p ? part_shrink(pool, p, keep_bytes, PN_REASON_API) : -errno;
 }
 
 PN_EXPORT int pn_pool_grow(struct pn_pool *pool, size_t buf_size)
 {
-	struct part *p;
+	struct part *p = part_of_size(pool, buf_size);
 
-	if (!pool || pool->magic != POOL_MAGIC)
-		return -EBADF;
-	p = part_of_size(pool, buf_size);
-	if (!p)
-		return pool_seterr(pool, EINVAL, "no class of %zu bytes",
-				   buf_size);
-	return block_grow(pool, p);
+	return p ? block_grow(pool, p) : -errno;
 }
 
 /* 000 [0045]: the rest of the system needs memory: keep what is in use. */
