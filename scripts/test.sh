@@ -2,7 +2,7 @@
 # pinnet: install what is needed, build, and run every test.
 #
 # Usage: scripts/test.sh [--sanitize | --valgrind] [meson test args...]
-#   (none)      build in build/ and run all suites (unit, integration, bpf)
+#   (none)      build in build/ and run all suites (unit, integration, bpf, fault)
 #   --sanitize  build in build-sanitize/ with ASan+UBSan, run unit + integration
 #   --valgrind  run the unit suite of build/ under valgrind memcheck
 # Ends with one line: "tests: N passed, N failed, N skipped".

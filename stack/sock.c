@@ -15,6 +15,7 @@
 
 #include "export.h"
 #include "lwip/tcp.h"
+#include "lwip/priv/tcp_priv.h"
 #include "stack_impl.h"
 
 #define MAX_SOCKS 65536
@@ -287,6 +288,10 @@ static void setup_pcb(struct sock *so, struct tcp_pcb *pcb)
 	if (so->nodelay)
 		tcp_nagle_disable(pcb);
 	apply_keepalive(so);
+	/* RFC 6298's initial RTO of 1 s, not lwIP's 3 s, until the first
+	 * round-trip sample (a lost first segment cost 6 s with backoff) */
+	if (pcb->sa == 0 && pcb->sv > 1000 / TCP_SLOW_INTERVAL)
+		pcb->sv = pcb->rto = 1000 / TCP_SLOW_INTERVAL;
 }
 
 /* TCP_USER_TIMEOUT: data unacknowledged for longer aborts the connection

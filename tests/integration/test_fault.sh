@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Integration (suite fault): 64 MiB echoed through pinnet-echo while
+# pinnet-fault hurts the peer's veth both ways: 2% and 10% loss,
+# reordering, duplication, corruption, truncation, delay, and all of them at
+# once. Each transfer must come back with its sha256 intact, the injector
+# must have done what it was asked (its counters), and every pool buffer
+# but the armed reads must be back when the server exits (one server per
+# case, SIGTERM, exit 0).
+# Usage: test_fault.sh BUILD_DIR [CASE ...]   (default: every case)
+. "$(dirname "$0")/lib.sh"
+build=$1
+shift
+fault=$build/tools/pinnet-fault
+[ -x "$fault" ] || { echo "SKIP: pinnet-fault not built (BPF tools off: no clang/bpftool/libbpf or kernel BTF)"; exit 77; }
+size=${PN_FAULT_BYTES:-67108864}
+
+# name | pinnet-fault options | counter that must be > 0
+cases=(
+	"loss2|--drop 2|dropped"
+	"loss10|--drop 10|dropped"
+	"reorder|--detour 10 --detour-rate 50mbit|detoured"
+	"dup|--dup 5|duplicated"
+	"corrupt|--corrupt 2|corrupted"
+	"truncate|--truncate 2|truncated"
+	"delay|--detour 100 --detour-rate 1gbit --detour-limit 1000000|detoured"
+	"combined|--drop 2 --dup 1 --corrupt 1 --truncate 1 --detour 5 --detour-rate 100mbit|dropped"
+)
+want=("$@")
+
+make_pair
+# the kernel side's frames have their TCP checksums left to offload; the
+# injector corrupts those in the IPv4 header (see pinnet-fault(1))
+
+one_case() {
+	local name=$1 opts=$2 counter=$3
+	local t0=$(date +%s.%N)
+	start_a "echo-$name" "$build/tools/pinnet-echo" --iface "$IF_A" --addr "$IP_A/24" --port 7
+	local srv=${PIDS[-1]}
+	wait_port "$IP_A" 7
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_B" "$fault" $opts --interval 0 --json "$IF_B" \
+		>"$WORK/fault-$name.json" 2>"$WORK/fault-$name.log" &
+	local inj=$!
+	PIDS+=($inj)
+	for _ in $(seq 1 50); do
+		grep -q "pinnet-fault: on" "$WORK/fault-$name.log" && break
+		kill -0 $inj 2>/dev/null || { cat "$WORK/fault-$name.log"; echo "FAIL: $name: pinnet-fault did not start"; exit 1; }
+		sleep 0.1
+	done
+	in_b python3 - "$IP_A" "$size" "$name" <<'PY'
+import hashlib, os, socket, sys, threading, time
+ip, size, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+chunk = os.urandom(1 << 20)
+sent_h, got_h = hashlib.sha256(), hashlib.sha256()
+c = socket.create_connection((ip, 7), 30)
+c.settimeout(120)
+err = []
+def send():
+    try:
+        left = size
+        while left:
+            # vary the bytes per MiB so a misplaced segment cannot hash equal
+            b = (left.to_bytes(8, "little") + chunk[8:])[:min(left, len(chunk))]
+            c.sendall(b); sent_h.update(b); left -= len(b)
+        c.shutdown(socket.SHUT_WR)
+    except Exception as e:
+        err.append(f"send: {e!r}")
+t0 = time.time()
+t = threading.Thread(target=send); t.start()
+got = 0
+try:
+    while True:
+        b = c.recv(1 << 20)
+        if not b: break
+        got_h.update(b); got += len(b)
+except Exception as e:
+    err.append(f"recv after {got} bytes: {e!r}")
+t.join(); c.close()
+dt = time.time() - t0
+if err or got != size or got_h.digest() != sent_h.digest():
+    print(f"FAIL: {name}: {got} of {size} bytes back, sha256 {'equal' if got_h.digest() == sent_h.digest() else 'DIFFERS'}", *err)
+    sys.exit(1)
+print(f"{name}: {size >> 20} MiB each way in {dt:.1f} s ({size * 8 / dt / 1e6:.0f} Mbit/s), sha256 {sent_h.hexdigest()[:16]}... intact")
+PY
+	kill -TERM $inj
+	wait $inj || { cat "$WORK/fault-$name.log"; echo "FAIL: $name: pinnet-fault exited $?"; exit 1; }
+	python3 - "$WORK/fault-$name.json" "$counter" "$name" <<'PY'
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
+assert last["final"], "no final counters"
+ing, eg = last["ingress"], last["egress"]
+k = sys.argv[2]
+show = lambda d: " ".join(f"{n} {d[n]}" for n in d if d[n])
+print(f"  injector: to the stack: {show(eg)}")
+print(f"  injector: from the stack: {show(ing)}")
+if ing[k] == 0 or eg[k] == 0:
+    print(f"FAIL: {sys.argv[3]}: the injector {k} nothing in one direction (ingress {ing[k]}, egress {eg[k]})")
+    sys.exit(1)
+PY
+	# the device is back as it was: no qdisc, no IFB left
+	if in_b tc filter show dev "$IF_B" ingress | grep -q bpf || ip -n "$NS_B" link show | grep -q pnf; then
+		echo "FAIL: $name: pinnet-fault left its filter or IFB behind"; exit 1
+	fi
+	kill -TERM "$srv"
+	wait "$srv" || { echo "FAIL: $name: pinnet-echo exited $? on SIGTERM"; exit 1; }
+	python3 - "$WORK/echo-$name.log" "$name" <<'PY'
+import re, sys
+line = [l for l in open(sys.argv[1]) if "buffers out:" in l][-1]
+out = sum(int(n) for n in re.findall(r" B: (\d+)", line))
+armed = int(re.search(r"reads in flight: (\d+)", line).group(1))
+if out != armed:
+    print(f"FAIL: {sys.argv[2]}: {out} pool buffers out at exit, {armed} armed reads: {out - armed} leaked")
+    sys.exit(1)
+print(f"  pool: {out} buffers out at exit, all armed reads")
+PY
+	grep -o 'pool pinned [^,]*' "$WORK/echo-$name.log" | tail -1 | sed 's/^/  /' || true
+	echo "  case $name done in $(python3 -c "import time; print(round(time.time() - $t0, 1))") s"
+}
+
+for c in "${cases[@]}"; do
+	IFS='|' read -r name opts counter <<<"$c"
+	if [ ${#want[@]} -gt 0 ] && [[ ! " ${want[*]} " =~ " $name " ]]; then
+		continue
+	fi
+	one_case "$name" "$opts" "$counter"
+done
+
+# A peer that vanishes mid-transfer with its whole namespace: a kernel
+# server streams slowly to pinnet-fetch, then it is killed and its
+# namespace removed (the veth pair goes with it). pinnet-fetch must fail
+# within its --timeout (+ slack) and hold no frame buffer at exit. (Link
+# down and interface deleted: test_client.sh.)
+if [ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " =~ " vanish " ]]; then
+	(ip netns exec "$NS_B" python3 -c '
+import socket, time, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 9090)); s.listen(4)
+c, _ = s.accept(); c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+while True:
+    c.sendall(b"x" * 1024); time.sleep(0.05)
+' "$IP_B" >"$WORK/slow.log" 2>&1) &
+	srv=$!
+	disown $srv
+	PIDS+=($srv)
+	sleep 0.5
+	(rc=0
+	 in_a "$build/tools/pinnet-fetch" --iface "$IF_A" --addr "$IP_A/24" --timeout 3 \
+		"http://$IP_B:9090/" >/dev/null 2>"$WORK/vanish.log" || rc=$?
+	 echo $rc >"$WORK/vanish.rc") &
+	cli=$!
+	sleep 1.5
+	grep -q . "$WORK/vanish.log" 2>/dev/null || true
+	t0=$(date +%s.%N)
+	for p in $(ip netns pids "$NS_B"); do kill -KILL "$p" 2>/dev/null || true; done
+	ip netns del "$NS_B"
+	wait $cli || true
+	took=$(python3 -c "import time; print(round(time.time() - $t0, 1))")
+	cat "$WORK/vanish.log"
+	rc=$(cat "$WORK/vanish.rc")
+	[ "$rc" = 1 ] || { echo "FAIL: vanish: pinnet-fetch exit $rc, want 1"; exit 1; }
+	python3 -c "import sys; sys.exit(0 if $took <= 12 else 1)" ||
+		{ echo "FAIL: vanish: error after ${took} s, configured 3 s"; exit 1; }
+	grep -q "buffers out: 2048 B: 0 " "$WORK/vanish.log" ||
+		{ echo "FAIL: vanish: frame buffers still out"; exit 1; }
+	echo "peer vanished (namespace removed): error after ${took} s, every frame buffer back"
+fi
+echo "fault: every case intact"
