@@ -181,16 +181,56 @@ uint64_t block_in_use(const struct part *p, uint32_t b)
 	return bl->nbufs - nfree;
 }
 
+/* 001 TimeStamp: when block b last gave out a buffer. The allocation fast
+ * path stamps only the bitmap word it took from (one store, no block
+ * lookup); this folds those stamps into the block's record. A word wholly
+ * inside the block gives its stamp; a word shared with other blocks (blocks
+ * of fewer than 64 buffers, or not 64-aligned) is resolved with the
+ * per-buffer ticks of the block's own buffers. Returns the time and keeps
+ * it in the stats file. */
+uint64_t block_last_alloc(const struct pn_pool *pool, struct part *p,
+			  uint32_t b)
+{
+	const struct block *bl = &p->blocks[b];
+	uint32_t i = bl->first, end = bl->first + bl->nbufs;
+	uint32_t now32 = (uint32_t)pool->now_ms;
+	uint64_t t = p->bst[b].last_alloc_ms;
+
+	while (i < end) {
+		uint32_t n = end - i < 64 - i % 64 ? end - i : 64 - i % 64;
+		uint64_t wt = p->wtick[i / 64];
+
+		if (wt > t && n == 64) {
+			t = wt;
+		} else if (wt > t) {
+			/* the tick is the clock's low 32 bits: its age */
+			for (uint32_t j = i; j < i + n; j++) {
+				uint32_t age = now32 - p->meta[j].tick;
+				uint64_t bt = pool->now_ms - age;
+
+				if (bt > t && bt <= wt)
+					t = bt;
+			}
+		}
+		i += n;
+	}
+	p->bst[b].last_alloc_ms = t;
+	return t;
+}
+
 /* Refresh what the fast paths leave to the poll: per-block in-use counts
- * of active blocks and the partition's free count. */
+ * and last-allocation times of active blocks and the partition's free
+ * count. */
 void pool_publish(struct pn_pool *pool)
 {
 	for (unsigned int i = 0; i < pool->nparts; i++) {
 		struct part *p = &pool->parts[i];
 
 		for (uint32_t b = 0; b < p->max_blocks; b++)
-			if (p->bst[b].state == PN_BLOCK_ACTIVE)
+			if (p->bst[b].state == PN_BLOCK_ACTIVE) {
 				p->bst[b].in_use = block_in_use(p, b);
+				block_last_alloc(pool, p, b);
+			}
 		p->st->free =
 			p->active_cap + p->draining_in_use - p->st->in_use;
 	}
@@ -367,6 +407,7 @@ void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason)
 	struct block *bl = &p->blocks[b];
 	uint64_t in_use = block_in_use(p, b);
 
+	block_last_alloc(pool, p, b); /* final: it takes no more allocations */
 	/* outside active blocks the flags say which buffers are out */
 	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++)
 		p->flags[i] =
@@ -625,11 +666,10 @@ static uint32_t highest_active(const struct part *p, uint32_t below)
 	return UINT32_MAX;
 }
 
-static bool block_idle(const struct pn_pool *pool, const struct part *p,
-		       uint32_t b)
+static bool block_idle(const struct pn_pool *pool, struct part *p, uint32_t b)
 {
 	return block_in_use(p, b) == 0 &&
-	       pool->now_ms - p->bst[b].last_alloc_ms >= pool->o.idle_ms;
+	       pool->now_ms - block_last_alloc(pool, p, b) >= pool->o.idle_ms;
 }
 
 /* 001 FIG. 6: release the last additional block when it and the block

@@ -224,6 +224,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	nbufs = p->base_bufs + (size_t)(p->max_blocks - 1) * p->add_bufs;
 	words = (nbufs + 63) / 64;
 	p->map = map_noreserve(words * sizeof(uint64_t));
+	p->wtick = map_noreserve(words * sizeof(uint64_t));
 	p->meta = map_noreserve(nbufs * sizeof(struct bufmeta));
 	p->flags = map_noreserve(nbufs);
 	p->add_shift = is_pow2(p->add_bufs) ? (int)log2u(p->add_bufs) : -1;
@@ -232,7 +233,8 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	if (p->npeak < 1)
 		p->npeak = 1;
 	p->peak = calloc(p->npeak, sizeof(*p->peak));
-	if (!p->map || !p->meta || !p->flags || !p->blocks || !p->peak)
+	if (!p->map || !p->wtick || !p->meta || !p->flags || !p->blocks ||
+	    !p->peak)
 		return pool_seterr(NULL, ENOMEM,
 				   "out of memory for partition %u bookkeeping",
 				   c->buf_size);
@@ -255,6 +257,8 @@ static void free_parts(struct pn_pool *pool)
 
 		if (p->map)
 			munmap(p->map, (nbufs + 63) / 64 * sizeof(uint64_t));
+		if (p->wtick)
+			munmap(p->wtick, (nbufs + 63) / 64 * sizeof(uint64_t));
 		if (p->meta)
 			munmap(p->meta, nbufs * sizeof(struct bufmeta));
 		if (p->flags)
@@ -548,8 +552,9 @@ take(struct pn_pool *pool, struct part *p, uint32_t owner)
 	idx = w * 64 + (uint32_t)__builtin_ctzll(map[w]);
 	map[w] &= map[w] - 1;
 	p->meta[idx] = (struct bufmeta){ owner, (uint32_t)pool->now_ms };
-	/* 001 TimeStamp; the block's in-use count is its bitmap's */
-	p->bst[block_of(p, idx)].last_alloc_ms = pool->now_ms;
+	/* 001 TimeStamp, per bitmap word: block_last_alloc() turns it into
+	 * the block's; the block's in-use count is its bitmap's */
+	p->wtick[w] = pool->now_ms;
 	if (++st->in_use > p->sample_hw) {
 		p->sample_hw = st->in_use;
 		if (st->in_use > st->high_water)

@@ -54,6 +54,7 @@ struct part {
 	struct pn_stats_block *bst; /* live block records (stats file) */
 	struct block *blocks; /* max_blocks entries */
 	uint64_t *map; /* free bits: 1 = free and allocatable */
+	uint64_t *wtick; /* per map word: pool clock at its last allocation */
 	struct bufmeta *meta; /* one per buffer of the whole partition */
 	uint8_t *flags; /* BUF_* per buffer, for blocks that are not active */
 	char *base; /* first byte of the partition's reservation */
@@ -167,6 +168,8 @@ static inline bool buf_is_out(const struct part *p, uint32_t idx)
 
 /* blocks.c */
 uint64_t block_in_use(const struct part *p, uint32_t b);
+uint64_t block_last_alloc(const struct pn_pool *pool, struct part *p,
+			  uint32_t b);
 void part_update_marks(struct part *p);
 void pool_publish(struct pn_pool *pool);
 
