@@ -126,11 +126,12 @@ static void set_state(struct pn_pool *pool, struct part *p, uint32_t b,
 {
 	uint64_t old = p->bst[b].state;
 
-	/* the free fast path skips the state check while all are active */
+	/* the free fast path assumes an active block while none is inactive */
 	p->inactive -= old != PN_BLOCK_ACTIVE && old != PN_BLOCK_UNUSED;
 	p->inactive += s != PN_BLOCK_ACTIVE && s != PN_BLOCK_UNUSED;
 	p->bst[b].state = s;
 	p->bst[b].state_ms = pool->now_ms;
+	part_update_watch(p);
 }
 
 static int refuse_grow(struct pn_pool *pool, struct part *p, size_t bytes,
@@ -160,6 +161,7 @@ void part_update_marks(struct part *p)
 	p->low_mark = cap > p->low_water ? cap - p->low_water : 0;
 	p->under_mark = cap > p->underuse_free ? cap - p->underuse_free : 0;
 	p->st->free = cap - p->st->in_use;
+	part_update_watch(p);
 }
 
 /* Buffers out in block b: an active block's are its clear free bits. */
@@ -724,6 +726,7 @@ static int sample(struct pn_pool *pool, struct part *p)
 	p->peak[p->peak_pos] = p->sample_hw;
 	p->peak_pos = (p->peak_pos + 1) % p->npeak;
 	p->sample_hw = p->st->in_use;
+	part_update_watch(p);
 	switch (pool->o.release) {
 	case PN_RELEASE_IDLE:
 		return policy_idle(pool, p);

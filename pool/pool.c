@@ -489,6 +489,7 @@ static void cancel_queue(struct pn_pool *pool, struct part *p, int err)
 		free(r);
 	}
 	p->qtail = NULL;
+	part_update_watch(p);
 }
 
 PN_EXPORT void pn_pool_destroy(struct pn_pool *pool)
@@ -533,6 +534,22 @@ static inline struct part *class_of(struct pn_pool *pool, size_t size)
 	return i < 0 ? NULL : &pool->parts[i];
 }
 
+/* in_use reached alloc_watch: a new high water since the last sample
+ * and, at the low-water mark, grow ahead of need (000 block 238). */
+static __attribute__((noinline)) void take_watch(struct part *p)
+{
+	struct pn_stats_part *st = p->st;
+
+	if (st->in_use > p->sample_hw) {
+		p->sample_hw = st->in_use;
+		if (st->in_use > st->high_water)
+			st->high_water = st->in_use;
+	}
+	if (st->in_use >= p->low_mark)
+		p->grow_pending = true;
+	part_update_watch(p);
+}
+
 /* Take the lowest free buffer below the boundary (001 step 512: base block
  * first, then blocks in order), or return NULL. The fast path. */
 static inline __attribute__((always_inline)) void *
@@ -555,14 +572,8 @@ take(struct pn_pool *pool, struct part *p, uint32_t owner)
 	/* 001 TimeStamp, per bitmap word: block_last_alloc() turns it into
 	 * the block's; the block's in-use count is its bitmap's */
 	p->wtick[w] = pool->now_ms;
-	if (++st->in_use > p->sample_hw) {
-		p->sample_hw = st->in_use;
-		if (st->in_use > st->high_water)
-			st->high_water = st->in_use;
-	}
-	/* 000 block 238: at the low-water mark, grow ahead of need */
-	if (__builtin_expect(st->in_use >= p->low_mark, 0))
-		p->grow_pending = true;
+	if (__builtin_expect(++st->in_use >= p->alloc_watch, 0))
+		take_watch(p);
 	return buf_addr(p, idx);
 }
 
@@ -750,6 +761,7 @@ PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
 	else
 		p->qhead = r;
 	p->qtail = r;
+	part_update_watch(p); /* frees serve the queue first */
 	p->st->queued++;
 	p->st->queue_len++;
 	PN_PROBE(queued, p->buf_size, p->st->queue_len, owner);
@@ -769,8 +781,10 @@ void pool_serve_queue(struct pn_pool *pool, struct part *p)
 		if (!b)
 			return;
 		p->qhead = r->next;
-		if (!p->qhead)
+		if (!p->qhead) {
 			p->qtail = NULL;
+			part_update_watch(p);
+		}
 		p->st->queue_len--;
 		p->st->dequeued++;
 		PN_PROBE(dequeued, p->buf_size, b, pool->now_ms - r->since_ms,
@@ -792,8 +806,10 @@ int pool_expire_queue(struct pn_pool *pool, struct part *p)
 	while ((r = p->qhead) &&
 	       pool->now_ms - r->since_ms >= pool->o.queue_timeout_ms) {
 		p->qhead = r->next;
-		if (!p->qhead)
+		if (!p->qhead) {
 			p->qtail = NULL;
+			part_update_watch(p);
+		}
 		p->st->queue_len--;
 		p->st->dequeued++;
 		p->st->refusals++;
@@ -967,11 +983,7 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	word = &p->map[idx / 64];
 	bit = 1ull << (idx % 64);
 	v = *word;
-	if (__builtin_expect(
-		    (v & bit) || p->qhead || p->st->in_use <= p->under_mark ||
-			    (p->inactive &&
-			     p->bst[block_of(p, idx)].state != PN_BLOCK_ACTIVE),
-		    0))
+	if (__builtin_expect((v & bit) || p->st->in_use <= p->free_watch, 0))
 		return free_slowpath(pool, buf);
 	*word = v | bit;
 	if (idx / 64 < p->hint)

@@ -75,6 +75,8 @@ struct part {
 	uint64_t low_water; /* grow ahead at or below this many free */
 	uint64_t underuse_free; /* UINT64_MAX when off */
 	uint64_t sample_hw; /* most in use since the last sample */
+	uint64_t alloc_watch; /* in_use reaching this: high/low-water work */
+	uint64_t free_watch; /* in_use at or below this: free is not simple */
 	uint64_t *peak; /* PEAK policy: per-sample maxima, a ring */
 	unsigned int npeak; /* entries in peak */
 	unsigned int peak_pos; /* next entry to write */
@@ -164,6 +166,20 @@ static inline bool buf_is_out(const struct part *p, uint32_t idx)
 	if (p->bst[block_of(p, idx)].state == PN_BLOCK_ACTIVE)
 		return !(p->map[idx / 64] & (1ull << (idx % 64)));
 	return p->flags[idx] & BUF_ALLOCATED;
+}
+
+/* The fast paths compare in_use with one threshold each instead of testing
+ * every condition: an allocation that brings in_use to alloc_watch may set
+ * a new high water or cross the low-water mark; a free with in_use at or
+ * below free_watch may cross the underuse mark, has a queue to serve or
+ * may hit a block that is not active. Recomputed whenever sample_hw, the
+ * marks, the queue or a block's state change. */
+static inline void part_update_watch(struct part *p)
+{
+	uint64_t hw = p->sample_hw + 1;
+
+	p->alloc_watch = hw < p->low_mark ? hw : p->low_mark;
+	p->free_watch = p->qhead || p->inactive ? UINT64_MAX : p->under_mark;
 }
 
 /* blocks.c */
