@@ -124,14 +124,19 @@ static size_t block_bytes(const struct part *p, uint32_t b)
 static void set_state(struct pn_pool *pool, struct part *p, uint32_t b,
 		      enum pn_block_state s)
 {
-	uint64_t old = p->bst[b].state;
-
-	/* the free fast path assumes an active block while none is inactive */
-	p->inactive -= old != PN_BLOCK_ACTIVE && old != PN_BLOCK_UNUSED;
-	p->inactive += s != PN_BLOCK_ACTIVE && s != PN_BLOCK_UNUSED;
 	p->bst[b].state = s;
 	p->bst[b].state_ms = pool->now_ms;
-	part_update_watch(p);
+	/* the run of active blocks from block 0: a free below act_hi needs no
+	 * state check (blocks grow upwards and shrink from the top, so it is
+	 * usually every block that is active) */
+	if (s != PN_BLOCK_ACTIVE && b < p->nact)
+		p->nact = b;
+	while (p->nact < p->max_blocks &&
+	       p->bst[p->nact].state == PN_BLOCK_ACTIVE)
+		p->nact++;
+	p->act_hi = p->nact ? p->blocks[p->nact - 1].first +
+				      p->blocks[p->nact - 1].nbufs :
+			      0;
 }
 
 static int refuse_grow(struct pn_pool *pool, struct part *p, size_t bytes,

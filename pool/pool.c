@@ -965,8 +965,9 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	uint64_t poff, *word, bit, v;
 	uint32_t idx;
 
-	/* the fast path: owner thread, a buffer out in an active block, no
-	 * queue, no underuse edge; everything else takes free_slowpath() */
+	/* the fast path: owner thread, a buffer out in the run of active
+	 * blocks from block 0, no queue, no underuse edge; everything else
+	 * takes free_slowpath() */
 	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC ||
 				     pool->owner_mark != &tls_mark,
 			     0))
@@ -977,8 +978,7 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	p = &pool->parts[off >> pool->span_shift];
 	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
 	idx = (uint32_t)(poff >> p->buf_shift);
-	if (__builtin_expect((poff & (p->buf_size - 1)) || idx >= p->nbufs_hi,
-			     0))
+	if (__builtin_expect((poff & (p->buf_size - 1)) || idx >= p->act_hi, 0))
 		return free_slowpath(pool, buf);
 	word = &p->map[idx / 64];
 	bit = 1ull << (idx % 64);

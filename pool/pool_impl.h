@@ -66,7 +66,8 @@ struct part {
 	uint32_t max_blocks; /* blocks up to the wall */
 	uint32_t nwords; /* bitmap words up to the highest block committed */
 	uint32_t nbufs_hi; /* buffer index past the highest block committed */
-	uint32_t inactive; /* blocks below nbufs_hi that are not active */
+	uint32_t nact; /* blocks 0 .. nact-1 are all active */
+	uint32_t act_hi; /* buffer index past them: no state check below */
 	uint32_t hint; /* no free bit below this word */
 	uint64_t active_cap; /* buffers in active blocks */
 	uint64_t draining_in_use; /* buffers out in draining blocks */
@@ -171,15 +172,14 @@ static inline bool buf_is_out(const struct part *p, uint32_t idx)
 /* The fast paths compare in_use with one threshold each instead of testing
  * every condition: an allocation that brings in_use to alloc_watch may set
  * a new high water or cross the low-water mark; a free with in_use at or
- * below free_watch may cross the underuse mark, has a queue to serve or
- * may hit a block that is not active. Recomputed whenever sample_hw, the
- * marks, the queue or a block's state change. */
+ * below free_watch may cross the underuse mark or has a queue to serve.
+ * Recomputed whenever sample_hw, the marks or the queue change. */
 static inline void part_update_watch(struct part *p)
 {
 	uint64_t hw = p->sample_hw + 1;
 
 	p->alloc_watch = hw < p->low_mark ? hw : p->low_mark;
-	p->free_watch = p->qhead || p->inactive ? UINT64_MAX : p->under_mark;
+	p->free_watch = p->qhead ? UINT64_MAX : p->under_mark;
 }
 
 /* blocks.c */
