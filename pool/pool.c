@@ -170,6 +170,18 @@ static void fill_defaults(struct pn_pool_opts *o)
 
 /* ---- create / destroy ------------------------------------------------- */
 
+/* Zeroed memory on a cache-line boundary (struct part and struct pn_pool
+ * keep their fast-path fields in their first lines); free() releases it. */
+static void *zalloc_lines(size_t len)
+{
+	size_t n = (len + 63) & ~(size_t)63;
+	void *p = aligned_alloc(64, n ? n : 64);
+
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
 static void *map_noreserve(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -213,6 +225,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	p->idx = i;
 	p->buf_size = c->buf_size;
 	p->buf_shift = log2u(c->buf_size);
+	p->buf_mask = c->buf_size - 1;
 	p->base_bufs = (uint32_t)(c->base_bytes >> p->buf_shift);
 	p->add_bufs = (uint32_t)(c->block_bytes >> p->buf_shift);
 	p->max_blocks =
@@ -223,7 +236,9 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	p->underuse_free = c->underuse_free ? c->underuse_free : UINT64_MAX;
 	nbufs = p->base_bufs + (size_t)(p->max_blocks - 1) * p->add_bufs;
 	words = (nbufs + 63) / 64;
-	p->map = map_noreserve(words * sizeof(uint64_t));
+	/* one more, always 0: the fast path reads map[hint] with hint up to
+	 * nwords and needs no bound check */
+	p->map = map_noreserve((words + 1) * sizeof(uint64_t));
 	p->wtick = map_noreserve(words * sizeof(uint64_t));
 	p->meta = map_noreserve(nbufs * sizeof(struct bufmeta));
 	p->flags = map_noreserve(nbufs);
@@ -256,7 +271,8 @@ static void free_parts(struct pn_pool *pool)
 				       p->add_bufs;
 
 		if (p->map)
-			munmap(p->map, (nbufs + 63) / 64 * sizeof(uint64_t));
+			munmap(p->map,
+			       ((nbufs + 63) / 64 + 1) * sizeof(uint64_t));
 		if (p->wtick)
 			munmap(p->wtick, (nbufs + 63) / 64 * sizeof(uint64_t));
 		if (p->meta)
@@ -324,7 +340,7 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
-	pool = calloc(1, sizeof(*pool));
+	pool = zalloc_lines(sizeof(*pool));
 	if (!pool) {
 		errno = ENOMEM;
 		return NULL;
@@ -379,10 +395,11 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	if (span < 2 * MIB)
 		span = 2 * MIB;
 	pool->span_shift = log2u(span);
+	pool->span_mask = span - 1;
 	if (!pool->o.wall_bytes || pool->o.wall_bytes > wall_sum)
 		pool->o.wall_bytes = wall_sum;
 	pool->nparts = pool->o.nclasses;
-	pool->parts = calloc(pool->nparts, sizeof(*pool->parts));
+	pool->parts = zalloc_lines(pool->nparts * sizeof(*pool->parts));
 	pool->max_slots = pool->o.max_slots;
 	pool->slot_map = calloc(pool->max_slots, sizeof(*pool->slot_map));
 	err = -ENOMEM;
@@ -432,7 +449,6 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 
 	pool->id = atomic_fetch_add(&next_pool_id, 1);
 	pool->has_ipc_lock = have_ipc_lock();
-	pool->owner_mark = &tls_mark;
 	pool->now_ms = pool_clock_ms();
 	pool->next_sample_ms = pool->now_ms + pool->o.sample_ms;
 	err = stats_open(pool);
@@ -440,6 +456,7 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 		goto err_unreg;
 	pool->o.stats_dir = NULL; /* the caller's string: used only above */
 	pool->magic = POOL_MAGIC;
+	pool->owner_mark = &tls_mark; /* the free fast path's liveness test */
 
 	/* 001 step 502: the base blocks are registered at creation */
 	for (unsigned int i = 0; i < pool->nparts; i++) {
@@ -458,6 +475,7 @@ err_blocks:
 	blocks_release_all(pool);
 	stats_close(pool);
 	pool->magic = 0;
+	pool->owner_mark = NULL;
 err_unreg:
 	io_uring_unregister_buffers(pool->ring);
 err_ring:
@@ -513,6 +531,7 @@ PN_EXPORT void pn_pool_destroy(struct pn_pool *pool)
 	pool->slot_map = NULL;
 	pool->nparts = 0;
 	pool->magic = POOL_DEAD;
+	pool->owner_mark = NULL; /* late frees take the checked path */
 	/* keep the small struct so late calls see POOL_DEAD, not freed memory */
 	pthread_mutex_lock(&grave_mu);
 	pool->grave_next = graveyard;
@@ -550,31 +569,38 @@ static __attribute__((noinline)) void take_watch(struct part *p)
 	part_update_watch(p);
 }
 
-/* Take the lowest free buffer below the boundary (001 step 512: base block
- * first, then blocks in order), or return NULL. The fast path. */
+/* Take buffer w * 64 + (lowest set bit of v), v being map[w] and not 0:
+ * record its owner and time, count it. */
 static inline __attribute__((always_inline)) void *
-take(struct pn_pool *pool, struct part *p, uint32_t owner)
+take_from(struct pn_pool *pool, struct part *p, uint32_t w, uint64_t v,
+	  uint32_t owner)
 {
-	uint64_t *map = p->map;
-	uint32_t w = p->hint, idx;
-	struct pn_stats_part *st = p->st;
+	uint32_t idx = w * 64 + (uint32_t)__builtin_ctzll(v);
+	uint64_t in_use;
 
-	if (__builtin_expect(w >= p->nwords || !map[w], 0)) {
-		while (w < p->nwords && !map[w])
-			w++;
-		p->hint = w;
-		if (w >= p->nwords)
-			return NULL;
-	}
-	idx = w * 64 + (uint32_t)__builtin_ctzll(map[w]);
-	map[w] &= map[w] - 1;
+	p->map[w] = v & (v - 1);
 	p->meta[idx] = (struct bufmeta){ owner, (uint32_t)pool->now_ms };
 	/* 001 TimeStamp, per bitmap word: block_last_alloc() turns it into
 	 * the block's; the block's in-use count is its bitmap's */
 	p->wtick[w] = pool->now_ms;
-	if (__builtin_expect(++st->in_use >= p->alloc_watch, 0))
+	in_use = ++p->st->in_use;
+	if (__builtin_expect(in_use >= p->alloc_watch, 0))
 		take_watch(p);
 	return buf_addr(p, idx);
+}
+
+/* Take the lowest free buffer below the boundary (001 step 512: base block
+ * first, then blocks in order), or return NULL. */
+static void *take(struct pn_pool *pool, struct part *p, uint32_t owner)
+{
+	uint32_t w = p->hint;
+
+	while (w < p->nwords && !p->map[w])
+		w++;
+	p->hint = w;
+	if (w >= p->nwords)
+		return NULL;
+	return take_from(pool, p, w, p->map[w], owner);
 }
 
 /* Nothing free below the boundary: apply remote frees, grow (000 block 250,
@@ -681,7 +707,10 @@ alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
 		errno = EINVAL;
 		return NULL;
 	}
-	/* 001 step 506: while requests are queued, new ones do not jump them */
+	/* 001 step 506: while requests are queued, new ones do not jump them;
+	 * else a free buffer past the hint word, then the slow work */
+	if (!p->qhead && (b = take(pool, p, owner)))
+		return b;
 	b = p->qhead ? NULL : alloc_slow(pool, p, owner, &err);
 	if (!b && pool->o.wait_ms)
 		b = alloc_wait(pool, p, owner);
@@ -710,16 +739,26 @@ alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
 PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 {
 	struct part *p = NULL;
-	void *b;
+	uint64_t v;
+	uint32_t w;
 
-	if (__builtin_expect(pool && pool->magic == POOL_MAGIC, 1)) {
-		p = class_of(pool, size);
-		if (__builtin_expect(p && !p->qhead, 1)) {
-			b = take(pool, p, owner);
-			if (__builtin_expect(b != NULL, 1))
-				return b;
-		}
-	}
+	/* the fast path: a live pool, no queue, a free bit in the hint word
+	 * (1..2048 bytes is always the first class; map[hint] is 0 when the
+	 * hint is past the committed words) */
+	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
+		goto slow;
+	if (__builtin_expect(size - 1 < PN_POOL_MIN_BUF, 1))
+		p = pool->parts;
+	else if (!(p = class_of(pool, size)))
+		goto slow;
+	if (__builtin_expect(p->qhead != NULL, 0))
+		goto slow;
+	w = p->hint;
+	v = p->map[w];
+	if (__builtin_expect(!v, 0))
+		goto slow;
+	return take_from(pool, p, w, v, owner);
+slow:
 	return alloc_slowpath(pool, p, size, owner);
 }
 
@@ -860,7 +899,7 @@ static int free_local(struct pn_pool *pool, void *buf)
 		return bad_free(pool, NULL, buf, -EINVAL,
 				"not a buffer of this pool");
 	p = &pool->parts[off >> pool->span_shift];
-	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
+	poff = off & pool->span_mask;
 	idx = (uint32_t)(poff >> p->buf_shift);
 	if (__builtin_expect(poff & (p->buf_size - 1), 0) || idx >= p->nbufs_hi)
 		return bad_free(pool, p, buf, -EINVAL,
@@ -965,20 +1004,18 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	uint64_t poff, *word, bit, v;
 	uint32_t idx;
 
-	/* the fast path: owner thread, a buffer out in the run of active
-	 * blocks from block 0, no queue, no underuse edge; everything else
-	 * takes free_slowpath() */
-	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC ||
-				     pool->owner_mark != &tls_mark,
-			     0))
+	/* the fast path: a live pool (owner_mark is NULL once destroyed), the
+	 * owner thread, a buffer out in the run of active blocks from block 0,
+	 * no queue, no underuse edge; everything else takes free_slowpath() */
+	if (__builtin_expect(!pool || pool->owner_mark != &tls_mark, 0))
 		return free_slowpath(pool, buf);
 	off = (uintptr_t)buf - (uintptr_t)pool->region;
 	if (__builtin_expect(off >= pool->region_len, 0))
 		return free_slowpath(pool, buf);
 	p = &pool->parts[off >> pool->span_shift];
-	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
+	poff = off & pool->span_mask;
 	idx = (uint32_t)(poff >> p->buf_shift);
-	if (__builtin_expect((poff & (p->buf_size - 1)) || idx >= p->act_hi, 0))
+	if (__builtin_expect((poff & p->buf_mask) || idx >= p->act_hi, 0))
 		return free_slowpath(pool, buf);
 	word = &p->map[idx / 64];
 	bit = 1ull << (idx % 64);
@@ -1008,7 +1045,7 @@ PN_EXPORT int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
 	if (off >= pool->region_len)
 		return -EINVAL;
 	p = &pool->parts[off >> pool->span_shift];
-	poff = off & (((uintptr_t)1 << pool->span_shift) - 1);
+	poff = off & pool->span_mask;
 	idx = (uint32_t)(poff >> p->buf_shift);
 	if (idx >= p->nbufs_hi)
 		return -EINVAL;
