@@ -182,6 +182,13 @@ static void *zalloc_lines(size_t len)
 	return p;
 }
 
+/* n rounded up to 4 KiB: the period of address aliasing in the CPU's
+ * store-to-load check (whatever the page size). */
+static size_t up_4k(size_t n)
+{
+	return (n + 4095) & ~(size_t)4095;
+}
+
 static void *map_noreserve(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -220,7 +227,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 		     const struct pn_pool_class *c, size_t span)
 {
 	struct part *p = &pool->parts[i];
-	size_t nbufs, words;
+	size_t nbufs, words, colour, off_wtick, off_meta;
 
 	p->idx = i;
 	p->buf_size = c->buf_size;
@@ -236,11 +243,25 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	p->underuse_free = c->underuse_free ? c->underuse_free : UINT64_MAX;
 	nbufs = p->base_bufs + (size_t)(p->max_blocks - 1) * p->add_bufs;
 	words = (nbufs + 63) / 64;
-	/* one more, always 0: the fast path reads map[hint] with hint up to
-	 * nwords and needs no bound check */
-	p->map = map_noreserve((words + 1) * sizeof(uint64_t));
-	p->wtick = map_noreserve(words * sizeof(uint64_t));
-	p->meta = map_noreserve(nbufs * sizeof(struct bufmeta));
+	/* the bitmap (with one more word, always 0: the fast path reads
+	 * map[hint] with hint up to nwords and needs no bound check), the
+	 * word stamps and the buffer records in one mapping, each array
+	 * starting at its own offset within a page ("colour"). Arrays that
+	 * all start at offset 0 make the fast paths' loads and stores of
+	 * map[0], wtick[0] and meta[0] alias in the low 12 address bits, and
+	 * the CPU then stalls loads behind unrelated stores (4K aliasing):
+	 * measured 5 -> 8 ns per alloc+free pair. */
+	colour = (i % 8) * 128;
+	off_wtick =
+		up_4k(colour + (words + 1) * sizeof(uint64_t)) + 1024 + colour;
+	off_meta = up_4k(off_wtick + words * sizeof(uint64_t)) + 2048 + colour;
+	p->book_len = off_meta + nbufs * sizeof(struct bufmeta);
+	p->book = map_noreserve(p->book_len);
+	if (p->book) {
+		p->map = (uint64_t *)(p->book + colour);
+		p->wtick = (uint64_t *)(p->book + off_wtick);
+		p->meta = (struct bufmeta *)(p->book + off_meta);
+	}
 	p->flags = map_noreserve(nbufs);
 	p->add_shift = is_pow2(p->add_bufs) ? (int)log2u(p->add_bufs) : -1;
 	p->blocks = calloc(p->max_blocks, sizeof(*p->blocks));
@@ -248,8 +269,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	if (p->npeak < 1)
 		p->npeak = 1;
 	p->peak = calloc(p->npeak, sizeof(*p->peak));
-	if (!p->map || !p->wtick || !p->meta || !p->flags || !p->blocks ||
-	    !p->peak)
+	if (!p->book || !p->flags || !p->blocks || !p->peak)
 		return pool_seterr(NULL, ENOMEM,
 				   "out of memory for partition %u bookkeeping",
 				   c->buf_size);
@@ -270,13 +290,8 @@ static void free_parts(struct pn_pool *pool)
 			       (size_t)(p->max_blocks ? p->max_blocks - 1 : 0) *
 				       p->add_bufs;
 
-		if (p->map)
-			munmap(p->map,
-			       ((nbufs + 63) / 64 + 1) * sizeof(uint64_t));
-		if (p->wtick)
-			munmap(p->wtick, (nbufs + 63) / 64 * sizeof(uint64_t));
-		if (p->meta)
-			munmap(p->meta, nbufs * sizeof(struct bufmeta));
+		if (p->book)
+			munmap(p->book, p->book_len);
 		if (p->flags)
 			munmap(p->flags, nbufs);
 		free(p->blocks);

@@ -76,6 +76,8 @@ struct part {
 	struct pn_stats_block *bst; /* live block records (stats file) */
 	struct block *blocks; /* max_blocks entries */
 	uint8_t *flags; /* BUF_* per buffer, for blocks that are not active */
+	char *book; /* one mapping holding map, wtick and meta */
+	size_t book_len;
 	uint64_t active_cap; /* buffers in active blocks */
 	uint64_t draining_in_use; /* buffers out in draining blocks */
 	uint64_t low_mark; /* in_use >= this: at the low-water mark */
