@@ -124,13 +124,19 @@ static size_t block_bytes(const struct part *p, uint32_t b)
 static void set_state(struct pn_pool *pool, struct part *p, uint32_t b,
 		      enum pn_block_state s)
 {
-	uint64_t old = p->bst[b].state;
-
-	/* the free fast path skips the state check while all are active */
-	p->inactive -= old != PN_BLOCK_ACTIVE && old != PN_BLOCK_UNUSED;
-	p->inactive += s != PN_BLOCK_ACTIVE && s != PN_BLOCK_UNUSED;
 	p->bst[b].state = s;
 	p->bst[b].state_ms = pool->now_ms;
+	/* the run of active blocks from block 0: a free below act_hi needs no
+	 * state check (blocks grow upwards and shrink from the top, so it is
+	 * usually every block that is active) */
+	if (s != PN_BLOCK_ACTIVE && b < p->nact)
+		p->nact = b;
+	while (p->nact < p->max_blocks &&
+	       p->bst[p->nact].state == PN_BLOCK_ACTIVE)
+		p->nact++;
+	p->act_hi = p->nact ? p->blocks[p->nact - 1].first +
+				      p->blocks[p->nact - 1].nbufs :
+			      0;
 }
 
 static int refuse_grow(struct pn_pool *pool, struct part *p, size_t bytes,
@@ -160,6 +166,7 @@ void part_update_marks(struct part *p)
 	p->low_mark = cap > p->low_water ? cap - p->low_water : 0;
 	p->under_mark = cap > p->underuse_free ? cap - p->underuse_free : 0;
 	p->st->free = cap - p->st->in_use;
+	part_update_watch(p);
 }
 
 /* Buffers out in block b: an active block's are its clear free bits. */
@@ -181,16 +188,56 @@ uint64_t block_in_use(const struct part *p, uint32_t b)
 	return bl->nbufs - nfree;
 }
 
+/* 001 TimeStamp: when block b last gave out a buffer. The allocation fast
+ * path stamps only the bitmap word it took from (one store, no block
+ * lookup); this folds those stamps into the block's record. A word wholly
+ * inside the block gives its stamp; a word shared with other blocks (blocks
+ * of fewer than 64 buffers, or not 64-aligned) is resolved with the
+ * per-buffer ticks of the block's own buffers. Returns the time and keeps
+ * it in the stats file. */
+uint64_t block_last_alloc(const struct pn_pool *pool, struct part *p,
+			  uint32_t b)
+{
+	const struct block *bl = &p->blocks[b];
+	uint32_t i = bl->first, end = bl->first + bl->nbufs;
+	uint32_t now32 = (uint32_t)pool->now_ms;
+	uint64_t t = p->bst[b].last_alloc_ms;
+
+	while (i < end) {
+		uint32_t n = end - i < 64 - i % 64 ? end - i : 64 - i % 64;
+		uint64_t wt = p->wtick[i / 64];
+
+		if (wt > t && n == 64) {
+			t = wt;
+		} else if (wt > t) {
+			/* the tick is the clock's low 32 bits: its age */
+			for (uint32_t j = i; j < i + n; j++) {
+				uint32_t age = now32 - p->meta[j].tick;
+				uint64_t bt = pool->now_ms - age;
+
+				if (bt > t && bt <= wt)
+					t = bt;
+			}
+		}
+		i += n;
+	}
+	p->bst[b].last_alloc_ms = t;
+	return t;
+}
+
 /* Refresh what the fast paths leave to the poll: per-block in-use counts
- * of active blocks and the partition's free count. */
+ * and last-allocation times of active blocks and the partition's free
+ * count. */
 void pool_publish(struct pn_pool *pool)
 {
 	for (unsigned int i = 0; i < pool->nparts; i++) {
 		struct part *p = &pool->parts[i];
 
 		for (uint32_t b = 0; b < p->max_blocks; b++)
-			if (p->bst[b].state == PN_BLOCK_ACTIVE)
+			if (p->bst[b].state == PN_BLOCK_ACTIVE) {
 				p->bst[b].in_use = block_in_use(p, b);
+				block_last_alloc(pool, p, b);
+			}
 		p->st->free =
 			p->active_cap + p->draining_in_use - p->st->in_use;
 	}
@@ -367,6 +414,7 @@ void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason)
 	struct block *bl = &p->blocks[b];
 	uint64_t in_use = block_in_use(p, b);
 
+	block_last_alloc(pool, p, b); /* final: it takes no more allocations */
 	/* outside active blocks the flags say which buffers are out */
 	for (uint32_t i = bl->first; i < bl->first + bl->nbufs; i++)
 		p->flags[i] =
@@ -625,11 +673,10 @@ static uint32_t highest_active(const struct part *p, uint32_t below)
 	return UINT32_MAX;
 }
 
-static bool block_idle(const struct pn_pool *pool, const struct part *p,
-		       uint32_t b)
+static bool block_idle(const struct pn_pool *pool, struct part *p, uint32_t b)
 {
 	return block_in_use(p, b) == 0 &&
-	       pool->now_ms - p->bst[b].last_alloc_ms >= pool->o.idle_ms;
+	       pool->now_ms - block_last_alloc(pool, p, b) >= pool->o.idle_ms;
 }
 
 /* 001 FIG. 6: release the last additional block when it and the block
@@ -684,6 +731,7 @@ static int sample(struct pn_pool *pool, struct part *p)
 	p->peak[p->peak_pos] = p->sample_hw;
 	p->peak_pos = (p->peak_pos + 1) % p->npeak;
 	p->sample_hw = p->st->in_use;
+	part_update_watch(p);
 	switch (pool->o.release) {
 	case PN_RELEASE_IDLE:
 		return policy_idle(pool, p);

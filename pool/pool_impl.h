@@ -48,25 +48,36 @@ struct req {
 	uint64_t since_ms; /* pool clock when queued */
 };
 
-/* One partition (000 FIG. 6 row): buffers of one size. */
+/* One partition (000 FIG. 6 row): buffers of one size. The fields the
+ * allocation and free fast paths read come first: the first two cache
+ * lines of a line-aligned struct. */
 struct part {
-	struct pn_stats_part *st; /* live counters (stats file) */
-	struct pn_stats_block *bst; /* live block records (stats file) */
-	struct block *blocks; /* max_blocks entries */
-	uint64_t *map; /* free bits: 1 = free and allocatable */
+	uint64_t *map; /* free bits: 1 = free and allocatable; + a 0 word */
 	struct bufmeta *meta; /* one per buffer of the whole partition */
-	uint8_t *flags; /* BUF_* per buffer, for blocks that are not active */
+	uint64_t *wtick; /* per map word: pool clock at its last allocation */
+	struct pn_stats_part *st; /* live counters (stats file) */
 	char *base; /* first byte of the partition's reservation */
-	uint32_t buf_size; /* class size */
+	struct req *qhead, *qtail; /* FIFO at the wall */
+	uint64_t alloc_watch; /* in_use reaching this: high/low-water work */
+	uint64_t free_watch; /* in_use at or below this: free is not simple */
+	uint64_t buf_mask; /* buf_size - 1 */
+	uint32_t hint; /* no free bit below this word */
 	uint32_t buf_shift; /* log2(buf_size) */
+	uint32_t buf_size; /* class size */
+	uint32_t act_hi; /* past blocks 0..nact-1: no state check below */
+	uint32_t nact; /* blocks 0 .. nact-1 are all active */
+	uint32_t nwords; /* bitmap words up to the highest block committed */
+	uint32_t nbufs_hi; /* buffer index past the highest block committed */
 	uint32_t base_bufs; /* buffers in block 0 */
 	uint32_t add_bufs; /* buffers in each additional block */
 	int add_shift; /* log2(add_bufs), or -1 when not a power of two */
 	uint32_t max_blocks; /* blocks up to the wall */
-	uint32_t nwords; /* bitmap words up to the highest block committed */
-	uint32_t nbufs_hi; /* buffer index past the highest block committed */
-	uint32_t inactive; /* blocks below nbufs_hi that are not active */
-	uint32_t hint; /* no free bit below this word */
+	unsigned int idx; /* partition index */
+	struct pn_stats_block *bst; /* live block records (stats file) */
+	struct block *blocks; /* max_blocks entries */
+	uint8_t *flags; /* BUF_* per buffer, for blocks that are not active */
+	char *book; /* one mapping holding map, wtick and meta */
+	size_t book_len;
 	uint64_t active_cap; /* buffers in active blocks */
 	uint64_t draining_in_use; /* buffers out in draining blocks */
 	uint64_t low_mark; /* in_use >= this: at the low-water mark */
@@ -80,20 +91,20 @@ struct part {
 	bool grow_pending; /* low water crossed: grow in pn_pool_poll() */
 	bool underuse_raised; /* edge-trigger for underuse events */
 	bool underuse_shrink_pending; /* host answer to underuse, in poll */
-	struct req *qhead, *qtail; /* FIFO at the wall */
-	unsigned int idx; /* partition index */
-};
+} __attribute__((aligned(64)));
 
+/* One pool; the fields of the fast paths fill the first cache line. */
 struct pn_pool {
 	uint64_t magic; /* POOL_MAGIC or POOL_DEAD */
-	const char *owner_mark; /* address of the owner thread's TLS marker */
+	const char *owner_mark; /* owner thread's TLS marker; NULL once dead */
 	struct part *parts;
-	unsigned int nparts;
-	int8_t class_part[40]; /* log2(size class) -> partition, -1 none */
-	uint64_t now_ms; /* pool clock, refreshed by poll and slow paths */
 	char *region; /* the whole reservation */
 	size_t region_len;
+	uintptr_t span_mask; /* offset within a partition's span */
+	uint64_t now_ms; /* pool clock, refreshed by poll and slow paths */
 	uint32_t span_shift; /* log2 of each partition's reservation span */
+	unsigned int nparts;
+	int8_t class_part[40]; /* log2(size class) -> partition, -1 none */
 	struct io_uring *ring;
 	struct io_uring own_ring;
 	bool owns_ring;
@@ -119,7 +130,7 @@ struct pn_pool {
 	pthread_cond_t cv;
 	char err[256]; /* pn_pool_last_error() */
 	struct pn_pool *grave_next; /* destroyed pools stay findable */
-};
+} __attribute__((aligned(64)));
 
 /* config.c: what a pool without classes gets */
 #define POOL_NDEFAULT_CLASSES 6
@@ -165,8 +176,23 @@ static inline bool buf_is_out(const struct part *p, uint32_t idx)
 	return p->flags[idx] & BUF_ALLOCATED;
 }
 
+/* The fast paths compare in_use with one threshold each instead of testing
+ * every condition: an allocation that brings in_use to alloc_watch may set
+ * a new high water or cross the low-water mark; a free with in_use at or
+ * below free_watch may cross the underuse mark or has a queue to serve.
+ * Recomputed whenever sample_hw, the marks or the queue change. */
+static inline void part_update_watch(struct part *p)
+{
+	uint64_t hw = p->sample_hw + 1;
+
+	p->alloc_watch = hw < p->low_mark ? hw : p->low_mark;
+	p->free_watch = p->qhead ? UINT64_MAX : p->under_mark;
+}
+
 /* blocks.c */
 uint64_t block_in_use(const struct part *p, uint32_t b);
+uint64_t block_last_alloc(const struct pn_pool *pool, struct part *p,
+			  uint32_t b);
 void part_update_marks(struct part *p);
 void pool_publish(struct pn_pool *pool);
 

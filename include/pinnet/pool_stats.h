@@ -91,7 +91,9 @@ struct pn_stats_block {
 	uint64_t addr; /* start address in the owner's address space */
 	uint64_t bytes; /* 001 TotalSpace */
 	uint64_t in_use; /* buffers out in this block */
-	uint64_t last_alloc_ms; /* 001 TimeStamp: last allocation (ms) */
+	/* 001 TimeStamp: last allocation (ms); like in_use of an active
+	 * block, refreshed by the owner's pn_pool_poll() (every 10 ms) */
+	uint64_t last_alloc_ms;
 	uint64_t state_ms; /* when the state last changed (ms) */
 };
 

@@ -115,6 +115,33 @@ static void test_idle_recent_allocation(void)
 	destroy_clean(pool);
 }
 
+/* Blocks 0-2 (16 buffers each) share one bitmap word. Allocations that
+ * keep coming in the base block must not make blocks 1 and 2 look busy:
+ * block 2 is released after the idle period, block 1 stays as headroom. */
+static void test_idle_shared_word(void)
+{
+	char *b[48], *x;
+	struct pn_pool *pool = pool_with(PN_RELEASE_IDLE, b, 48, 3);
+
+	for (int i = 1; i < 48; i++) /* b[0] keeps the base block busy */
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	for (int i = 0; i < 400 && !count_events(PN_EV_RELEASE); i++) {
+		x = pn_buf_alloc(pool, 4096, 0);
+		CU_ASSERT_PTR_EQUAL(x, b[0] + 4096); /* in the base block */
+		pn_pool_poll(pool);
+		sleep_ms(1);
+		CU_ASSERT_EQUAL(pn_buf_free(pool, x), 0);
+	}
+	/* released while the base block kept allocating */
+	CU_ASSERT_EQUAL_FATAL(count_events(PN_EV_RELEASE), 1);
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) <= 2 * 64 * KIB, 2000));
+	CU_ASSERT_EQUAL(find_event(PN_EV_RELEASE, 0)->block, 2);
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 2 * 64 * KIB);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[0]), 0);
+	destroy_clean(pool);
+}
+
 /* The recent-peak policy: after a burst it keeps what the peak needs while
  * the peak is in the window, then releases to what the new peak plus the
  * low-water headroom needs, several blocks in one sample. */
@@ -146,6 +173,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_idle_release_order),
 	CU_TEST_ENTRY(test_idle_keeps_headroom),
 	CU_TEST_ENTRY(test_idle_recent_allocation),
+	CU_TEST_ENTRY(test_idle_shared_word),
 	CU_TEST_ENTRY(test_peak_policy),
 };
 

@@ -108,6 +108,50 @@ static void test_leak_timeout_refuse(void)
 	destroy_clean(pool);
 }
 
+/* A released block below an active one (the leak policy refused to let
+ * block 2 go and made it active again; block 1 went): frees above the hole
+ * are checked against the blocks' states, and the hole's buffers stay
+ * refused. */
+static void test_free_across_a_hole(void)
+{
+	struct pn_pool_class c = one_class(3);
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct pn_pool *pool;
+	struct pn_pool_part_stats s;
+	char *b[48], *x;
+
+	o.leak_timeout_ms = 30;
+	pool = grown_pool(&o, b, 48);
+	for (int i = 0; i < 48; i++)
+		if (i != 40)
+			CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	CU_ASSERT_EQUAL(pn_pool_shrink(pool, 4096, 64 * KIB), 2);
+	CU_ASSERT_TRUE(POLL_UNTIL(pool, count_events(PN_EV_SHRINK_REFUSED) == 1,
+				  2000));
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 128 * KIB, 1000));
+	s = stats_of(pool, 0);
+	CU_ASSERT_EQUAL(s.blocks_active, 2); /* blocks 0 and 2 */
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[20]), -ESTALE);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[40]), 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[40]), -EALREADY);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).errors, 2);
+	/* block 0 first, then block 2 over the hole */
+	for (int i = 0; i < 16; i++)
+		CU_ASSERT_PTR_EQUAL(pn_buf_alloc(pool, 4096, 0), b[i]);
+	x = pn_buf_alloc(pool, 4096, 0);
+	CU_ASSERT_PTR_EQUAL(x, b[32]);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, x), 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, x), -EALREADY);
+	for (int i = 0; i < 16; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	s = stats_of(pool, 0);
+	CU_ASSERT_EQUAL(s.in_use, 0);
+	CU_ASSERT_EQUAL(s.free, 32);
+	CU_ASSERT_EQUAL(s.errors, 3);
+	destroy_clean(pool);
+}
+
 /* 000 block 412: reclaim marks leaked buffers free and completes the
  * shrink; a late free of such a buffer is refused, not corrupting. */
 static void test_leak_timeout_reclaim(void)
@@ -274,6 +318,7 @@ static void test_tag_cqe_waits_for_inflight_io(void)
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_shrink_waits_for_buffers),
 	CU_TEST_ENTRY(test_leak_timeout_refuse),
+	CU_TEST_ENTRY(test_free_across_a_hole),
 	CU_TEST_ENTRY(test_leak_timeout_reclaim),
 	CU_TEST_ENTRY(test_underuse),
 	CU_TEST_ENTRY(test_pressure),
