@@ -18,6 +18,7 @@ packages=(
 	curl
 	ethtool
 	gcc
+	gnuplot-nox
 	iproute2
 	iperf3
 	iputils-ping

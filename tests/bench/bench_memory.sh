@@ -101,12 +101,14 @@ for name in ("idle", "peak", "static"):
     # back at base: first sample at or below the starting level after each
     # burst's end (both clocks are CLOCK_MONOTONIC)
     back = []
-    for end in (float(x) - t0 for x in open(f"{out}/{name}_burst_ends")):
+    ends = [float(x) - t0 for x in open(f"{out}/{name}_burst_ends")]
+    for end in ends:
         after = [t for t, v in pts if t >= end and v <= base]
         back.append(round(after[0] - end, 1) if after else None)
     res[name] = {"avg_pinned_MiB": round(area / span / 1024, 2), "peak_MiB": round(max(v for _, v in pts) / 1024, 1),
                  "base_MiB": round(base / 1024, 1), "requests": reqs, "req_per_s": round(sum(rps) / len(rps)),
-                 "errors": errs, "back_at_base_s": back, "csv": f"{name}.csv"}
+                 "errors": errs, "back_at_base_s": back, "csv": f"{name}.csv",
+                 "bursts_s": [[round(e - burst, 2), round(e, 2)] for e in ends]}
 s = res["static"]
 for name in ("idle", "peak"):
     r = res[name]

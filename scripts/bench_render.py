@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Render a bench-report results folder: PNG plots (gnuplot) and REPORT.md.
+
+Usage: bench_render.py DIR
+
+Reads DIR/{pool,stack,memory,bpf}.json (whichever exist) and the memory
+benchmark's CSV series in DIR/memory/. Every number in REPORT.md is copied
+from those files; nothing is measured here.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+
+def load(d, name):
+    p = os.path.join(d, name + ".json")
+    if not os.path.exists(p):
+        return None
+    try:
+        with open(p) as f:
+            txt = f.read().strip()
+        if not txt:
+            print(f"bench_render: {p} is empty (the benchmark failed?)", file=sys.stderr)
+            return None
+        try:
+            return json.loads(txt)
+        except ValueError:  # progress lines before the JSON object
+            return json.loads(txt.splitlines()[-1])
+    except (OSError, ValueError) as e:
+        print(f"bench_render: {p}: {e}", file=sys.stderr)
+        return None
+
+
+def gnuplot(d, name, script):
+    """Run one gnuplot script; returns the PNG's file name or None."""
+    png = name + ".png"
+    full = (f"set terminal pngcairo size 960,540 font 'sans,11'\n"
+            f"set output '{os.path.join(d, png)}'\n" + script)
+    with open(os.path.join(d, name + ".gp"), "w") as f:
+        f.write(full)
+    r = subprocess.run(["gnuplot"], input=full, text=True, capture_output=True)
+    if r.returncode:
+        print(f"bench_render: gnuplot {name}: {r.stderr.strip()}", file=sys.stderr)
+        return None
+    return png
+
+
+def bars(d, name, title, ylabel, groups, series, logscale=False):
+    """Clustered bars: groups = [label...], series = [(title, [values])]."""
+    dat = os.path.join(d, name + ".dat")
+    with open(dat, "w") as f:
+        f.write("group " + " ".join(f'"{t}"' for t, _ in series) + "\n")
+        for i, g in enumerate(groups):
+            f.write(f'"{g}" ' + " ".join(f"{v[i]}" for _, v in series) + "\n")
+    plots = ", ".join(
+        (f"'{dat}' using {i + 2}:xtic(1) title columnheader({i + 2})" if i == 0
+         else f"'' using {i + 2} title columnheader({i + 2})") for i in range(len(series)))
+    return gnuplot(d, name, f"""
+set title "{title}"
+set ylabel "{ylabel}"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key top right
+set yrange [0:*]
+{"set logscale y" if logscale else ""}
+plot {plots}
+""")
+
+
+def memory_plot(d, mem):
+    series = []
+    for name, title in (("idle", "elastic, seed idle release (001 FIG. 6)"),
+                        ("peak", "elastic, recent-peak policy"),
+                        ("static", "static pool sized for the peak")):
+        csv = os.path.join(d, "memory", f"{name}.csv")
+        if name in mem and os.path.exists(csv):
+            series.append((csv, title))
+    if not series:
+        return None
+    rects = ""
+    for i, (a, b) in enumerate(mem.get("idle", {}).get("bursts_s", [])):
+        rects += (f"set object {i + 1} rect from {a},graph 0 to {b},graph 1 "
+                  "fillcolor rgb '#eeeeee' fillstyle solid 1.0 noborder behind\n")
+    plots = ", ".join(f"'{c}' using 1:($2/1024) with steps lw 2 title '{t}'" for c, t in series)
+    return gnuplot(d, "memory", f"""
+set title "Pinned memory under bursty load (grey: wrk bursts)"
+set xlabel "time (s)"
+set ylabel "pinned memory (MiB)"
+set datafile separator ","
+set grid
+set key top right
+set yrange [0:*]
+{rects}
+plot {plots}
+""")
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    d = sys.argv[1]
+    pool, stack, mem, bpf = (load(d, n) for n in ("pool", "stack", "memory", "bpf"))
+    if not any((pool, stack, mem, bpf)):
+        print(f"bench_render: no benchmark JSON in {d}", file=sys.stderr)
+        return 1
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    md = ["# pinnet benchmark report", "",
+          f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} on {os.cpu_count()} cores ({cpu}), "
+          f"Linux {platform.release()}.", "",
+          "Absolute numbers vary between machines (and between runs on a shared VM); "
+          "the ratios, each measured against its baseline in the same run, are what to "
+          "compare. Every figure below is copied from the JSON files next to this "
+          "report (`pool.json`, `stack.json`, `memory.json`, `bpf.json`).", ""]
+    bars_met = []
+
+    if mem:
+        md += ["## Pinned memory under bursty load", ""]
+        ld = mem.get("load", {})
+        md += [f"Load: idle {ld.get('idle_s')} s, then {ld.get('bursts')} bursts of "
+               f"{ld.get('burst_s')} s each followed by {ld.get('idle_s')} s idle; "
+               f"client `{ld.get('client')}` against pinnet-httpd. Pinned bytes are the "
+               "pool's counters sampled every 200 ms (VmPin, the kernel's count, is in the CSVs).", ""]
+        png = memory_plot(d, mem)
+        if png:
+            md += [f"![pinned memory over time]({png})", ""]
+        md += ["| pool | time-avg pinned MiB | vs static | peak MiB | base MiB | req/s | vs static | errors | back at base after each burst (s) |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for n, t in (("idle", "seed idle release"), ("peak", "recent peak"), ("static", "static, peak-sized")):
+            r = mem.get(n)
+            if not r:
+                continue
+            md.append(f"| {t} | {fmt(r.get('avg_pinned_MiB'), 2)} | {fmt(r.get('avg_pinned_vs_static', 1.0 if n == 'static' else None), 3)} | "
+                      f"{fmt(r.get('peak_MiB'))} | {fmt(r.get('base_MiB'))} | {r.get('req_per_s')} | "
+                      f"{fmt(r.get('throughput_vs_static', 1.0 if n == 'static' else None), 3)} | {r.get('errors')} | "
+                      f"{', '.join(fmt(x) for x in r.get('back_at_base_s', [])) if n != 'static' else '-'} |")
+        b = mem.get("bar", {})
+        md += ["", f"Bar: time-averaged pinned memory at most {b.get('avg_pinned_max_ratio')}x the static pool, "
+               f"zero errors, throughput at least {b.get('throughput_min_ratio')}x: "
+               f"**{'met' if b.get('met') else 'NOT met'}**.", ""]
+        bars_met.append(("memory", b.get("met")))
+
+    if stack:
+        md += ["## pinnet against the kernel's TCP", ""]
+        m = stack.get("machine", {})
+        md += [f"Same application (pinnet-perf on pinnet and with --kernel), two veth pairs between "
+               f"the same namespaces, peer at default offloads; medians of {stack.get('runs')} rounds "
+               f"of {stack.get('seconds_each')} s each.", ""]
+        rows = [("receive, CUBIC sender", "receive_cubic_MBps"), ("receive, BBR sender", "receive_bbr_MBps"),
+                ("send", "send_MBps")]
+        png = bars(d, "throughput", "Bulk throughput (iperf3 client on the kernel side)", "MB/s",
+                   [r[0] for r in rows],
+                   [("pinnet", [stack[k]["pinnet"] for _, k in rows]),
+                    ("kernel TCP", [stack[k]["kernel"] for _, k in rows])])
+        if png:
+            md += [f"![throughput]({png})", ""]
+        md += ["| test | pinnet MB/s | kernel MB/s | ratio | pinnet runs | kernel runs |", "|---|---|---|---|---|---|"]
+        for t, k in rows:
+            r = stack[k]
+            md.append(f"| {t} | {r['pinnet']} | {r['kernel']} | {r['ratio']} | {r.get('pinnet_runs')} | {r.get('kernel_runs')} |")
+        rr = stack["rr_64B"]
+        lat = rr["latency_us"]
+        png = bars(d, "latency", "64-byte request/response latency (sockperf ping-pong)", "microseconds",
+                   ["p50", "p99", "p99.9"],
+                   [("pinnet", [lat["pinnet"][p] for p in ("p50", "p99", "p99.9")]),
+                    ("kernel TCP", [lat["kernel"][p] for p in ("p50", "p99", "p99.9")])])
+        if png:
+            md += ["", f"![latency]({png})", ""]
+        md += ["", "| request/response | rate /s | p50 us | p99 us | p99.9 us |", "|---|---|---|---|---|",
+               f"| pinnet | {rr['pinnet_per_s']} | {lat['pinnet']['p50']} | {lat['pinnet']['p99']} | {lat['pinnet']['p99.9']} |",
+               f"| kernel | {rr['kernel_per_s']} | {lat['kernel']['p50']} | {lat['kernel']['p99']} | {lat['kernel']['p99.9']} |",
+               f"| ratio | {rr['ratio']} | | | |", ""]
+        c = stack.get("connections_per_s", {})
+        md += [f"Connections per second: pinnet {c.get('pinnet')}, kernel {c.get('kernel')} (ratio {c.get('ratio')}).", ""]
+        f = stack.get("pinnet_receive_frames")
+        if f:
+            md += [f"pinnet's receive path: {f['rx_frames_per_s']:.0f} frames/s, {f['rx_bytes_per_frame']:.0f} bytes/frame, "
+                   f"{f['ack_frames_per_MiB']:.1f} ACK frames per MiB.", ""]
+        b = stack.get("bar", {})
+        md += [f"Bar: receive at least {b.get('receive_min_ratio')}x with each congestion control and request/response "
+               f"at least {b.get('rr_min_ratio')}x: **{'met' if b.get('met') else 'NOT met'}**.", ""]
+        bars_met.append(("stack", b.get("met")))
+
+    if pool:
+        md += ["## Pool alloc+free against glibc malloc and a free list", ""]
+        ns = pool["ns_per_pair"]
+        png = bars(d, "pool", f"alloc+free pairs of {pool.get('buf_size')} B buffers", "ns per pair",
+                   ["single pair", "bursts of 64"],
+                   [(t, [ns[n]["single"], ns[n]["burst64"]]) for n, t in
+                    (("pool", "pinnet pool"), ("malloc", "glibc malloc"), ("freelist", "static free list"))])
+        if png:
+            md += [f"![pool]({png})", ""]
+        md += ["| ns per pair | pool | glibc malloc | static free list | pool/malloc | pool/free list |",
+               "|---|---|---|---|---|---|"]
+        for k in ("single", "burst64"):
+            md.append(f"| {k} | {ns['pool'][k]} | {ns['malloc'][k]} | {ns['freelist'][k]} | "
+                      f"{pool['ratio']['pool_vs_malloc'][k]} | {pool['ratio']['pool_vs_freelist'][k]} |")
+        g = pool.get("grow_release_us", {})
+        if g:
+            md += ["", "| block | grow us | release us |", "|---|---|---|"]
+            for k, v in g.items():
+                md.append(f"| {k} | {v['grow']} | {v['release']} |")
+        b = pool.get("bar", {})
+        md += ["", f"Medians of {pool.get('repeats')} repeats of per-repeat ratios. Bar: at most "
+               f"{b.get('pool_vs_malloc_max')}x malloc and {b.get('pool_vs_freelist_max')}x the free list: "
+               f"**{'met' if b.get('met') else 'NOT met'}**.", ""]
+        bars_met.append(("pool", b.get("met")))
+
+    if bpf:
+        md += ["## The BPF tools attached", ""]
+        loss = bpf["loss"]
+        idle = bpf["probes_idle_vs_compiled_out"]
+        bulk = bpf["perf_bulk_receive_MBps"]
+        cheap = [("top", loss["top"]), ("trace", loss["trace"]),
+                 ("probes idle (burst64)", idle["loss_burst64"]), ("trace on bulk receive", bulk["loss_trace"])]
+        png = bars(d, "bpf", "Cost of pinnet-bpf attached (percent of throughput lost)", "% lost",
+                   [n for n, _ in cheap], [("cost", [round(100 * max(v, 0), 2) for _, v in cheap])])
+        if png:
+            md += [f"![bpf cost]({png})", ""]
+        md += ["| attached | throughput lost |", "|---|---|"]
+        for n in ("top", "trace", "leaks", "hist"):
+            md.append(f"| {n} (alloc+free loop) | {100 * loss[n]:.1f}% |")
+        md += [f"| probes compiled in, nothing attached (single / burst64) | {100 * idle['loss_single']:.1f}% / {100 * idle['loss_burst64']:.1f}% |",
+               f"| trace, bulk receive {bulk['none']} -> {bulk['trace']} MB/s | {100 * bulk['loss_trace']:.1f}% |", "",
+               "leaks and hist put uprobes on every alloc and free: they are for finding a leak, not for "
+               "production (see pinnet-bpf --help). Negative figures are noise (faster with the tool attached).", ""]
+        b = bpf.get("bar", {})
+        md += [f"Bar: top and trace at most {100 * b.get('top_trace_max_loss', 0):.0f}%: "
+               f"**{'met' if b.get('met') else 'NOT met'}**.", ""]
+        bars_met.append(("bpf", b.get("met")))
+
+    md += ["## Bars", "", "| benchmark | bar |", "|---|---|"]
+    md += [f"| {n} | {'met' if m else 'NOT met'} |" for n, m in bars_met]
+    with open(os.path.join(d, "REPORT.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    for n, m in bars_met:
+        print(f"bench_render: {n}: bar {'met' if m else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
