@@ -358,6 +358,21 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Room to queue at least a little: lwIP's send buffer and segment queue
+ * (with `margin` segments to spare), and lwIP not out of memory at the last
+ * write. After an ERR_MEM (segments or pbufs exhausted, often by other
+ * connections) the socket is not writable until the stack has taken in
+ * new frames: ACKs are what free that memory. Reporting POLLOUT meanwhile
+ * made applications spin on EAGAIN without the stack ever running.
+ */
+static bool writable(const struct sock *so, unsigned int margin)
+{
+	return so->pcb && tcp_sndbuf(so->pcb) > 0 &&
+	       tcp_sndqueuelen(so->pcb) + margin < TCP_SND_QUEUELEN &&
+	       so->st->rx_gen >= so->unblock_gen;
+}
+
 static short revents_of(struct sock *so, short events)
 {
 	short r = 0;
@@ -369,8 +384,7 @@ static short revents_of(struct sock *so, short events)
 		if (so->rx_n || so->eof || so->err)
 			r |= POLLIN;
 		if (so->pcb && so->connected && !so->connecting &&
-		    !so->shut_wr && tcp_sndbuf(so->pcb) > 0 &&
-		    tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN)
+		    !so->shut_wr && writable(so, 4))
 			r |= POLLOUT;
 		if (so->err)
 			r |= POLLERR;
@@ -625,25 +639,30 @@ PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 		if (rc)
 			return rc;
 		room = tcp_sndbuf(so->pcb);
-		if (room && tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN - 4)
-			break;
+		if (writable(so, 4)) {
+			size_t n = len > room ? room : len;
+
+			if (n > 0xffff)
+				n = 0xffff; /* tcp_write takes a u16 */
+			if (!so->pcb->unacked && !so->pcb->unsent)
+				so->last_progress_ms =
+					(uint64_t)now_ms(); /* a new wait */
+			err = tcp_write(so->pcb, buf, (u16_t)n,
+					TCP_WRITE_FLAG_COPY);
+			if (err != ERR_MEM) {
+				len = n;
+				break;
+			}
+			/* out of segments or pbufs: wait for ACKs */
+			so->unblock_gen = so->st->rx_gen + 1;
+			tcp_output(so->pcb);
+		}
 		rc = wait_for(so, POLLOUT);
 		if (rc)
 			return rc;
 	}
-	if (len > room)
-		len = room;
-	if (len > 0xffff)
-		len = 0xffff; /* tcp_write takes a u16 */
-	if (!so->pcb->unacked && !so->pcb->unsent)
-		so->last_progress_ms = (uint64_t)now_ms(); /* a new wait */
-	err = tcp_write(so->pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY);
 	if (err == ERR_OK)
 		so->sent_total += len;
-	if (err == ERR_MEM) {
-		tcp_output(so->pcb);
-		return so->nonblock ? -EAGAIN : -ENOMEM;
-	}
 	if (err != ERR_OK)
 		return errno_of(err);
 	tcp_output(so->pcb);
@@ -1128,12 +1147,12 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 		return -EBADF;
 	if (!buf || !len || len > 0xffff || !pn_pool_owns(st->pool, buf))
 		return -EINVAL;
+retry:
 	for (;;) {
 		rc = so->listening ? -ENOTCONN : can_send(so);
 		if (rc)
 			return rc;
-		if (tcp_sndbuf(so->pcb) >= len &&
-		    tcp_sndqueuelen(so->pcb) < TCP_SND_QUEUELEN - 8)
+		if (tcp_sndbuf(so->pcb) >= len && writable(so, 8))
 			break;
 		/* the whole buffer must fit: wait for acknowledgements */
 		if (so->nonblock)
@@ -1151,7 +1170,14 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 	err = tcp_write(so->pcb, buf, (u16_t)len, 0);
 	if (err != ERR_OK) {
 		free(z);
-		return err == ERR_MEM ? -EAGAIN : errno_of(err);
+		if (err != ERR_MEM)
+			return errno_of(err);
+		/* out of segments or pbufs: not writable until ACKs come */
+		so->unblock_gen = so->st->rx_gen + 1;
+		tcp_output(so->pcb);
+		if (so->nonblock)
+			return -EAGAIN;
+		goto retry; /* the loop above runs the stack until then */
 	}
 	so->sent_total += len;
 	*z = (struct zc_tx){ NULL, buf, so->sent_total };

@@ -416,6 +416,7 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 				    strerror(-rc));
 	n = reap(st);
 	if (n) {
+		st->rx_gen++;
 		st->busy_until_ns = now_ns() + BUSY_POLL_NS;
 		tcp_partial_acks();
 	}

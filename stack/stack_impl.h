@@ -64,6 +64,7 @@ struct sock {
 	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0 off */
 	uint64_t last_progress_ms; /* last ACK of our data, or first unacked */
 	uint64_t sent_total; /* bytes handed to lwIP */
+	uint64_t unblock_gen; /* not writable before st->rx_gen reaches it */
 	uint64_t acked_total; /* bytes the peer acknowledged */
 	struct zc_tx *zc_head, *zc_tail; /* zero-copy buffers in flight */
 	struct pbuf *zc_rx; /* the segment lent by pn_recv_zc() */
@@ -94,6 +95,7 @@ struct pn_stack {
 	uint64_t next_sock_check_ms; /* user timeouts */
 	uint64_t rx_backoff_until_ms; /* the interface failed: pause reads */
 	uint64_t busy_until_ns; /* busy-poll the ring until then */
+	uint64_t rx_gen; /* loop turns that reaped completions */
 	uint16_t csum_default; /* netif checksum flags when not trusted */
 	char err[256];
 };

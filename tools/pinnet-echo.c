@@ -38,7 +38,9 @@ static bool serve(struct net *st, struct conn *c, short rev)
 {
 	ssize_t n;
 
-	if (c->len > c->off && (rev & (POLLOUT | POLLIN))) {
+	/* POLLERR/POLLHUP too: the send meets the error and the connection
+	 * goes; ignored, poll would report it again at once, for ever */
+	if (c->len > c->off && (rev & (POLLOUT | POLLIN | POLLERR | POLLHUP))) {
 		n = net_send(st, c->sock, c->buf + c->off, c->len - c->off);
 		if (n < 0 && n != -EAGAIN)
 			return false;

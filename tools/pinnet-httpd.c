@@ -253,7 +253,12 @@ static bool serve(struct net *n, struct conn *c, short rev)
 {
 	ssize_t r;
 
-	if (rev & POLLOUT && !pump(n, c))
+	/* an error or hang-up while a response is pending: pump meets it
+	 * (and the connection goes); left alone, poll would report it again
+	 * at once, for ever */
+	if (rev & (POLLOUT | POLLERR | POLLHUP) && c->hlen && !pump(n, c))
+		return false;
+	if (rev & POLLERR && c->hlen)
 		return false;
 	while (!c->hlen && !c->closing) {
 		ssize_t used = parse(c);
