@@ -66,9 +66,9 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
-set key top right
-set yrange [0:*]
-{"set logscale y" if logscale else ""}
+set key below horizontal
+set xrange [-0.5:{len(groups) - 0.5}]
+{"set logscale y; set yrange [1:*]" if logscale else "set yrange [0:*]"}
 plot {plots}
 """)
 
@@ -94,7 +94,7 @@ set xlabel "time (s)"
 set ylabel "pinned memory (MiB)"
 set datafile separator ","
 set grid
-set key top right
+set key below horizontal
 set yrange [0:*]
 {rects}
 plot {plots}
@@ -181,10 +181,11 @@ def main():
             md.append(f"| {t} | {r['pinnet']} | {r['kernel']} | {r['ratio']} | {r.get('pinnet_runs')} | {r.get('kernel_runs')} |")
         rr = stack["rr_64B"]
         lat = rr["latency_us"]
-        png = bars(d, "latency", "64-byte request/response latency (sockperf ping-pong)", "microseconds",
+        png = bars(d, "latency", "64-byte request/response latency (sockperf ping-pong)", "microseconds (log scale)",
                    ["p50", "p99", "p99.9"],
                    [("pinnet", [lat["pinnet"][p] for p in ("p50", "p99", "p99.9")]),
-                    ("kernel TCP", [lat["kernel"][p] for p in ("p50", "p99", "p99.9")])])
+                    ("kernel TCP", [lat["kernel"][p] for p in ("p50", "p99", "p99.9")])],
+                   logscale=True)
         if png:
             md += ["", f"![latency]({png})", ""]
         md += ["", "| request/response | rate /s | p50 us | p99 us | p99.9 us |", "|---|---|---|---|---|",
