@@ -162,6 +162,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		errno = ENOMEM;
 		return NULL;
 	}
+	st->ops = &pn_stack_ops_copy;
 	memcpy(&st->o, opts,
 	       opts->sz < sizeof(st->o) ? opts->sz : sizeof(st->o));
 	st->o.sz = sizeof(st->o);

@@ -15,6 +15,7 @@
 #include "lwip/tcp.h"
 #include "pinnet/pool.h"
 #include "pinnet/stack.h"
+#include "stack_ops.h"
 
 /* Every RX buffer starts with this record, then the virtio_net_hdr, then
  * the frame: the pbuf that lwIP holds lives in the buffer it describes. */
@@ -78,6 +79,8 @@ struct sock {
 };
 
 struct pn_stack {
+	const struct pn_stack_ops
+		*ops; /* first: stack/api.c dispatches on it */
 	struct io_uring ring;
 	struct pn_pool *pool;
 	struct pn_stack_opts o;

@@ -7,8 +7,12 @@
  * interface: an AF_PACKET socket on an Ethernet interface (with
  * PACKET_VNET_HDR, so a kernel peer's checksum offload and GSO work) or a TAP
  * device. lwIP runs without threads (NO_SYS): every call below runs the
- * stack from the calling thread, which must be the thread that created it.
- * lwIP keeps global state, so a process has one stack at a time.
+ * stack from the calling thread, and a stack must be used by one thread at
+ * a time (the one that created it, normally). One stack per thread: a
+ * process can run several stacks at once, in different threads, with no
+ * locks between them: lwIP keeps global state, so each stack lives in its
+ * own copy of lwIP, and the build has stack_copies of them (meson option,
+ * default 8); pn_stack_create() fails with EBUSY when all are in use.
  *
  * Sockets are small integers local to the stack. Calls return 0 (or a count)
  * or -errno with POSIX meanings; they never set errno, except the
@@ -55,7 +59,8 @@ struct pn_stack_opts {
 /*
  * pn_stack_create - open the interface, create the ring and the pool,
  * start lwIP. Returns the stack (pn_stack_destroy()) or NULL with errno:
- * EINVAL (options), EBUSY (a stack exists in this process), EPERM/EACCES
+ * EINVAL (options), EBUSY (every stack copy of the build is in use: see
+ * above), EPERM/EACCES
  * (CAP_NET_RAW for a packet socket, CAP_NET_ADMIN for TAP), ENODEV (no such
  * interface), or the pool's and ring's errors; pn_stack_last_error(NULL)
  * says which step failed and why.
