@@ -61,17 +61,8 @@ wait "${PIDS[-1]}"
 vanish() {
 	local how=$1
 	in_b ip addr add "$IP_B/24" dev "$IF_B" 2>/dev/null || true
-	(ip netns exec "$NS_B" python3 -c '
-import socket, time, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 9090)); s.listen(4)
-c, _ = s.accept(); c.recv(4096)
-c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
-while True:
-    c.sendall(b"x" * 1024); time.sleep(0.05)
-' "$IP_B" >"$WORK/slow.log" 2>&1) &
-	local srv=$!
-	PIDS+=($srv)
+	start_slow_server
+	local srv=$SLOW_PID
 	sleep 0.5
 	local t0=$(date +%s.%N)
 	(rc=0

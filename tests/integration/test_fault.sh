@@ -103,16 +103,8 @@ PY
 	fi
 	kill -TERM "$srv"
 	wait "$srv" || { echo "FAIL: $name: pinnet-echo exited $? on SIGTERM"; exit 1; }
-	python3 - "$WORK/echo-$name.log" "$name" <<'PY'
-import re, sys
-line = [l for l in open(sys.argv[1]) if "buffers out:" in l][-1]
-out = sum(int(n) for n in re.findall(r" B: (\d+)", line))
-armed = int(re.search(r"reads in flight: (\d+)", line).group(1))
-if out != armed:
-    print(f"FAIL: {sys.argv[2]}: {out} pool buffers out at exit, {armed} armed reads: {out - armed} leaked")
-    sys.exit(1)
-print(f"  pool: {out} buffers out at exit, all armed reads")
-PY
+	check_buffers "$WORK/echo-$name.log" "$name" | sed 's/^/  /'
+	[ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 	grep -o 'pool pinned [^,]*' "$WORK/echo-$name.log" | tail -1 | sed 's/^/  /' || true
 	echo "  case $name done in $(python3 -c "import time; print(round(time.time() - $t0, 1))") s"
 }
@@ -131,18 +123,8 @@ done
 # within its --timeout (+ slack) and hold no frame buffer at exit. (Link
 # down and interface deleted: test_client.sh.)
 if [ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " =~ " vanish " ]]; then
-	(ip netns exec "$NS_B" python3 -c '
-import socket, time, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 9090)); s.listen(4)
-c, _ = s.accept(); c.recv(4096)
-c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
-while True:
-    c.sendall(b"x" * 1024); time.sleep(0.05)
-' "$IP_B" >"$WORK/slow.log" 2>&1) &
-	srv=$!
-	disown $srv
-	PIDS+=($srv)
+	start_slow_server
+	disown "$SLOW_PID"
 	sleep 0.5
 	(rc=0
 	 in_a "$build/tools/pinnet-fetch" --iface "$IF_A" --addr "$IP_A/24" --timeout 3 \
@@ -150,7 +132,6 @@ while True:
 	 echo $rc >"$WORK/vanish.rc") &
 	cli=$!
 	sleep 1.5
-	grep -q . "$WORK/vanish.log" 2>/dev/null || true
 	t0=$(date +%s.%N)
 	for p in $(ip netns pids "$NS_B"); do kill -KILL "$p" 2>/dev/null || true; done
 	ip netns del "$NS_B"

@@ -207,11 +207,5 @@ rx = int(re.search(r"rx (\d+) frames", log).group(1))
 if rx < int(sys.argv[2]):
     print(f"FAIL: the stack saw {rx} frames, fewer than the {sys.argv[2]} hostile ones: they did not reach it")
     sys.exit(1)
-line = [l for l in open(sys.argv[1]) if "buffers out:" in l][-1]
-out = sum(int(n) for n in re.findall(r" B: (\d+)", line))
-armed = int(re.search(r"reads in flight: (\d+)", line).group(1))
-if out != armed:
-    print(f"FAIL: {out} pool buffers out at exit, {armed} of them armed reads: {out - armed} leaked")
-    sys.exit(1)
-print(f"pool: {out} buffers out at exit, all armed reads: nothing leaked")
 PY
+check_buffers "$WORK/echo.log" pinnet-echo
