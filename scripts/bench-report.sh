@@ -69,7 +69,7 @@ step() { # NAME DESCRIPTION COMMAND...
 	fi
 }
 
-step pool "pool alloc+free against glibc malloc and a free list (~1 min)" \
+step pool "pool alloc+free against glibc malloc and a free list (~10 s)" \
 	"$build/tests/bench_pool" --no-bar --quiet
 step stack "pinnet against the kernel's TCP, $runs rounds (~$((runs * 35 / 60 + 1)) min)" \
 	bash tests/bench/bench_stack.sh "$build" "$runs" --no-bar
