@@ -51,7 +51,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "pinnet demo: pinnet-httpd (PID $httpd) on the user-space stack at $ipa; wrk drives bursts"
-echo "of 100 connections fetching 64 KiB; the pool gives memory back when a burst ends."
+echo "of 100 connections fetching 1 MiB; the pool gives memory back when a burst ends."
 echo
 printf '%6s  %-6s %10s %10s %9s %6s %9s\n' time phase "pinned" "VmPin" "in use" grows releases
 
@@ -82,7 +82,7 @@ total=0
 for round in 1 2; do
 	watch_pool idle "$rest" "$t0"
 	ip netns exec "$nsb" wrk -t2 -c100 -d"${burst}s" --timeout 5s \
-		"http://$ipa/bytes/65536" >"$work/wrk$round.log" 2>&1 &
+		"http://$ipa/bytes/1048576" >"$work/wrk$round.log" 2>&1 &
 	wrk=$!
 	watch_pool burst "$burst" "$t0"
 	wait $wrk || true
