@@ -145,15 +145,15 @@ def main():
         png = memory_plot(d, mem)
         if png:
             md += [f"![pinned memory over time]({png})", ""]
-        md += ["| pool | time-avg pinned MiB | vs static | peak MiB | base MiB | req/s | vs static | errors | back at base after wrk ends (s) | after the pool goes quiet (s) |",
-               "|---|---|---|---|---|---|---|---|---|---|"]
+        md += ["| pool | time-avg pinned MiB | vs static | peak MiB | base MiB | req/s | vs static | HTTP errors | failed allocations | back at base after wrk ends (s) | after the pool goes quiet (s) |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
         for n, t in (("idle", "seed idle release"), ("peak", "recent peak"), ("static", "static, peak-sized")):
             r = mem.get(n)
             if not r:
                 continue
             md.append(f"| {t} | {fmt(r.get('avg_pinned_MiB'), 2)} | {fmt(r.get('avg_pinned_vs_static', 1.0 if n == 'static' else None), 3)} | "
                       f"{fmt(r.get('peak_MiB'))} | {fmt(r.get('base_MiB'))} | {r.get('req_per_s')} | "
-                      f"{fmt(r.get('throughput_vs_static', 1.0 if n == 'static' else None), 3)} | {r.get('errors')} | "
+                      f"{fmt(r.get('throughput_vs_static', 1.0 if n == 'static' else None), 3)} | {r.get('errors')} | {r.get('failed_allocations', '-')} | "
                       f"{', '.join(fmt(x) for x in r.get('back_at_base_s', [])) if n != 'static' else '-'} | "
                       f"{', '.join(fmt(x) for x in r.get('back_at_base_after_quiet_s', [])) if n != 'static' else '-'} |")
         b = mem.get("bar", {})
@@ -161,7 +161,7 @@ def main():
                "wrk exits: the server still works on the connections wrk abandons. The seed's idle timer "
                "starts at the last allocation.", "",
                f"Bar: time-averaged pinned memory at most {b.get('avg_pinned_max_ratio')}x the static pool, "
-               f"zero errors, throughput at least {b.get('throughput_min_ratio')}x, back at base within "
+               f"zero errors and failed allocations, throughput at least {b.get('throughput_min_ratio')}x, back at base within "
                f"{b.get('back_at_base_max_s')} s of the pool going quiet (idle period + one sample + our sampling): "
                f"**{'met' if b.get('met') else 'NOT met'}**.", ""]
         bars_met.append(("memory", b.get("met")))

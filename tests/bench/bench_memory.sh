@@ -130,7 +130,13 @@ for name in ("idle", "peak", "static"):
         back.append(round(after[0] - end, 1) if after else None)
         quiet = [t for t, u in inuse if t >= end and u <= inuse[0][1]]
         back_quiet.append(round(after[0] - quiet[0], 1) if after and quiet else None)
-    res[name] = {"avg_pinned_MiB": round(area / span / 1024, 2), "peak_MiB": round(max(v for _, v in pts) / 1024, 1),
+    # failed allocations: requests the pool refused (at its wall or
+    # budget), from its own counters at the end of the run
+    last = rows[-1]["classes"]
+    failed = sum(c["refusals"] for c in last)
+    res[name] = {"failed_allocations": failed, "grow_refused": sum(c["grow_refused"] for c in last),
+                 "grows": sum(c["grows"] for c in last),
+                 "avg_pinned_MiB": round(area / span / 1024, 2), "peak_MiB": round(max(v for _, v in pts) / 1024, 1),
                  "base_MiB": round(base / 1024, 1), "requests": reqs, "req_per_s": round(sum(rps) / len(rps)),
                  "errors": errs, "back_at_base_s": back, "back_at_base_after_quiet_s": back_quiet, "csv": f"{name}.csv",
                  "bursts_s": [[round(e - burst, 2), round(e, 2)] for e in ends]}
@@ -145,6 +151,7 @@ for name in ("idle", "peak"):
 # load, so it holds memory as long as a 2 s idle period does.
 limit = 2.0 + 0.5 + 0.2
 ok = all(res[n]["avg_pinned_vs_static"] <= 0.25 and res[n]["errors"] == 0 and
+         res[n]["failed_allocations"] == 0 and
          res[n]["throughput_vs_static"] >= 0.95 and
          all(b is not None and b <= limit for b in res[n]["back_at_base_after_quiet_s"])
          for n in ("idle", "peak"))
