@@ -397,10 +397,15 @@ static short revents_of(struct sock *so, short events)
 PN_EXPORT int pn_poll(struct pn_stack *st, struct pn_pollfd *fds,
 		      unsigned int n, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	int64_t deadline = INT64_MAX;
 
 	if (!st || (n && !fds))
 		return -EINVAL;
+	/* the clock only when it matters: a busy loop polls with something
+	 * ready or with timeout 0, and a clock read per call showed in its
+	 * profile (4%) */
+	if (timeout_ms > 0)
+		deadline = now_ms() + timeout_ms;
 	for (;;) {
 		int ready = 0;
 		int64_t left;
@@ -412,9 +417,11 @@ PN_EXPORT int pn_poll(struct pn_stack *st, struct pn_pollfd *fds,
 				so ? revents_of(so, fds[i].events) : POLLNVAL;
 			ready += fds[i].revents != 0;
 		}
-		left = deadline - now_ms();
-		if (ready || left <= 0)
+		if (ready || timeout_ms == 0)
 			return ready;
+		left = deadline == INT64_MAX ? INT64_MAX : deadline - now_ms();
+		if (left <= 0)
+			return 0;
 		pn_stack_process(st, left > 1000 ? 1000 : (int)left);
 	}
 }
