@@ -116,3 +116,17 @@ while True:
 	SLOW_PID=$!
 	PIDS+=($SLOW_PID)
 }
+
+# After a peer vanished under pinnet-fetch --timeout 3: it must have exited
+# 1 (RC) within 12 s (TOOK) and hold no frame buffer (its LOG).
+# Usage: check_vanished WHAT RC TOOK LOG
+check_vanished() {
+	local what=$1 rc=$2 took=$3 log=$4
+	cat "$log"
+	[ "$rc" = 1 ] || { echo "FAIL: $what: pinnet-fetch exit $rc, want 1"; exit 1; }
+	python3 -c "import sys; sys.exit(0 if $took <= 12 else 1)" ||
+		{ echo "FAIL: $what: error after ${took} s, configured 3 s"; exit 1; }
+	grep -q "buffers out: 2048 B: 0 " "$log" ||
+		{ echo "FAIL: $what: frame buffers still out"; exit 1; }
+	echo "peer vanished ($what): error after ${took} s, every frame buffer back"
+}

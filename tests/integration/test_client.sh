@@ -80,14 +80,7 @@ vanish() {
 	wait $cli || true
 	local t1=$(date +%s.%N)
 	local took=$(python3 -c "print(round($t1 - $t0 - 1.5, 1))")
-	cat "$WORK/vanish-$how.log"
-	local rc=$(cat "$WORK/vanish-$how.rc")
-	[ "$rc" = 1 ] || { echo "FAIL: $how: pinnet-fetch exit $rc, want 1"; exit 1; }
-	python3 -c "import sys; sys.exit(0 if $took <= 12 else 1)" ||
-		{ echo "FAIL: $how: error after ${took} s, configured 3 s"; exit 1; }
-	grep -q "buffers out: 2048 B: 0 " "$WORK/vanish-$how.log" ||
-		{ echo "FAIL: $how: frame buffers still out"; exit 1; }
-	echo "peer vanished ($how): error after ${took} s, every buffer back"
+	check_vanished "$how" "$(cat "$WORK/vanish-$how.rc")" "$took" "$WORK/vanish-$how.log"
 	kill -KILL "$srv" 2>/dev/null || true
 	wait "$srv" 2>/dev/null || true
 }

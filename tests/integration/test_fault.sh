@@ -137,13 +137,6 @@ if [ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " =~ " vanish " ]]; then
 	ip netns del "$NS_B"
 	wait $cli || true
 	took=$(python3 -c "import time; print(round(time.time() - $t0, 1))")
-	cat "$WORK/vanish.log"
-	rc=$(cat "$WORK/vanish.rc")
-	[ "$rc" = 1 ] || { echo "FAIL: vanish: pinnet-fetch exit $rc, want 1"; exit 1; }
-	python3 -c "import sys; sys.exit(0 if $took <= 12 else 1)" ||
-		{ echo "FAIL: vanish: error after ${took} s, configured 3 s"; exit 1; }
-	grep -q "buffers out: 2048 B: 0 " "$WORK/vanish.log" ||
-		{ echo "FAIL: vanish: frame buffers still out"; exit 1; }
-	echo "peer vanished (namespace removed): error after ${took} s, every frame buffer back"
+	check_vanished "namespace removed" "$(cat "$WORK/vanish.rc")" "$took" "$WORK/vanish.log"
 fi
 echo "fault: every case intact"
