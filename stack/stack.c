@@ -268,48 +268,50 @@ static int reap(struct pn_stack *st)
  * after each batch of input: a connection seen in recovery remembers
  * snd_nxt as its recovery point (ext arg 0); when lwIP has left recovery
  * but the ACK stops short of that point, the next hole is retransmitted at
- * once and the connection stays in recovery, until an ACK covers it.
+ * once and the connection stays in recovery, until an ACK covers it. Also
+ * early retransmit, below. Connections with nothing lost cost one test.
  */
 #define RECOVER_SET (1ull << 32)
 
-static void tcp_partial_acks(void)
+/* early retransmit (RFC 5827): with few segments out, three duplicate
+ * ACKs never come; one does */
+static bool few_out(const struct tcp_pcb *pcb)
+{
+	u32_t out = pcb->snd_nxt - pcb->lastack;
+
+	return out <= 4u * pcb->mss &&
+	       (!pcb->unsent || out >= LWIP_MIN(pcb->cwnd, pcb->snd_wnd));
+}
+
+static void tcp_loss_recovery(void)
 {
 	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
 		uint64_t rec = (uintptr_t)tcp_ext_arg_get(pcb, 0);
+		bool open = pcb->state == ESTABLISHED && pcb->unacked &&
+			    !(pcb->flags & TF_RTO);
 
+		if (!rec && !pcb->dupacks && !(pcb->flags & TF_INFR))
+			continue; /* the common case: nothing lost */
 		if (pcb->flags & TF_INFR) {
 			if (!rec)
 				tcp_ext_arg_set(
 					pcb, 0,
 					(void *)(uintptr_t)(RECOVER_SET |
 							    pcb->snd_nxt));
-			continue;
-		}
-		if (!rec) {
-			/* early retransmit (RFC 5827): with few segments
-			 * out, three duplicate ACKs never come; one does */
-			if (pcb->dupacks && pcb->unacked &&
-			    pcb->state == ESTABLISHED &&
-			    !(pcb->flags & TF_RTO) &&
-			    pcb->snd_nxt - pcb->lastack <= 4u * pcb->mss &&
-			    (!pcb->unsent ||
-			     pcb->snd_nxt - pcb->lastack >=
-				     LWIP_MIN(pcb->cwnd, pcb->snd_wnd))) {
+		} else if (!rec) {
+			if (open && few_out(pcb)) {
 				tcp_rexmit_fast(pcb);
 				tcp_output(pcb);
 			}
-			continue;
-		}
-		if (pcb->unacked && !(pcb->flags & TF_RTO) &&
-		    pcb->state == ESTABLISHED &&
-		    TCP_SEQ_LT(pcb->lastack, (uint32_t)rec) &&
-		    tcp_rexmit(pcb) == ERR_OK) {
+		} else if (open && TCP_SEQ_LT(pcb->lastack, (uint32_t)rec) &&
+			   tcp_rexmit(pcb) == ERR_OK) {
+			/* a partial ACK: the next hole goes at once */
 			tcp_set_flags(pcb, TF_INFR);
 			pcb->rtime = 0;
 			tcp_output(pcb);
-			continue;
+		} else {
+			tcp_ext_arg_set(pcb, 0, NULL); /* recovery is over */
 		}
-		tcp_ext_arg_set(pcb, 0, NULL);
 	}
 }
 
@@ -419,7 +421,7 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 	if (n) {
 		st->rx_gen++;
 		st->busy_until_ns = now_ns() + BUSY_POLL_NS;
-		tcp_partial_acks();
+		tcp_loss_recovery();
 	}
 	sys_check_timeouts();
 	if (sys_now() >= st->next_sock_check_ms) {
