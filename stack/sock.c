@@ -373,6 +373,14 @@ static bool writable(const struct sock *so, unsigned int margin)
 	       so->st->rx_gen >= so->unblock_gen;
 }
 
+/* tcp_write() failed with ERR_MEM: push what is queued, and not writable
+ * until frames come in (see writable()) */
+static void send_blocked(struct sock *so)
+{
+	so->unblock_gen = so->st->rx_gen + 1;
+	tcp_output(so->pcb);
+}
+
 static short revents_of(struct sock *so, short events)
 {
 	short r = 0;
@@ -419,7 +427,7 @@ PN_EXPORT int pn_poll(struct pn_stack *st, struct pn_pollfd *fds,
 		}
 		if (ready || timeout_ms == 0)
 			return ready;
-		left = deadline == INT64_MAX ? INT64_MAX : deadline - now_ms();
+		left = timeout_ms < 0 ? 1000 : deadline - now_ms();
 		if (left <= 0)
 			return 0;
 		pn_stack_process(st, left > 1000 ? 1000 : (int)left);
@@ -660,9 +668,7 @@ PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 				len = n;
 				break;
 			}
-			/* out of segments or pbufs: wait for ACKs */
-			so->unblock_gen = so->st->rx_gen + 1;
-			tcp_output(so->pcb);
+			send_blocked(so); /* out of segments or pbufs */
 		}
 		rc = wait_for(so, POLLOUT);
 		if (rc)
@@ -1179,9 +1185,7 @@ retry:
 		free(z);
 		if (err != ERR_MEM)
 			return errno_of(err);
-		/* out of segments or pbufs: not writable until ACKs come */
-		so->unblock_gen = so->st->rx_gen + 1;
-		tcp_output(so->pcb);
+		send_blocked(so); /* out of segments or pbufs */
 		if (so->nonblock)
 			return -EAGAIN;
 		goto retry; /* the loop above runs the stack until then */
