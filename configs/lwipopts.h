@@ -72,12 +72,13 @@ void pinnet_lwip_free(void *p);
 /* one word per connection for stack.c's NewReno partial-ACK recovery */
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 /* Timestamps (RFC 7323) on. Without them a Linux sender cannot tell a
- * spurious retransmission from a real one (lwIP sends no D-SACK either),
- * so every reordering it took for loss cut CUBIC's window for good: on a
- * veth with no drop anywhere (packet socket, backlog, lwIP all 0) the
- * sender retransmitted 1-2.5k segments per 6 s and pinnet received at
- * 0.47-0.51x the kernel. With them, Linux undoes those cuts: 0.66-0.82x
- * (medians of three runs of 3-5 rounds). */
+ * spurious retransmission from a real one, so every reordering it took
+ * for loss cut CUBIC's window for good: on a veth with no drop anywhere
+ * (packet socket, backlog, lwIP all 0) the sender retransmitted 1-2.5k
+ * segments per 6 s and pinnet received at 0.47-0.51x the kernel. With
+ * them, Linux undoes some of those cuts: 0.66-0.82x. The reordering is
+ * the veth's (each CPU's backlog drains on its own); stack/tcp_ext.c adds
+ * the D-SACK lwIP lacks, which tells the sender the rest. */
 #define LWIP_TCP_TIMESTAMPS 1
 #define TCP_LISTEN_BACKLOG 1
 #define MEMP_NUM_TCP_PCB 4096

@@ -23,8 +23,8 @@ clang "${cflags[@]}" -o "$out/fuzz_pool" tests/fuzz/fuzz_pool.c "${pool_src[@]}"
 clang "${cflags[@]}" -o "$out/fuzz_config" tests/fuzz/fuzz_config.c "${pool_src[@]}" -luring -linih -lpthread
 # lwIP 2.1.3's tcp_parseopt() builds the TCP timestamp as u8 << 24 in an
 # int: UBSan's shift-base check is off for this harness (see stack/meson.build)
-clang "${cflags[@]}" -fno-sanitize=shift-base -w -Istack/port -Iconfigs -I$lwip/include -o "$out/fuzz_frame" \
-	tests/fuzz/fuzz_frame.c "${lwip_src[@]}"
+clang "${cflags[@]}" -fno-sanitize=shift-base -w -Istack -Istack/port -Iconfigs -I$lwip/include -o "$out/fuzz_frame" \
+	tests/fuzz/fuzz_frame.c stack/tcp_ext.c "${lwip_src[@]}"
 
 rc=0
 for f in pool config frame; do

@@ -187,8 +187,10 @@ static void deliver(struct pn_stack *st, struct rxbuf *rb, char *frame,
 		    size_t len, bool trusted)
 {
 	struct netif *n = &st->netif;
-	bool ip_only = false;
+	bool ip_only = false, marked;
+	struct dsack_mark dm;
 	struct pbuf *p;
+	char *ip;
 	err_t err;
 
 	rb->st = st;
@@ -215,7 +217,13 @@ static void deliver(struct pn_stack *st, struct rxbuf *rb, char *frame,
 						     NETIF_CHECKSUM_CHECK_UDP));
 	}
 	/* lwIP checks checksums synchronously inside input */
+	ip = ip_only ? frame : frame + SIZEOF_ETH_HDR;
+	marked = (ip_only ||
+		  ((struct eth_hdr *)frame)->type == PP_HTONS(ETHTYPE_IP)) &&
+		 tcp_dsack_mark(ip, len - (size_t)(ip - frame), &dm);
 	err = ip_only ? ip4_input(p, n) : n->input(p, n);
+	if (marked)
+		tcp_dsack_unmark(&dm);
 	if (trusted)
 		NETIF_SET_CHECKSUM_CTRL(n, st->csum_default);
 	if (err != ERR_OK)

@@ -260,61 +260,6 @@ static int reap(struct pn_stack *st)
 	return (int)n;
 }
 
-/*
- * NewReno's partial-ACK retransmission (RFC 6582), which lwIP 2.1.3 lacks:
- * it leaves fast recovery on the first ACK of new data, so every further
- * hole in the same window waited for a retransmission timeout (with
- * go-back-N after it). Losing 2% of frames made a bulk send crawl. Here,
- * after each batch of input: a connection seen in recovery remembers
- * snd_nxt as its recovery point (ext arg 0); when lwIP has left recovery
- * but the ACK stops short of that point, the next hole is retransmitted at
- * once and the connection stays in recovery, until an ACK covers it. Also
- * early retransmit, below. Connections with nothing lost cost one test.
- */
-#define RECOVER_SET (1ull << 32)
-
-/* early retransmit (RFC 5827): with few segments out, three duplicate
- * ACKs never come; one does */
-static bool few_out(const struct tcp_pcb *pcb)
-{
-	u32_t out = pcb->snd_nxt - pcb->lastack;
-
-	return out <= 4u * pcb->mss &&
-	       (!pcb->unsent || out >= LWIP_MIN(pcb->cwnd, pcb->snd_wnd));
-}
-
-static void tcp_loss_recovery(void)
-{
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-		uint64_t rec = (uintptr_t)tcp_ext_arg_get(pcb, 0);
-		bool open = pcb->state == ESTABLISHED && pcb->unacked &&
-			    !(pcb->flags & TF_RTO);
-
-		if (!rec && !pcb->dupacks && !(pcb->flags & TF_INFR))
-			continue; /* the common case: nothing lost */
-		if (pcb->flags & TF_INFR) {
-			if (!rec)
-				tcp_ext_arg_set(
-					pcb, 0,
-					(void *)(uintptr_t)(RECOVER_SET |
-							    pcb->snd_nxt));
-		} else if (!rec) {
-			if (open && few_out(pcb)) {
-				tcp_rexmit_fast(pcb);
-				tcp_output(pcb);
-			}
-		} else if (open && TCP_SEQ_LT(pcb->lastack, (uint32_t)rec) &&
-			   tcp_rexmit(pcb) == ERR_OK) {
-			/* a partial ACK: the next hole goes at once */
-			tcp_set_flags(pcb, TF_INFR);
-			pcb->rtime = 0;
-			tcp_output(pcb);
-		} else {
-			tcp_ext_arg_set(pcb, 0, NULL); /* recovery is over */
-		}
-	}
-}
-
 PN_EXPORT int pn_stack_drop_privileges(struct pn_stack *st)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };

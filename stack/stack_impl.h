@@ -16,6 +16,7 @@
 #include "pinnet/pool.h"
 #include "pinnet/stack.h"
 #include "stack_ops.h"
+#include "tcp_ext.h"
 
 /* Every RX buffer starts with this record, then the virtio_net_hdr, then
  * the frame: the pbuf that lwIP holds lives in the buffer it describes. */

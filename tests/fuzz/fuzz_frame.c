@@ -18,6 +18,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#include "tcp_ext.h"
 
 static struct netif nif;
 static uint32_t fake_ms;
@@ -130,9 +131,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = size;
 		p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL);
 		if (p) {
+			struct dsack_mark dm;
+			/* as stack/io.c: pinnet's TCP additions around input */
+			bool marked = len > 14 && data[12] == 8 && !data[13] &&
+				      tcp_dsack_mark(data + 14, len - 14, &dm);
+
 			pbuf_take(p, data, (u16_t)len);
 			if (nif.input(p, &nif) != ERR_OK)
 				pbuf_free(p);
+			if (marked)
+				tcp_dsack_unmark(&dm);
+			tcp_loss_recovery();
 		}
 		data += len;
 		size -= len;

@@ -22,9 +22,12 @@ mac_a=$(ip -n "$NS_B" neigh show "$IP_A" | awk '{for (i = 1; i < NF; i++) if ($i
 [ -n "$mac_a" ] || { echo "FAIL: the peer learnt no MAC for $IP_A"; exit 1; }
 mac_b=$(ip -n "$NS_B" link show "$IF_B" | awk '/link\/ether/ {print $2}')
 
-in_b python3 - "$IF_B" "$mac_a" "$mac_b" "$IP_A" "$IP_B" "$SUBNET" "$WORK/sent" <<'PY'
+in_b python3 - "$IF_B" "$mac_a" "$mac_b" "$IP_A" "$IP_B" "$SUBNET" "$WORK/sent" "$(cd "$(dirname "$0")" && pwd)" <<'PY'
 import os, random, socket, struct, sys, time
-ifb, mac_a, mac_b, ip_a, ip_b, subnet, sent_file = sys.argv[1:8]
+ifb, mac_a, mac_b, ip_a, ip_b, subnet, sent_file, here = sys.argv[1:9]
+sys.path.insert(0, here)
+import frames
+from frames import csum
 rnd = random.Random(int.from_bytes(os.urandom(4), "little"))
 seed = rnd.randrange(1 << 30); rnd.seed(seed)
 print(f"hostile: seed {seed}")
@@ -33,12 +36,6 @@ s.bind((ifb, 0))
 dst, src = bytes.fromhex(mac_a.replace(":", "")), bytes.fromhex(mac_b.replace(":", ""))
 A, B = socket.inet_aton(ip_a), socket.inet_aton(ip_b)
 sent = 0
-
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    v = sum(struct.unpack(f"!{len(b)//2}H", b))
-    while v >> 16: v = (v & 0xffff) + (v >> 16)
-    return ~v & 0xffff
 
 def send(payload, etype=0x0800, to=None):
     global sent
@@ -51,26 +48,13 @@ def send(payload, etype=0x0800, to=None):
     except OSError:
         pass  # the kernel refused it (too short for its taste): fine
 
-def ip(proto, body, saddr=B, daddr=A, ver=4, ihl=5, tot=None, ttl=64,
-       frag=0, ident=None, opts=b"", bad_sum=False):
-    hdr = struct.pack("!BBHHHBBH4s4s", (ver << 4) | ihl, 0,
-                      tot if tot is not None else 20 + len(opts) + len(body),
-                      ident if ident is not None else rnd.randrange(65536),
-                      frag, ttl, proto, 0, saddr, daddr) + opts
-    c = csum(hdr) ^ (0x1234 if bad_sum else 0)
-    return hdr[:10] + struct.pack("!H", c) + hdr[12:] + body
+def ip(proto, body, saddr=B, daddr=A, **kw):
+    return frames.ipv4(proto, body, saddr, daddr, ident=kw.pop("ident", rnd.randrange(65536)), **kw)
 
-def tcp(sport, dport, seq, ack, flags, data=b"", opts=b"", doff=None,
-        saddr=B, daddr=A, bad_sum=False, win=65535):
-    if len(opts) % 4: opts += b"\0" * (4 - len(opts) % 4)
-    off = doff if doff is not None else 5 + len(opts) // 4
-    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags,
-                      win, 0, 0) + opts
-    pseudo = saddr + daddr + struct.pack("!BBH", 0, 6, len(hdr) + len(data))
-    c = csum(pseudo + hdr + data) ^ (0x4321 if bad_sum else 0)
-    return hdr[:16] + struct.pack("!H", c) + hdr[18:] + data
+def tcp(sport, dport, seq, ack, flags, saddr=B, daddr=A, **kw):
+    return frames.tcp(sport, dport, seq, ack, flags, saddr, daddr, **kw)
 
-SYN, ACK, RST, FIN, PSH, URG = 2, 16, 4, 1, 8, 32
+from frames import SYN, ACK, RST, FIN, PSH, URG
 def r32(): return rnd.randrange(1 << 32)
 def port(): return rnd.randrange(1024, 65536)
 

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP behaviour lwIP 2.1.3 lacks, added from outside lwIP's sources: the
+ * stack calls these around lwIP's input. They touch lwIP's pcbs only
+ * (no pinnet types), so the frame fuzzer runs them with lwIP alone.
+ */
+#include <string.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/ip4.h"
+#include "lwip/prot/tcp.h"
+#include "tcp_ext.h"
+
+/*
+ * NewReno's partial-ACK retransmission (RFC 6582), which lwIP 2.1.3 lacks:
+ * it leaves fast recovery on the first ACK of new data, so every further
+ * hole in the same window waited for a retransmission timeout (with
+ * go-back-N after it). Losing 2% of frames made a bulk send crawl. Here,
+ * after each batch of input: a connection seen in recovery remembers
+ * snd_nxt as its recovery point (ext arg 0); when lwIP has left recovery
+ * but the ACK stops short of that point, the next hole is retransmitted at
+ * once and the connection stays in recovery, until an ACK covers it. Also
+ * early retransmit, below. Connections with nothing lost cost one test.
+ */
+#define RECOVER_SET (1ull << 32)
+
+/* early retransmit (RFC 5827): with few segments out, three duplicate
+ * ACKs never come; one does */
+static bool few_out(const struct tcp_pcb *pcb)
+{
+	u32_t out = pcb->snd_nxt - pcb->lastack;
+
+	return out <= 4u * pcb->mss &&
+	       (!pcb->unsent || out >= LWIP_MIN(pcb->cwnd, pcb->snd_wnd));
+}
+
+void tcp_loss_recovery(void)
+{
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+		uint64_t rec = (uintptr_t)tcp_ext_arg_get(pcb, 0);
+		bool open = pcb->state == ESTABLISHED && pcb->unacked &&
+			    !(pcb->flags & TF_RTO);
+
+		if (!rec && !pcb->dupacks && !(pcb->flags & TF_INFR))
+			continue; /* the common case: nothing lost */
+		if (pcb->flags & TF_INFR) {
+			if (!rec)
+				tcp_ext_arg_set(
+					pcb, 0,
+					(void *)(uintptr_t)(RECOVER_SET |
+							    pcb->snd_nxt));
+		} else if (!rec) {
+			if (open && few_out(pcb)) {
+				tcp_rexmit_fast(pcb);
+				tcp_output(pcb);
+			}
+		} else if (open && TCP_SEQ_LT(pcb->lastack, (uint32_t)rec) &&
+			   tcp_rexmit(pcb) == ERR_OK) {
+			/* a partial ACK: the next hole goes at once */
+			tcp_set_flags(pcb, TF_INFR);
+			pcb->rtime = 0;
+			tcp_output(pcb);
+		} else {
+			tcp_ext_arg_set(pcb, 0, NULL); /* recovery is over */
+		}
+	}
+}
+
+/*
+ * D-SACK (RFC 2883), which lwIP 2.1.3 does not send: when a data segment
+ * arrives that lies wholly below rcv_nxt (the peer retransmitted what we
+ * already had), the ACK lwIP sends for it at once carries that range as
+ * the first SACK block. On a veth the peer's frames can reach the packet
+ * socket out of order (each CPU's backlog drains separately), lwIP SACKs
+ * the hole and a Linux sender retransmits it within microseconds, its RACK
+ * window being a quarter of a tiny RTT. Without D-SACK it never learns the
+ * retransmission was spurious: CUBIC keeps the cut window and RACK keeps
+ * the tiny reordering window. With it, Linux undoes the cut and widens
+ * the window (measured in bench_stack.sh). Only segments of an
+ * established connection that negotiated SACK, with no SYN/FIN/RST.
+ */
+static struct tcp_pcb *dsack_pcb(const struct ip_hdr *iph,
+				 const struct tcp_hdr *th)
+{
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb->local_port == lwip_ntohs(th->dest) &&
+		    pcb->remote_port == lwip_ntohs(th->src) &&
+		    ip_2_ip4(&pcb->remote_ip)->addr == iph->src.addr &&
+		    ip_2_ip4(&pcb->local_ip)->addr == iph->dest.addr)
+			return pcb;
+	return NULL;
+}
+
+bool tcp_dsack_mark(const void *ip4, size_t len, struct dsack_mark *m)
+{
+	const struct ip_hdr *iph = ip4;
+	const struct tcp_hdr *th;
+	size_t ihl, tot, doff;
+	struct tcp_pcb *pcb;
+	uint32_t seq, end;
+
+	if (len < IP_HLEN + TCP_HLEN || IPH_PROTO(iph) != IP_PROTO_TCP)
+		return false;
+	ihl = IPH_HL_BYTES(iph);
+	tot = lwip_ntohs(IPH_LEN(iph));
+	if (tot == 0 && len > 0xffff)
+		tot = len; /* BIG TCP: no length in the header */
+	if (ihl < IP_HLEN || tot > len || tot < ihl + TCP_HLEN)
+		return false;
+	th = (const struct tcp_hdr *)((const char *)ip4 + ihl);
+	doff = TCPH_HDRLEN_BYTES(th);
+	if (doff < TCP_HLEN || tot <= ihl + doff ||
+	    (TCPH_FLAGS(th) & (TCP_SYN | TCP_FIN | TCP_RST)))
+		return false; /* no data, or not a plain data segment */
+	seq = lwip_ntohl(th->seqno);
+	end = seq + (uint32_t)(tot - ihl - doff);
+	pcb = dsack_pcb(iph, th);
+	if (!pcb || pcb->state != ESTABLISHED || !(pcb->flags & TF_SACK) ||
+	    TCP_SEQ_GT(end, pcb->rcv_nxt))
+		return false;
+	m->pcb = pcb;
+	memcpy(m->saved, pcb->rcv_sacks, sizeof(m->saved));
+	memmove(&pcb->rcv_sacks[1], &pcb->rcv_sacks[0],
+		sizeof(pcb->rcv_sacks) - sizeof(pcb->rcv_sacks[0]));
+	pcb->rcv_sacks[0].left = seq;
+	pcb->rcv_sacks[0].right = end;
+	return true;
+}
+
+/* After lwIP took the segment (and sent its ACK): the D-SACK block goes,
+ * unless lwIP freed the connection meanwhile. */
+void tcp_dsack_unmark(const struct dsack_mark *m)
+{
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb == m->pcb) {
+			memcpy(pcb->rcv_sacks, m->saved, sizeof(m->saved));
+			return;
+		}
+}
