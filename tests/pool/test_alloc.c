@@ -215,10 +215,51 @@ static void test_read_fixed(void)
 	io_uring_queue_exit(&ring);
 }
 
+/* Additional blocks start on 2 MiB boundaries whatever the base, so each
+ * can be a transparent huge page; the unused lead in front of block 0 is
+ * no buffer of the pool. */
+static void test_blocks_on_huge_page_boundaries(void)
+{
+	struct pn_pool_class c = {
+		.buf_size = 2 * KIB,
+		.base_bytes = 1024 * KIB,
+		.block_bytes = 2048 * KIB,
+		.wall_bytes = 5120 * KIB,
+	};
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct pn_pool *pool = pn_pool_create(&o);
+	struct pn_buf_info bi;
+	char *b[1536 + 1];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	for (int i = 0; i < 1537; i++) {
+		b[i] = pn_buf_alloc(pool, 2048, 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(b[i]);
+	}
+	/* block 0 ends where block 1 begins, on a 2 MiB boundary */
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, b[511], &bi), 0);
+	CU_ASSERT_EQUAL(bi.block, 0);
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, b[512], &bi), 0);
+	CU_ASSERT_EQUAL(bi.block, 1);
+	CU_ASSERT_EQUAL((uintptr_t)b[512] % (2048 * KIB), 0);
+	CU_ASSERT_PTR_EQUAL(b[512], b[511] + 2048);
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, b[1536], &bi), 0);
+	CU_ASSERT_EQUAL(bi.block, 2);
+	CU_ASSERT_EQUAL((uintptr_t)b[1536] % (2048 * KIB), 0);
+	/* the lead in front of block 0 holds no buffer */
+	CU_ASSERT_EQUAL(pn_buf_lookup(pool, b[0] - 2048, &bi), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[0] - 2048), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b[0] - 1024 * KIB), -EINVAL);
+	for (int i = 0; i < 1537; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	destroy_clean(pool);
+}
+
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_size_classes),
 	CU_TEST_ENTRY(test_lowest_address_first),
 	CU_TEST_ENTRY(test_base_then_blocks),
+	CU_TEST_ENTRY(test_blocks_on_huge_page_boundaries),
 	CU_TEST_ENTRY(test_low_water_growth),
 	CU_TEST_ENTRY(test_fallback),
 	CU_TEST_ENTRY(test_read_fixed),
