@@ -122,7 +122,7 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 {
 	struct pn_pool_opts *o = &cfg->opts;
 	unsigned long long sz;
-	bool thp = true;
+	bool thp = true, lazy = true;
 	int rc = 0;
 
 	if (!strcmp(k, "name")) {
@@ -139,6 +139,9 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 	} else if (!strcmp(k, "thp")) {
 		rc = parse_bool(v, &thp);
 		o->no_thp = !thp;
+	} else if (!strcmp(k, "lazy_free")) {
+		rc = parse_bool(v, &lazy);
+		o->eager_free = !lazy;
 	} else if (!strcmp(k, "release")) {
 		if (!strcmp(v, "none"))
 			o->release = PN_RELEASE_NONE;

@@ -164,6 +164,10 @@ struct pn_pool_opts {
 		stats_dir; /* counters file folder; default /run/pinnet; "" none */
 	pn_pool_event_fn on_event; /* slow-path events; may be NULL */
 	void *event_arg; /* passed to on_event */
+	bool eager_free; /* a released block's pages: MADV_DONTNEED (resident
+			    memory drops at once) instead of MADV_FREE (the
+			    kernel takes them when it needs them; a regrow
+			    before that reuses them without zeroing) */
 };
 
 /*

@@ -56,6 +56,7 @@ static void test_shipped_file_is_the_defaults(void)
 	CU_ASSERT_EQUAL(b.opts.leak_timeout_ms, 30000);
 	CU_ASSERT_EQUAL(b.opts.release_max, 1);
 	CU_ASSERT_STRING_EQUAL(b.opts.stats_dir, "/run/pinnet");
+	CU_ASSERT_FALSE(b.opts.eager_free); /* MADV_FREE */
 }
 
 static void test_every_key(void)
@@ -68,6 +69,7 @@ static void test_every_key(void)
 				      "max_slots = 64\n"
 				      "fallback = yes\n"
 				      "thp = no\n"
+				      "lazy_free = no\n"
 				      "release = peak\n"
 				      "sample = 250ms\n"
 				      "idle = 2s\n"
@@ -95,6 +97,7 @@ static void test_every_key(void)
 	CU_ASSERT_EQUAL(c.opts.max_slots, 64);
 	CU_ASSERT_TRUE(c.opts.fallback);
 	CU_ASSERT_TRUE(c.opts.no_thp);
+	CU_ASSERT_TRUE(c.opts.eager_free);
 	CU_ASSERT_EQUAL(c.opts.release, PN_RELEASE_PEAK);
 	CU_ASSERT_EQUAL(c.opts.sample_ms, 250);
 	CU_ASSERT_EQUAL(c.opts.idle_ms, 2000);

@@ -7,6 +7,7 @@
  * peak needs plus one block and releases the rest in one sample.
  */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "helpers.h"
 
@@ -169,12 +170,89 @@ static void test_peak_policy(void)
 	destroy_clean(pool);
 }
 
+/* kB of LazyFree in this process (pages given back with MADV_FREE that
+ * the kernel has not taken yet) */
+static long lazyfree_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "LazyFree: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* A released block's pages go back to the kernel: with MADV_FREE by
+ * default (LazyFree counts them), with MADV_DONTNEED when eager_free is
+ * set (a block grown again reads as zeros). Either way the block works
+ * again after a regrow. */
+static void released_pages(bool eager)
+{
+	static struct pn_pool_class c = {
+		.buf_size = 4 * KIB,
+		.base_bytes = 64 * KIB,
+		.block_bytes = 1024 * KIB,
+		.wall_bytes = 64 * KIB + 3 * 1024 * KIB,
+	};
+	struct pn_pool_opts o = small_opts(&c, 1);
+	char *b[16 + 3 * 256];
+	const int n = 16 + 3 * 256;
+	long lazy0 = lazyfree_kb();
+
+	o.release = PN_RELEASE_IDLE;
+	o.sample_ms = 10;
+	o.idle_ms = 20;
+	o.release_max = UINT32_MAX;
+	o.eager_free = eager;
+	struct pn_pool *pool = pn_pool_create(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	for (int i = 0; i < n; i++) {
+		b[i] = pn_buf_alloc(pool, 4096, 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(b[i]);
+		memset(b[i], 0xa5, 4096);
+	}
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	CU_ASSERT_TRUE(
+		POLL_UNTIL(pool, pn_pool_pinned(pool) == 64 * KIB, 2000));
+	if (!eager && lazy0 >= 0) /* no smaps_rollup: nothing to read */
+		CU_ASSERT(lazyfree_kb() > lazy0);
+	for (int i = 0; i < n; i++) {
+		char *again = pn_buf_alloc(pool, 4096, 0);
+
+		CU_ASSERT_PTR_EQUAL_FATAL(again, b[i]);
+		if (eager && i >= 16) /* page zeroed, not just its first byte */
+			CU_ASSERT_EQUAL(again[100], 0);
+		memset(again, 0x5a, 4096);
+	}
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	destroy_clean(pool);
+}
+
+static void test_released_pages_lazy(void)
+{
+	released_pages(false);
+}
+
+static void test_released_pages_eager(void)
+{
+	released_pages(true);
+}
+
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_idle_release_order),
 	CU_TEST_ENTRY(test_idle_keeps_headroom),
 	CU_TEST_ENTRY(test_idle_recent_allocation),
 	CU_TEST_ENTRY(test_idle_shared_word),
 	CU_TEST_ENTRY(test_peak_policy),
+	CU_TEST_ENTRY(test_released_pages_lazy),
+	CU_TEST_ENTRY(test_released_pages_eager),
 };
 
 int main(void)
