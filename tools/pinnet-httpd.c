@@ -38,7 +38,8 @@ struct conn {
 	int fd; /* file being served, or -1 for /bytes/N */
 	bool keep; /* keep-alive after this response */
 	bool closing; /* close once the response is out */
-	char *chunk; /* body bytes prepared, not yet sent */
+	char *chunk; /* a file's body bytes read, not yet sent */
+	const char *cdata; /* the bytes being sent: chunk or the pattern */
 	size_t clen, coff;
 };
 
@@ -190,7 +191,19 @@ static ssize_t parse(struct conn *c)
 	return (ssize_t)hl;
 }
 
-/* Fill c->chunk with the next body bytes. */
+/* /bytes/N bodies: byte k is k % 251. The pattern repeats every 251
+ * bytes, so any CHUNK of it starts somewhere in the first 251 bytes of
+ * this table and is sent from there; no byte is computed per response
+ * (the per-byte loop was 15% of the server's time under load). */
+static char pattern[CHUNK + 251];
+
+static void pattern_init(void)
+{
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (char)(i % 251);
+}
+
+/* Point c->cdata at the next body bytes. */
 static int fill(struct conn *c)
 {
 	size_t want = c->body_left < CHUNK ? (size_t)c->body_left : CHUNK;
@@ -201,9 +214,9 @@ static int fill(struct conn *c)
 		if (r <= 0)
 			return -1;
 		want = (size_t)r;
+		c->cdata = c->chunk;
 	} else {
-		for (size_t i = 0; i < want; i++)
-			c->chunk[i] = (char)((c->body_off + i) % 251);
+		c->cdata = pattern + c->body_off % 251;
 	}
 	c->clen = want;
 	c->coff = 0;
@@ -226,7 +239,7 @@ static bool pump(struct net *n, struct conn *c)
 	while (c->body_left) {
 		if (c->coff == c->clen && fill(c))
 			return false;
-		r = net_send(n, c->sock, c->chunk + c->coff, c->clen - c->coff);
+		r = net_send(n, c->sock, c->cdata + c->coff, c->clen - c->coff);
 		if (r == -EAGAIN)
 			return true;
 		if (r < 0)
@@ -299,6 +312,8 @@ int main(int argc, char **argv)
 	struct app_opts ao;
 	struct net *n;
 	int ls, rc;
+
+	pattern_init();
 
 	rc = app_parse(
 		&ao, argc, argv, "pinnet-httpd",
