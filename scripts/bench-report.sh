@@ -73,7 +73,7 @@ step pool "pool alloc+free against glibc malloc and a free list (~10 s)" \
 	"$build/tests/bench_pool" --no-bar --quiet
 step stack "pinnet against the kernel's TCP, $runs rounds (~$((runs * 35 / 60 + 1)) min)" \
 	bash tests/bench/bench_stack.sh "$build" "$runs" --no-bar
-step memory "pinned memory under bursty HTTP load, 3 pools taking turns (~2.5 min)" \
+step memory "pinned memory under bursty HTTP load, 3 pools taking turns (~3.5 min)" \
 	bash tests/bench/bench_memory.sh "$build" "$out/memory" --no-bar
 step bpf "cost of the BPF tools attached (~2 min)" \
 	bash tests/bench/bench_bpf.sh "$build" --no-bar

@@ -141,7 +141,9 @@ def main():
         md += [f"Load: per server, idle {ld.get('idle_s')} s, then {ld.get('bursts')} bursts of "
                f"{ld.get('burst_s')} s each followed by {ld.get('idle_s')} s idle; "
                f"client `{ld.get('client')}` against pinnet-httpd. The three servers run at once on the "
-               "same veth and their bursts take turns, so drifts of the machine hit all three alike; the "
+               "same veth and their bursts take turns, so drifts of the machine hit all three alike; each had one "
+               "warm-up burst before the measured window (the static pool touched all its memory at start; "
+               "warm-up throughput, MB/s: " + ", ".join(f"{n} {fmt(mem.get(n, {}).get('warmup_MB_per_s'))}" for n in ("idle", "peak", "static")) + "); the "
                f"static pool was sized from a calibration burst (peak {fmt(mem.get('calibration_peak_MiB'))} MiB). "
                "Each trace is plotted from its own start (its idle lead, then its bursts). Pinned bytes are the "
                "pool's counters sampled every 200 ms (VmPin, the kernel's count, is in the CSVs).", ""]
