@@ -203,7 +203,10 @@ def main():
                f"| kernel | {rr['kernel_per_s']} | {lat['kernel']['p50']} | {lat['kernel']['p99']} | {lat['kernel']['p99.9']} |",
                f"| ratio | {rr['ratio']} | | | |", ""]
         c = stack.get("connections_per_s", {})
-        md += [f"Connections per second: pinnet {c.get('pinnet')}, kernel {c.get('kernel')} (ratio {c.get('ratio')}).", ""]
+        c1 = stack.get("connections_per_s_one_client", {})
+        md += [f"Connections per second ({c.get('clients', 1)} clients at once): pinnet {c.get('pinnet')}, kernel {c.get('kernel')} "
+               f"(ratio {c.get('ratio')})" + (f"; one client alone, which measures the handshake's round trip more than the "
+               f"server: pinnet {c1.get('pinnet')}, kernel {c1.get('kernel')} (ratio {c1.get('ratio')})" if c1 else "") + ".", ""]
         f = stack.get("pinnet_receive_frames")
         if f:
             md += [f"pinnet's receive path: {f['rx_frames_per_s']:.0f} frames/s, {f['rx_bytes_per_frame']:.0f} bytes/frame, "

@@ -6,7 +6,8 @@
 # each of RUNS rounds, both are measured back to back:
 #   bulk receive (iperf3 -c, the client sends) with CUBIC and with BBR,
 #   bulk send (iperf3 -R), 64-byte request/response (sockperf ping-pong
-#   --tcp: rate, p50, p99, p99.9), connections per second (connect+close).
+#   --tcp: rate, p50, p99, p99.9), connections per second (connect+close;
+#   four clients at once, and one alone).
 # Prints one JSON object with medians, ratios and pinnet's per-frame costs
 # (frames/s, bytes/frame, ACK frames per MiB). Exit 1 if a bar is missed
 # (receive >= 0.8x with each congestion control, request/response >= 1.2x)
@@ -63,12 +64,21 @@ if not run:
     print("0 0 0 0"); sys.exit()
 print(int(run.group(3)) / float(run.group(1)), p.get("50.000", 0), p.get("99.000", 0), p.get("99.900", 0))'
 }
-cps() { # IP -> connections per second (connect + close, 2 s)
+cps() { # IP CLIENTS -> connections per second (connect + close, 2 s),
+	# CLIENTS processes at once. One client measures the round trip of a
+	# handshake more than the server; four keep the server busy.
 	in_b python3 -c "
-import socket, time
-n, end = 0, time.monotonic() + 2
-while time.monotonic() < end:
-    s = socket.create_connection(('$1', 11111), 2); s.close(); n += 1
+import socket, time, multiprocessing as mp
+def run(q):
+    n, end = 0, time.monotonic() + 2
+    while time.monotonic() < end:
+        s = socket.create_connection(('$1', 11111), 2); s.close(); n += 1
+    q.put(n)
+q = mp.Queue()
+ps = [mp.Process(target=run, args=(q,)) for _ in range($2)]
+for p in ps: p.start()
+n = sum(q.get() for _ in ps)
+for p in ps: p.join()
 print(n / 2)"
 }
 
@@ -82,7 +92,8 @@ for r in $(seq 1 "$runs"); do
 		echo "$who bbr $(iperf "$ip" -C bbr)" >>"$WORK/rows"
 		echo "$who send $(iperf "$ip" -R)" >>"$WORK/rows"
 		echo "$who rr $(rr "$ip")" >>"$WORK/rows"
-		echo "$who cps $(cps "$ip")" >>"$WORK/rows"
+		echo "$who cps $(cps "$ip" 4)" >>"$WORK/rows"
+		echo "$who cps1 $(cps "$ip" 1)" >>"$WORK/rows"
 	done
 done
 
@@ -107,7 +118,9 @@ p, k = med("pinnet", "rr"), med("kernel", "rr")
 out["rr_64B"] = {"pinnet_per_s": round(p), "kernel_per_s": round(k), "ratio": round(p / k, 3) if k else 0,
     "latency_us": {w: {"p50": med(w, "rr", 1), "p99": med(w, "rr", 2), "p99.9": med(w, "rr", 3)} for w in ("pinnet", "kernel")}}
 p, k = med("pinnet", "cps"), med("kernel", "cps")
-out["connections_per_s"] = {"pinnet": round(p), "kernel": round(k), "ratio": round(p / k, 3) if k else 0}
+out["connections_per_s"] = {"clients": 4, "pinnet": round(p), "kernel": round(k), "ratio": round(p / k, 3) if k else 0}
+p, k = med("pinnet", "cps1"), med("kernel", "cps1")
+out["connections_per_s_one_client"] = {"pinnet": round(p), "kernel": round(k), "ratio": round(p / k, 3) if k else 0}
 # pinnet's per-frame cost in its receive tests (from pinnet-perf's lines)
 fr = [m.groups() for m in re.finditer(r"receive test.*frames rx \d+ \(([0-9]+)/s, ([0-9]+) B each\) tx \d+ \(([0-9]+)/s, ([0-9.]+) per MiB\)", open(log).read())]
 if fr:
