@@ -240,6 +240,13 @@ static size_t class_lead(const struct pn_pool_class *c)
 	return lead % c->buf_size ? 0 : lead;
 }
 
+/* addr's offset from the start of block 0 of its partition p; huge (so
+ * past every index bound) for an address in the lead in front of it */
+static inline uint64_t part_off(const struct part *p, const void *addr)
+{
+	return (uintptr_t)addr - (uintptr_t)p->base;
+}
+
 static int init_part(struct pn_pool *pool, unsigned int i,
 		     const struct pn_pool_class *c, size_t span)
 {
@@ -428,7 +435,6 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	if (span < 2 * MIB)
 		span = 2 * MIB;
 	pool->span_shift = log2u(span);
-	pool->span_mask = span - 1;
 	if (!pool->o.wall_bytes || pool->o.wall_bytes > wall_sum)
 		pool->o.wall_bytes = wall_sum;
 	pool->nparts = pool->o.nclasses;
@@ -932,12 +938,12 @@ static int free_local(struct pn_pool *pool, void *buf)
 		return bad_free(pool, NULL, buf, -EINVAL,
 				"not a buffer of this pool");
 	p = &pool->parts[off >> pool->span_shift];
-	poff = (uintptr_t)buf - (uintptr_t)p->base; /* huge if in the lead */
-	idx = (uint32_t)(poff >> p->buf_shift);
+	poff = part_off(p, buf);
 	if (__builtin_expect(poff & (p->buf_size - 1), 0) ||
 	    poff >> p->buf_shift >= p->nbufs_hi)
 		return bad_free(pool, p, buf, -EINVAL,
 				"not the start of a buffer this pool gave out");
+	idx = (uint32_t)(poff >> p->buf_shift);
 	blk = block_of(p, idx);
 	bs = &p->bst[blk];
 	st = p->st;
@@ -1047,12 +1053,12 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	if (__builtin_expect(off >= pool->region_len, 0))
 		return free_slowpath(pool, buf);
 	p = &pool->parts[off >> pool->span_shift];
-	poff = (uintptr_t)buf - (uintptr_t)p->base; /* huge if in the lead */
-	idx = (uint32_t)(poff >> p->buf_shift);
+	poff = part_off(p, buf);
 	if (__builtin_expect((poff & p->buf_mask) ||
 				     poff >> p->buf_shift >= p->act_hi,
 			     0))
 		return free_slowpath(pool, buf);
+	idx = (uint32_t)(poff >> p->buf_shift);
 	word = &p->map[idx / 64];
 	bit = 1ull << (idx % 64);
 	v = *word;
@@ -1081,10 +1087,10 @@ PN_EXPORT int pn_buf_lookup(const struct pn_pool *pool, const void *addr,
 	if (off >= pool->region_len)
 		return -EINVAL;
 	p = &pool->parts[off >> pool->span_shift];
-	poff = (uintptr_t)addr - (uintptr_t)p->base; /* huge if in the lead */
-	idx = (uint32_t)(poff >> p->buf_shift);
+	poff = part_off(p, addr);
 	if (poff >> p->buf_shift >= p->nbufs_hi)
 		return -EINVAL;
+	idx = (uint32_t)(poff >> p->buf_shift);
 	blk = block_of(p, idx);
 	if (p->bst[blk].state != PN_BLOCK_ACTIVE &&
 	    p->bst[blk].state != PN_BLOCK_DRAINING)

@@ -100,7 +100,6 @@ struct pn_pool {
 	struct part *parts;
 	char *region; /* the whole reservation */
 	size_t region_len;
-	uintptr_t span_mask; /* offset within a partition's span */
 	uint64_t now_ms; /* pool clock, refreshed by poll and slow paths */
 	uint32_t span_shift; /* log2 of each partition's reservation span */
 	unsigned int nparts;
