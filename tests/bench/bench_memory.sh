@@ -38,11 +38,16 @@ idle=${IDLE_S:-20}
 burst=${BURST_S:-5}
 bursts=${BURSTS:-6}
 body=${BODY_BYTES:-1048576}
+# the three servers' bursts take turns within each period
+if [ $((burst + idle)) -lt $((3 * (burst + 1))) ]; then
+	echo "bench_memory: IDLE_S=$idle is too short for three servers taking turns with BURST_S=$burst (need IDLE_S >= $((2 * burst + 3)))" >&2
+	exit 2
+fi
 
 make_pair
 
 mono() { python3 -c 'import time; print(time.monotonic())'; }
-at() { python3 -c 'import sys, time; time.sleep(max(0.0, float(sys.argv[1]) - time.monotonic()))' "$1"; }
+at() { python3 -c "import time; time.sleep(max(0.0, $1 - time.monotonic()))"; } # until EXPR (monotonic s)
 
 # start pinnet-httpd NAME CONF ADDR and its sampler (pinnet-bpf top -j,
 # every 200 ms, into OUTDIR/NAME.jsonl); sets $pid
@@ -135,30 +140,24 @@ for k in 0 1 2; do
 done
 sleep 3
 t0=$(mono)
-# every server's trace starts $idle s before its first burst
-python3 -c "
-import sys
-t0, idle, slot = map(float, sys.argv[1:4])
-for k, n in enumerate(('idle', 'peak', 'static')):
-    open(sys.argv[4] + '/' + n + '_window', 'w').write(str(t0 + k * slot))
-" "$t0" "$idle" "$slot" "$outdir"
 for j in $(seq 0 $((bursts - 1))); do
 	for k in 0 1 2; do
-		at "$(python3 -c "print($t0 + $idle + $k * $slot + $j * $period)")"
+		at "$t0 + $idle + $k * $slot + $j * $period"
 		echo "bench_memory: burst $((j + 1))/$bursts on ${names[k]}" >&2
 		load "${ips[k]}" "$outdir/${names[k]}_wrk$((j + 1)).log"
 		mono >>"$outdir/${names[k]}_burst_ends"
 	done
 done
 # the last server's idle spell after its last burst
-at "$(python3 -c "print($t0 + 2 * $slot + $idle + $bursts * $period)")"
+at "$t0 + 2 * $slot + $idle + $bursts * $period"
 for k in 0 1 2; do
 	stop_server "${spids[k]}" "${samplers[k]}"
 done
 
-python3 - "$outdir" "$idle" "$burst" "$bar" "$body" "$bursts" <<'PY'
+python3 - "$outdir" "$idle" "$burst" "$bar" "$body" "$bursts" "$t0" "$slot" <<'PY'
 import json, re, sys
 out, idle, burst, bar, body, nb = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+t0, slot = float(sys.argv[7]), float(sys.argv[8])
 res = {"benchmark": "memory",
        "load": {"idle_s": idle, "burst_s": burst, "bursts": nb,
                 "client": f"wrk -t2 -c100, GET /bytes/{body}",
@@ -172,8 +171,10 @@ def mbps(text):
     m = re.search(r"Transfer/sec:\s+([0-9.]+)([KMG]?)B", text)
     return float(m.group(1)) * {"": 1e-6, "K": 2**10 / 1e6, "M": 2**20 / 1e6, "G": 2**30 / 1e6}[m.group(2)] if m else 0.0
 
-for name in ("idle", "peak", "static"):
-    w0 = float(open(f"{out}/{name}_window").read())
+for k, name in enumerate(("idle", "peak", "static")):
+    # server k's trace: its idle lead ($idle s before its first burst),
+    # then its bursts, each followed by $idle s
+    w0 = t0 + k * slot
     w1 = w0 + idle + nb * (burst + idle)
     rows = [json.loads(l) for l in open(f"{out}/{name}.jsonl")]
     rows = [r for r in rows if w0 <= r["time"] <= w1]
