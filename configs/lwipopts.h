@@ -99,7 +99,7 @@ void pinnet_lwip_free(void *p);
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0
 #define MEM_STATS 1
-#define MEMP_STATS 1
+#define MEMP_STATS 0 /* the pools' statistics are global, not per stack */
 #define LINK_STATS 1
 #define ETHARP_STATS 1
 #define IP_STATS 1

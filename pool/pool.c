@@ -1178,3 +1178,13 @@ PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
 	s->underuse = st->underuse;
 	return 0;
 }
+
+PN_EXPORT int pn_pool_attach(struct pn_pool *pool)
+{
+	if (!pool || pool->magic != POOL_MAGIC)
+		return -EINVAL;
+	/* frees racing with the move take the checked path, which is right
+	 * for either owner */
+	__atomic_store_n(&pool->owner_mark, &tls_mark, __ATOMIC_RELEASE);
+	return 0;
+}

@@ -166,7 +166,7 @@ static bool arm_one(struct pn_stack *st, void *buf)
 /* Keep rx_depth reads in flight. */
 void io_rearm_rx(struct pn_stack *st)
 {
-	if (st->rx_backoff_until_ms && sys_now() < st->rx_backoff_until_ms)
+	if (st->rx_backoff_until_ms && stack_now_ms() < st->rx_backoff_until_ms)
 		return;
 	st->rx_backoff_until_ms = 0;
 	while (st->rx_inflight < st->o.rx_depth) {
@@ -249,7 +249,7 @@ static void rx_complete(struct pn_stack *st, char *buf, int res)
 			stack_seterr(st, -res, "frame read on %s: %s",
 				     st->o.iface, strerror(-res));
 			st->stats.rx_errors++;
-			st->rx_backoff_until_ms = sys_now() + 100;
+			st->rx_backoff_until_ms = stack_now_ms() + 100;
 		}
 		if (res >= 0)
 			st->stats.rx_dropped++;

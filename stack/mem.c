@@ -1,26 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lwIP's allocator (configs/lwipopts.h routes mem_malloc here): blocks that
- * carry segment data come from the stack's pinned pool, the rest from libc.
- * A pool block is told apart on free by its address.
+ * carry segment data come from the pinned pool of the stack lwIP works on
+ * (stack_current()), the rest from libc. A pool block is told apart on
+ * free by its address.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "stack_impl.h"
 
-/* The pool lwIP allocates from: set by the stack, kept after the stack is
- * gone so a late free still recognises pool memory. */
-struct pn_pool *stack_mem_pool;
-bool stack_mem_live; /* the pool accepts frees */
-
 /* Smaller requests are lwIP's own structures: libc serves them better. */
 #define POOL_MIN 1024
 
 void *pinnet_lwip_malloc(size_t size)
 {
-	if (stack_mem_live && size >= POOL_MIN && size <= SMALL_BUF_SIZE) {
-		void *p = pn_buf_alloc(stack_mem_pool, size, OWNER_LWIP);
+	struct pn_stack *st = stack_current();
+
+	if (st && size >= POOL_MIN && size <= SMALL_BUF_SIZE) {
+		void *p = pn_buf_alloc(st->pool, size, OWNER_LWIP);
 
 		if (p)
 			return p;
@@ -42,9 +40,10 @@ void *pinnet_lwip_calloc(size_t n, size_t size)
 
 void pinnet_lwip_free(void *p)
 {
-	if (stack_mem_pool && pn_pool_owns(stack_mem_pool, p)) {
-		if (stack_mem_live)
-			pn_buf_free(stack_mem_pool, p);
+	struct pn_stack *st = stack_current();
+
+	if (st && pn_pool_owns(st->pool, p)) {
+		pn_buf_free(st->pool, p);
 		return;
 	}
 	free(p);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The stack's life cycle and its loop: one io_uring ring (single issuer,
- * deferred task work), the pool registered on it, lwIP driven without
- * threads. Each turn submits what lwIP queued, waits for completions no
- * longer than lwIP's next timer, feeds frames in, runs timers and the
- * pool's poll.
+ * The stack's life cycle, its thread and its loop: one io_uring ring
+ * (single issuer, deferred task work), the pool registered on it, lwIP
+ * driven without threads. lwIP's state is per stack (struct lwip_state,
+ * from pinnet's lwIP patch 0002): each public call selects its stack's
+ * state for the calling thread (stack_enter()). Each turn of the loop
+ * submits what lwIP queued, waits for completions no longer than lwIP's
+ * next timer, feeds frames in, runs timers and the pool's poll.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,38 +22,69 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "export.h"
 #include "lwip/init.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#include "opts.h"
 #include "stack_impl.h"
 
 #define MIB (1024ull * 1024)
-
-static struct pn_stack *the_stack; /* lwIP has global state: one stack */
 #define BUSY_POLL_NS 50000 /* poll this long after the last completion */
 
-static uint64_t now_ns(void)
+__thread char stack_thread_mark __attribute__((tls_model("initial-exec")));
+static __thread char create_err[256];
+
+/* ---- the clock ------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC, shifted so that it reads PINNET_CLOCK_START_MS at the
+ * first stack's creation when that variable is set (a test of long
+ * uptimes: the 32-bit sys_now() lwIP sees wraps after 2^32 ms). */
+static int64_t clock_shift_ns;
+static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
+
+static uint64_t mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-static bool lwip_started;
-static __thread char create_err[256];
 
-/* lwIP's clock (NO_SYS): milliseconds. */
+static void clock_init(void)
+{
+	const char *v = getenv("PINNET_CLOCK_START_MS");
+	char *end;
+	unsigned long long ms;
+
+	if (!v || !*v)
+		return;
+	errno = 0;
+	ms = strtoull(v, &end, 10);
+	if (errno || *end || ms > UINT64_MAX / 2000000ull) {
+		fprintf(stderr,
+			"pinnet: PINNET_CLOCK_START_MS=%s is not a number of "
+			"milliseconds; ignored\n",
+			v);
+		return;
+	}
+	clock_shift_ns = (int64_t)(ms * 1000000ull) - (int64_t)mono_ns();
+}
+
+uint64_t stack_now_ns(void)
+{
+	return mono_ns() + (uint64_t)clock_shift_ns;
+}
+
+/* lwIP's clock (NO_SYS): the stack's milliseconds, wrapping at 32 bits as
+ * lwIP expects (its timeouts compare with wrap-safe differences). */
 u32_t sys_now(void);
 u32_t sys_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (u32_t)((uint64_t)ts.tv_sec * 1000 +
-		       (uint64_t)ts.tv_nsec / 1000000);
+	return (u32_t)stack_now_ms();
 }
+
+/* ---- errors ------------------------------------------------------------- */
 
 int stack_seterr(struct pn_stack *st, int err, const char *fmt, ...)
 {
@@ -74,12 +108,19 @@ PN_EXPORT struct pn_pool *pn_stack_pool(const struct pn_stack *st)
 }
 
 PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
-			     struct pn_stack_stats *s)
+			     struct pn_stack_stats *s, size_t sz)
 {
-	if (!st || !s)
+	struct pn_stack_stats all;
+	int rc = stack_enter((struct pn_stack *)st);
+
+	if (rc)
+		return rc;
+	if (!s || sz < sizeof(uint64_t))
 		return -EINVAL;
-	*s = st->stats;
-	s->rx_reads_armed = st->rx_inflight;
+	all = st->stats;
+	all.rx_reads_armed = st->rx_inflight;
+	memset(s, 0, sz);
+	memcpy(s, &all, sz < sizeof(all) ? sz : sizeof(all));
 	return 0;
 }
 
@@ -104,6 +145,8 @@ PN_EXPORT int pn_stack_pool_config(struct pn_pool_config *cfg)
 		{ RX_BUF_SIZE, 8, 4 * MIB, 4 * MIB, 512 * MIB, 0 },
 	};
 
+	if (!cfg)
+		return -EINVAL;
 	pn_pool_config_init(cfg);
 	snprintf(cfg->name, sizeof(cfg->name), "stack");
 	memcpy(cfg->classes, classes, sizeof(classes));
@@ -115,10 +158,19 @@ PN_EXPORT int pn_stack_pool_config(struct pn_pool_config *cfg)
 	return 0;
 }
 
+/* ---- life cycle ------------------------------------------------------------- */
+
 static int check_opts(const struct pn_stack_opts *o)
 {
 	if (!o || o->sz < sizeof(size_t))
 		return stack_seterr(NULL, EINVAL, "opts must be set, with sz");
+	if (!opts_tail_zero(o, o->sz, sizeof(*o)))
+		return stack_seterr(
+			NULL, E2BIG,
+			"struct pn_stack_opts of %zu bytes has fields this "
+			"library (%zu bytes) does not know set: built against a "
+			"newer pinnet?",
+			o->sz, sizeof(*o));
 	if (o->backend != PN_BACKEND_PACKET && o->backend != PN_BACKEND_TAP)
 		return stack_seterr(NULL, EINVAL, "unknown backend %d",
 				    (int)o->backend);
@@ -132,12 +184,63 @@ static int check_opts(const struct pn_stack_opts *o)
 	if (o->rx_depth > 256)
 		return stack_seterr(NULL, EINVAL, "rx_depth %u: at most 256",
 				    o->rx_depth);
+	if (o->flags & ~(unsigned int)PN_STACK_MOVABLE)
+		return stack_seterr(NULL, EINVAL, "unknown flags %#x",
+				    o->flags & ~(unsigned int)PN_STACK_MOVABLE);
+	return 0;
+}
+
+/* The ring: single issuer and deferred task work (about 20% more
+ * request/response rate) unless the stack must be movable between threads
+ * after it ran; disabled until the thread that drives the stack starts it
+ * (the kernel binds a single-issuer ring to the task that enables it). */
+static int ring_init(struct pn_stack *st)
+{
+	struct io_uring_params p = { 0 };
+	int err;
+
+	if (st->o.flags & PN_STACK_MOVABLE)
+		return io_uring_queue_init_params(512, &st->ring, &p);
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		  IORING_SETUP_R_DISABLED;
+	err = io_uring_queue_init_params(512, &st->ring, &p);
+	if (err == -EINVAL) { /* an older kernel: no single issuer */
+		memset(&p, 0, sizeof(p));
+		err = io_uring_queue_init_params(512, &st->ring, &p);
+	}
+	if (!err)
+		st->ring_bound = p.flags & IORING_SETUP_SINGLE_ISSUER;
+	return err;
+}
+
+/* The first call of the driving thread: enable the ring (bound to this
+ * thread from now on, if single issuer) and arm the reads. */
+int stack_start(struct pn_stack *st)
+{
+	if (atomic_load_explicit(&st->driver, memory_order_acquire) !=
+	    stack_self())
+		return -EPERM;
+	if (!st->started) {
+		if (st->ring_bound) {
+			/* liburing 2.3 has no io_uring_enable_rings() */
+			if (syscall(SYS_io_uring_register, st->ring.ring_fd,
+				    IORING_REGISTER_ENABLE_RINGS, NULL, 0))
+				return stack_seterr(st, errno,
+						    "enabling the ring: %s",
+						    strerror(errno));
+			st->ring_thread = stack_self();
+		}
+		st->started = true;
+		lwip_state = &st->lwip;
+		io_rearm_rx(st);
+		io_uring_submit(&st->ring);
+	}
+	lwip_state = &st->lwip;
 	return 0;
 }
 
 PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 {
-	struct io_uring_params p = { 0 };
 	struct pn_pool_config defaults;
 	struct pn_pool_opts po;
 	struct pn_stack *st;
@@ -145,16 +248,10 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	int err;
 
 	create_err[0] = 0;
+	pthread_once(&clock_once, clock_init);
 	err = check_opts(opts);
 	if (err) {
 		errno = -err;
-		return NULL;
-	}
-	if (the_stack) {
-		stack_seterr(
-			NULL, EBUSY,
-			"a stack already runs in this process (lwIP keeps global state)");
-		errno = EBUSY;
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
@@ -162,7 +259,6 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		errno = ENOMEM;
 		return NULL;
 	}
-	st->ops = &pn_stack_ops_copy;
 	memcpy(&st->o, opts,
 	       opts->sz < sizeof(st->o) ? opts->sz : sizeof(st->o));
 	st->o.sz = sizeof(st->o);
@@ -170,6 +266,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		st->o.rx_depth = 4;
 	st->fd = -1;
 	st->evfd = -1;
+	atomic_init(&st->driver, stack_self());
 	memcpy(st->mac, st->o.mac, 6);
 	if (!memcmp(st->mac, "\0\0\0\0\0\0", 6)) {
 		/* a random, locally administered unicast MAC */
@@ -178,14 +275,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		st->mac[0] = (uint8_t)((st->mac[0] & 0xfe) | 0x02);
 	}
 
-	/* SINGLE_ISSUER + DEFER_TASKRUN: about 20% more request/response rate
-	 * (PLATFORM.md); fall back when the kernel lacks them */
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-	err = io_uring_queue_init_params(512, &st->ring, &p);
-	if (err == -EINVAL) {
-		memset(&p, 0, sizeof(p));
-		err = io_uring_queue_init_params(512, &st->ring, &p);
-	}
+	err = ring_init(st);
 	if (err) {
 		stack_seterr(NULL, -err, "io_uring_queue_init: %s",
 			     strerror(-err));
@@ -207,13 +297,13 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	err = io_open(st);
 	if (err) {
 		memcpy(create_err, st->err, sizeof(create_err));
-		goto err_pool;
+		goto err_io;
 	}
 
-	if (!lwip_started) { /* its timers are global: start them once */
-		lwip_init();
-		lwip_started = true;
-	}
+	/* lwIP's state for this stack, then lwIP's start on it */
+	lwip_state_init(&st->lwip);
+	lwip_state = &st->lwip;
+	lwip_init();
 	a.addr = st->o.addr.s_addr;
 	m.addr = st->o.prefix == 32 ? 0xffffffffu :
 				      htonl(~(0xffffffffu >> st->o.prefix));
@@ -221,22 +311,19 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	if (!netif_add(&st->netif, &a, &m, &g, st, io_netif_init,
 		       ethernet_input)) {
 		err = stack_seterr(NULL, ENOMEM, "netif_add failed");
-		goto err_io;
+		goto err_lwip;
 	}
 	st->csum_default = NETIF_CHECKSUM_ENABLE_ALL;
 	NETIF_SET_CHECKSUM_CTRL(&st->netif, st->csum_default);
 	netif_set_default(&st->netif);
 	netif_set_up(&st->netif);
-	the_stack = st;
-	stack_mem_pool = st->pool;
-	stack_mem_live = true;
-	io_rearm_rx(st);
-	io_uring_submit(&st->ring);
 	return st;
 
+err_lwip:
+	lwip_state_release();
+	lwip_state = NULL;
 err_io:
 	io_close(st);
-err_pool:
 	pn_pool_destroy(st->pool);
 err_ring:
 	io_uring_queue_exit(&st->ring);
@@ -244,6 +331,36 @@ err_free:
 	free(st);
 	errno = -err;
 	return NULL;
+}
+
+PN_EXPORT int pn_stack_attach(struct pn_stack *st)
+{
+	const void *none = NULL;
+
+	if (!st)
+		return -EINVAL;
+	if (atomic_load_explicit(&st->driver, memory_order_acquire) ==
+	    stack_self())
+		return 0;
+	if (st->ring_thread && st->ring_thread != stack_self())
+		return -EPERM; /* a single-issuer ring, started elsewhere */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &st->driver, &none, stack_self(), memory_order_acquire,
+		    memory_order_relaxed))
+		return -EBUSY;
+	pn_pool_attach(st->pool);
+	return 0;
+}
+
+PN_EXPORT int pn_stack_detach(struct pn_stack *st)
+{
+	int rc = stack_enter(st);
+
+	if (rc)
+		return rc;
+	lwip_state = NULL;
+	atomic_store_explicit(&st->driver, NULL, memory_order_release);
+	return 0;
 }
 
 static int reap(struct pn_stack *st)
@@ -265,9 +382,10 @@ PN_EXPORT int pn_stack_drop_privileges(struct pn_stack *st)
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2];
 	bool had_ipc_lock;
+	int rc = stack_enter(st);
 
-	if (!st)
-		return -EINVAL;
+	if (rc)
+		return rc;
 	if (syscall(SYS_capget, &h, d))
 		return stack_seterr(st, errno, "capget: %s", strerror(errno));
 	had_ipc_lock = d[0].permitted & (1u << CAP_IPC_LOCK);
@@ -288,10 +406,10 @@ PN_EXPORT int pn_stack_drop_privileges(struct pn_stack *st)
 
 PN_EXPORT int pn_stack_fd(struct pn_stack *st)
 {
-	int rc;
+	int rc = stack_enter(st);
 
-	if (!st)
-		return -EINVAL;
+	if (rc)
+		return rc;
 	if (st->evfd >= 0)
 		return st->evfd;
 	st->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -309,21 +427,23 @@ PN_EXPORT int pn_stack_fd(struct pn_stack *st)
 
 PN_EXPORT int pn_stack_timeout(struct pn_stack *st)
 {
-	uint32_t next = sys_timeouts_sleeptime();
+	uint32_t next;
+	int rc = stack_enter(st);
 
-	if (!st)
-		return -EINVAL;
+	if (rc)
+		return rc;
+	next = sys_timeouts_sleeptime();
 	return next > 1000 ? 1000 : (int)next;
 }
 
-PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
+/* One turn of the loop (pn_stack_process()), for a stack already entered. */
+int stack_run(struct pn_stack *st, int timeout_ms)
 {
 	struct io_uring_cqe *cqe;
 	uint32_t next = sys_timeouts_sleeptime();
+	uint64_t now;
 	int n, rc;
 
-	if (!st)
-		return -EINVAL;
 	if (st->evfd >= 0) {
 		uint64_t v;
 
@@ -337,7 +457,7 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 				     1000 :
 				     (int)next;
 	rc = 0;
-	if (timeout_ms > 0 && st->busy_until_ns > now_ns()) {
+	if (timeout_ms > 0 && st->busy_until_ns > stack_now_ns()) {
 		/* traffic just now: poll a little before sleeping, as a NIC
 		 * driver's busy-poll does (a sleep and wake-up per frame cost
 		 * more than the frames themselves) */
@@ -345,7 +465,7 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 			rc = io_uring_submit_and_get_events(&st->ring);
 			if (io_uring_cq_ready(&st->ring))
 				timeout_ms = 0;
-		} while (timeout_ms && now_ns() < st->busy_until_ns);
+		} while (timeout_ms && stack_now_ns() < st->busy_until_ns);
 	}
 	if (timeout_ms == 0) {
 		if (!io_uring_cq_ready(&st->ring))
@@ -365,16 +485,17 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 	n = reap(st);
 	if (n) {
 		st->rx_gen++;
-		st->busy_until_ns = now_ns() + BUSY_POLL_NS;
+		st->busy_until_ns = stack_now_ns() + BUSY_POLL_NS;
 		tcp_loss_recovery();
 	}
 	sys_check_timeouts();
-	if (sys_now() >= st->next_sock_check_ms) {
-		st->next_sock_check_ms = sys_now() + 50;
-		sock_check_timeouts(st, sys_now());
+	now = stack_now_ms();
+	if (now >= st->next_sock_check_ms) {
+		st->next_sock_check_ms = now + 50;
+		sock_check_timeouts(st, now);
 	}
-	if (sys_now() >= st->next_pool_poll_ms) {
-		st->next_pool_poll_ms = sys_now() + 5;
+	if (now >= st->next_pool_poll_ms) {
+		st->next_pool_poll_ms = now + 5;
 		pn_pool_poll(st->pool);
 	}
 	io_rearm_rx(st);
@@ -382,14 +503,64 @@ PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
 	return n;
 }
 
+PN_EXPORT int pn_stack_process(struct pn_stack *st, int timeout_ms)
+{
+	int rc = stack_enter(st);
+
+	if (rc)
+		return rc;
+	return stack_run(st, timeout_ms);
+}
+
+#define DRAIN_MS 1000 /* closed connections' data: how long to let it go */
+
+static bool closing_with_data(void)
+{
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb->unsent || pcb->unacked)
+			return true;
+	return false;
+}
+
+/* Every pcb lwIP still has (closed sockets' connections, TIME-WAIT,
+ * listeners) goes, so none outlives the stack. Connections the
+ * application closed finish sending first, for up to DRAIN_MS, as the
+ * kernel would send them after the process exits; what is still unacked
+ * then is reset (the peer learns the data is lost); the others go quietly. */
+static void purge_pcbs(struct pn_stack *st)
+{
+	uint64_t end = stack_now_ms() + DRAIN_MS;
+
+	while (closing_with_data() && stack_now_ms() < end)
+		if (stack_run(st, 10) < 0)
+			break;
+	while (tcp_active_pcbs)
+		tcp_abandon(tcp_active_pcbs, tcp_active_pcbs->unsent ||
+						     tcp_active_pcbs->unacked);
+	while (tcp_tw_pcbs)
+		tcp_abandon(tcp_tw_pcbs, 0);
+	while (tcp_bound_pcbs)
+		tcp_abort(tcp_bound_pcbs);
+	while (tcp_listen_pcbs.pcbs)
+		tcp_close(tcp_listen_pcbs.pcbs);
+}
+
 PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 {
 	if (!st)
 		return;
+	if (pn_stack_attach(st) || stack_start(st)) {
+		fprintf(stderr,
+			"pinnet: pn_stack_destroy from a thread that does not "
+			"drive the stack (pn_stack_attach): the stack is left "
+			"as it is\n");
+		return;
+	}
 	sock_abort_all(st);
+	purge_pcbs(st);
 	/* let the resets and last frames go out */
 	for (int i = 0; i < 4; i++)
-		pn_stack_process(st, 0);
+		stack_run(st, 0);
 	netif_set_down(&st->netif);
 	netif_remove(&st->netif);
 	/* cancel the reads still in flight; their buffers come back */
@@ -413,12 +584,10 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 	io_close(st);
 	if (st->evfd >= 0)
 		close(st->evfd);
-	/* what lwIP still holds of the pool is reclaimed with it */
-	stack_mem_live = false;
+	lwip_state_release();
+	lwip_state = NULL;
 	pn_pool_destroy(st->pool);
 	io_uring_queue_exit(&st->ring);
 	free(st->socks);
-	if (the_stack == st)
-		the_stack = NULL;
 	free(st);
 }

@@ -6,16 +6,20 @@
 #ifndef PINNET_STACK_IMPL_H
 #define PINNET_STACK_IMPL_H
 
+#include <errno.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/state.h"
 #include "lwip/tcp.h"
 #include "pinnet/pool.h"
 #include "pinnet/stack.h"
-#include "stack_ops.h"
 #include "tcp_ext.h"
 
 /* Every RX buffer starts with this record, then the virtio_net_hdr, then
@@ -42,46 +46,14 @@ struct rxbuf {
 #define UD_TXZC 3u /* a frame written straight from an lwIP pbuf */
 #define UD_KIND_MASK 7u
 
-/* A zero-copy send buffer, held until the peer acknowledged its end. */
-struct zc_tx {
-	struct zc_tx *next;
-	void *buf;
-	uint64_t end; /* stream offset just past its last byte */
-};
-
-struct sock {
-	int id; /* index in the stack's table */
-	struct pn_stack *st;
-	struct tcp_pcb *pcb; /* NULL once lwIP freed it (error, close) */
-	bool listening; /* pcb is a listen pcb */
-	bool connecting; /* connect sent, not yet established */
-	bool connected; /* established at least once */
-	bool eof; /* the peer sent FIN */
-	bool shut_wr; /* we sent FIN */
-	bool nonblock;
-	bool reuseaddr, keepalive, nodelay; /* options before the pcb exists */
-	bool linger_on;
-	int linger_s;
-	uint32_t keep_idle_ms, keep_intvl_ms, keep_cnt; /* 0: lwIP's default */
-	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0 off */
-	uint64_t last_progress_ms; /* last ACK of our data, or first unacked */
-	uint64_t sent_total; /* bytes handed to lwIP */
-	uint64_t unblock_gen; /* not writable before st->rx_gen reaches it */
-	uint64_t acked_total; /* bytes the peer acknowledged */
-	struct zc_tx *zc_head, *zc_tail; /* zero-copy buffers in flight */
-	struct pbuf *zc_rx; /* the segment lent by pn_recv_zc() */
-	int err; /* pending -errno (reset, timeout, refused) */
-	struct pbuf **rxq; /* received segments, not yet read: a FIFO ring */
-	unsigned int rx_head, rx_n, rx_cap;
-	uint16_t rx_off; /* bytes of the oldest segment already read */
-	struct sock **acceptq; /* listeners: established, not yet accepted */
-	unsigned int acc_head, acc_n, acc_max;
-	struct sock *listener; /* queued in this listener's acceptq */
-};
+struct sock;
 
 struct pn_stack {
-	const struct pn_stack_ops
-		*ops; /* first: stack/api.c dispatches on it */
+	struct lwip_state lwip; /* lwIP's globals for this stack */
+	_Atomic(const void *) driver; /* stack_self() of the driving thread */
+	bool started; /* the ring is enabled, the reads armed */
+	bool ring_bound; /* single issuer: the ring serves one thread */
+	const void *ring_thread; /* that thread, once started */
 	struct io_uring ring;
 	struct pn_pool *pool;
 	struct pn_stack_opts o;
@@ -95,7 +67,7 @@ struct pn_stack {
 	struct sock **socks; /* index = socket number */
 	unsigned int nsocks;
 	struct pn_stack_stats stats;
-	uint64_t next_pool_poll_ms;
+	uint64_t next_pool_poll_ms; /* stack_now_ms() times */
 	uint64_t next_sock_check_ms; /* user timeouts */
 	uint64_t rx_backoff_until_ms; /* the interface failed: pause reads */
 	uint64_t busy_until_ns; /* busy-poll the ring until then */
@@ -104,10 +76,59 @@ struct pn_stack {
 	char err[256];
 };
 
+/* ---- threads and entry (stack.c) ------------------------------------- */
+
+/* A mark per thread: its address tells the threads apart. */
+extern __thread char stack_thread_mark
+	__attribute__((tls_model("initial-exec")));
+static inline const void *stack_self(void)
+{
+	return &stack_thread_mark;
+}
+
+/*
+ * Every public call on a stack begins here: the calling thread must be the
+ * one that drives the stack (pn_stack_attach() in stack.h), and lwIP's
+ * state for this thread becomes the stack's. 0, -EINVAL (NULL) or -EPERM.
+ */
+int stack_start(struct pn_stack *st);
+static inline int stack_enter(struct pn_stack *st)
+{
+	if (__builtin_expect(!st, 0))
+		return -EINVAL;
+	if (__builtin_expect(
+		    atomic_load_explicit(&st->driver, memory_order_relaxed) ==
+				    stack_self() &&
+			    st->started,
+		    1)) {
+		lwip_state = &st->lwip;
+		return 0;
+	}
+	return stack_start(st); /* the first call, or another thread's */
+}
+
+/* The stack lwIP works on now (inside a call that entered it). */
+static inline struct pn_stack *stack_current(void)
+{
+	return lwip_state ?
+		       (struct pn_stack *)((char *)lwip_state -
+					   offsetof(struct pn_stack, lwip)) :
+		       NULL;
+}
+
+/* ---- the stack's one clock (stack.c): monotonic, 64-bit, never wraps;
+ * lwIP's sys_now() is its low 32 bits */
+uint64_t stack_now_ns(void);
+static inline uint64_t stack_now_ms(void)
+{
+	return stack_now_ns() / 1000000u;
+}
+
 /* stack.c */
 int stack_seterr(struct pn_stack *st, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct io_uring_sqe *stack_sqe(struct pn_stack *st);
+int stack_run(struct pn_stack *st, int timeout_ms); /* pn_stack_process */
 
 /* io.c: the interface on io_uring */
 int io_open(struct pn_stack *st);
@@ -115,10 +136,6 @@ void io_close(struct pn_stack *st);
 void io_rearm_rx(struct pn_stack *st);
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe);
 err_t io_netif_init(struct netif *n);
-
-/* mem.c */
-extern struct pn_pool *stack_mem_pool;
-extern bool stack_mem_live;
 
 /* sock.c */
 void sock_abort_all(struct pn_stack *st);

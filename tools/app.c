@@ -320,7 +320,7 @@ void app_report(struct pn_stack *st)
 	/* let the last writes complete: their buffers come back */
 	for (int i = 0; i < 10; i++)
 		pn_stack_process(st, 1);
-	if (pn_stack_stats(st, &s))
+	if (pn_stack_stats(st, &s, sizeof(s)))
 		return;
 	fprintf(stderr,
 		"pinnet: rx %llu frames (%llu GSO, %llu copied, %llu dropped), tx %llu frames (%llu zero-copy, %llu dropped); pool pinned %.1f MiB\n",

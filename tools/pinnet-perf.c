@@ -451,7 +451,7 @@ static void serve(int ls, int c)
 	int rc;
 
 	if (net_stack(net))
-		pn_stack_stats(net_stack(net), &s0);
+		pn_stack_stats(net_stack(net), &s0, sizeof(s0));
 
 	rc = read_exact(c, t.cookie, COOKIE_SIZE, 10);
 	if (!rc)
@@ -494,7 +494,7 @@ static void serve(int ls, int c)
 			strerror(-rc));
 	}
 	if (net_stack(net))
-		pn_stack_stats(net_stack(net), &s1);
+		pn_stack_stats(net_stack(net), &s1, sizeof(s1));
 	if (verbose) {
 		double secs = t.t_end > t.t_start ? t.t_end - t.t_start : 0;
 		uint64_t rxf = s1.rx_frames - s0.rx_frames;

@@ -223,6 +223,15 @@ int pn_buf_alloc_async(struct pn_pool *pool, size_t size, uint32_t owner,
 		       pn_buf_cb cb, void *arg);
 
 /*
+ * pn_pool_attach - make the calling thread the pool's owner (the thread
+ * whose calls the rules above allow), to hand a pool from one thread to
+ * another. The previous owner must have made its last call before, with
+ * a happens-before edge to this one (a mutex, a join, a queue). Returns 0
+ * or -EINVAL.
+ */
+int pn_pool_attach(struct pn_pool *pool);
+
+/*
  * pn_buf_free - give a buffer back (000 FIG. 9). Safe from any thread.
  *
  * Returns 0, or -errno without touching the pool's state: EBADF (destroyed

@@ -7,12 +7,25 @@
  * interface: an AF_PACKET socket on an Ethernet interface (with
  * PACKET_VNET_HDR, so a kernel peer's checksum offload and GSO work) or a TAP
  * device. lwIP runs without threads (NO_SYS): every call below runs the
- * stack from the calling thread, and a stack must be used by one thread at
- * a time (the one that created it, normally). One stack per thread: a
- * process can run several stacks at once, in different threads, with no
- * locks between them: lwIP keeps global state, so each stack lives in its
- * own copy of lwIP, and the build has stack_copies of them (meson option,
- * default 8); pn_stack_create() fails with EBUSY when all are in use.
+ * stack from the calling thread.
+ *
+ * Threads. A process may run any number of stacks (memory is the limit),
+ * each with its own lwIP state, and they share nothing: no locks. A stack
+ * is driven by one thread at a time, its driver: the thread that created
+ * it, until it hands the stack over. Every call that takes a stack, but
+ * pn_stack_last_error(), pn_stack_pool(), pn_send_buf_free() and
+ * pn_stack_attach(), must come from the driver; from another thread it
+ * returns -EPERM (or NULL with errno EPERM) and changes nothing. One
+ * thread may drive several stacks.
+ *
+ * Handing a stack to another thread: the driver calls pn_stack_detach(),
+ * then the new thread calls pn_stack_attach() (the stack's pool moves with
+ * it). By default the stack's ring is single-issuer (faster), and the
+ * kernel binds it to the thread that first runs the stack: a stack can be
+ * handed over freely until its driver's first call after creation starts
+ * it (for example, created by a main thread, driven by a worker), but not
+ * after. A stack created with PN_STACK_MOVABLE can be handed over at any
+ * time, at some cost in request rate.
  *
  * Sockets are small integers local to the stack. Calls return 0 (or a count)
  * or -errno with POSIX meanings; they never set errno, except the
@@ -43,6 +56,15 @@ enum pn_backend {
 	PN_BACKEND_TAP = 1, /* TAP device named iface (created if missing) */
 };
 
+/* pn_stack_opts.flags */
+#define PN_STACK_MOVABLE 0x1u /* may change threads after it ran (see above) */
+
+/*
+ * The stack's options. sz is the caller's sizeof: a caller built against
+ * an older header passes a smaller struct (the fields it lacks are zero);
+ * a bigger one is refused (E2BIG) if a field this library does not know
+ * is set.
+ */
 struct pn_stack_opts {
 	size_t sz; /* sizeof(struct pn_stack_opts) */
 	const char *iface; /* interface (packet) or TAP device name */
@@ -54,24 +76,47 @@ struct pn_stack_opts {
 	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
 	unsigned int
 		rx_depth; /* reads in flight (default 4: more wake more waiters per frame) */
+	unsigned int flags; /* PN_STACK_* */
 };
 
 /*
  * pn_stack_create - open the interface, create the ring and the pool,
- * start lwIP. Returns the stack (pn_stack_destroy()) or NULL with errno:
- * EINVAL (options), EBUSY (every stack copy of the build is in use: see
- * above), EPERM/EACCES
+ * start lwIP. The calling thread drives the new stack. Returns the stack
+ * (pn_stack_destroy()) or NULL with errno: EINVAL (options), E2BIG (opts
+ * bigger than this library knows, with unknown fields set), EPERM/EACCES
  * (CAP_NET_RAW for a packet socket, CAP_NET_ADMIN for TAP), ENODEV (no such
  * interface), or the pool's and ring's errors; pn_stack_last_error(NULL)
- * says which step failed and why.
+ * says which step failed and why. Nothing stays open on failure.
+ *
+ * Testing long uptimes: with PINNET_CLOCK_START_MS set in the environment,
+ * the stack's clock (monotonic, 64-bit) reads that many milliseconds at the
+ * first pn_stack_create() of the process.
  */
 struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts);
 
 /*
  * pn_stack_destroy - abort every connection, close every socket, return
- * every buffer, destroy the pool and the ring. NULL is a no-op.
+ * every buffer, destroy the pool and the ring. From the driver, or from any
+ * thread pn_stack_attach() would accept; otherwise it says so on stderr and
+ * leaves the stack alone. NULL is a no-op.
  */
 void pn_stack_destroy(struct pn_stack *st);
+
+/*
+ * pn_stack_detach - the driver gives the stack up; no thread drives it
+ * until one calls pn_stack_attach(). Returns 0 or -EINVAL, -EPERM (not the
+ * driver).
+ */
+int pn_stack_detach(struct pn_stack *st);
+
+/*
+ * pn_stack_attach - the calling thread becomes the stack's driver (and its
+ * pool's owner). Returns 0 (also when it already drives it), -EBUSY
+ * (another thread drives it: detach it there first), -EPERM (the stack's
+ * single-issuer ring already runs on another thread: create it with
+ * PN_STACK_MOVABLE to move it after it ran), -EINVAL.
+ */
+int pn_stack_attach(struct pn_stack *st);
 
 /*
  * pn_stack_pool_config - fill cfg with the pool the stack uses when
@@ -131,8 +176,14 @@ struct pn_stack_stats {
 	uint64_t rx_gso; /* GSO super-frames received */
 };
 
-/* pn_stack_stats - copy the counters. Returns 0 or -EINVAL. */
-int pn_stack_stats(const struct pn_stack *st, struct pn_stack_stats *s);
+/*
+ * pn_stack_stats - copy the counters into s, sz bytes of it (the caller's
+ * sizeof: a smaller, older struct gets the fields it has; fields this
+ * library lacks are zeroed). Returns 0 or -EINVAL (no s, sz below one
+ * counter), -EPERM.
+ */
+int pn_stack_stats(const struct pn_stack *st, struct pn_stack_stats *s,
+		   size_t sz);
 
 /* ---- sockets (TCP) ---------------------------------------------------- */
 
@@ -168,20 +219,29 @@ int pn_connect(struct pn_stack *st, int s, const struct sockaddr *addr,
 
 /*
  * pn_send - queue up to len bytes (copied). Blocking: waits for send space
- * until at least one byte is queued. Returns bytes queued or -errno:
- * EAGAIN, EPIPE (shut down or closed by the peer), ECONNRESET, ENOTCONN.
+ * until at least one byte is queued. flags, as send(2): MSG_DONTWAIT (do
+ * not wait, this call only), MSG_NOSIGNAL (accepted: pinnet never raises
+ * SIGPIPE, it returns EPIPE), MSG_MORE (more follows: the data waits for
+ * the next send, at most about 50 ms, instead of leaving at once). Returns
+ * bytes queued or -errno: EAGAIN, EPIPE (shut down or closed by the peer),
+ * ECONNRESET, ENOTCONN, EINVAL (another flag), EFAULT (buf NULL).
  */
 ssize_t pn_send(struct pn_stack *st, int s, const void *buf, size_t len,
 		int flags);
 
 /*
- * pn_recv - copy up to len received bytes. Returns bytes, 0 at the peer's
- * end of stream, or -errno: EAGAIN, ECONNRESET, ETIMEDOUT, ENOTCONN.
+ * pn_recv - copy up to len received bytes. flags, as recv(2): MSG_DONTWAIT
+ * (do not wait, this call only), MSG_PEEK (copy without consuming),
+ * MSG_WAITALL (wait for all len bytes, unless the stream ends, an error
+ * comes, or the call is non-blocking). Returns bytes, 0 at the peer's end
+ * of stream, or -errno: EAGAIN, ECONNRESET, ETIMEDOUT, ENOTCONN, EINVAL
+ * (another flag), EFAULT (buf NULL).
  */
 ssize_t pn_recv(struct pn_stack *st, int s, void *buf, size_t len, int flags);
 
 /* pn_sendv / pn_recvv - pn_send()/pn_recv() over an iovec array (as
- * writev/readv); same returns. At most IOV_MAX entries. */
+ * writev/readv); same returns. At most IOV_MAX entries. pn_sendv's pieces
+ * leave together (one push, as if all but the last had MSG_MORE). */
 ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,
 		 int iovcnt);
 ssize_t pn_recvv(struct pn_stack *st, int s, const struct iovec *iov,
@@ -237,8 +297,11 @@ int pn_getpeername(struct pn_stack *st, int s, struct sockaddr *addr,
 
 /*
  * pn_setsockopt / pn_getsockopt - SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE,
- * SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_ERROR (get); IPPROTO_TCP: TCP_NODELAY.
- * Others: -ENOPROTOOPT.
+ * SO_LINGER, SO_RCVBUF and SO_SNDBUF (accepted; the sizes are lwIP's,
+ * fixed at build time), SO_ERROR (get); IPPROTO_TCP: TCP_NODELAY,
+ * TCP_KEEPIDLE and TCP_KEEPINTVL (seconds), TCP_KEEPCNT, TCP_USER_TIMEOUT
+ * (milliseconds; 0 off), with Linux's values and meanings. Others:
+ * -ENOPROTOOPT; bad values -EINVAL.
  */
 int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 		  const void *val, socklen_t len);

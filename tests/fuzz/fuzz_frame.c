@@ -15,12 +15,14 @@
 #include "lwip/init.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/state.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
 #include "tcp_ext.h"
 
 static struct netif nif;
+static struct lwip_state state; /* lwIP's state: one stack */
 static uint32_t fake_ms;
 
 uint32_t sys_now(void);
@@ -96,6 +98,8 @@ static void setup(void)
 	ip4_addr_t a, m, g;
 	uint16_t ports[2] = { 80, 7 };
 
+	lwip_state_init(&state);
+	lwip_state = &state;
 	lwip_init();
 	IP4_ADDR(&a, 10, 99, 0, 2);
 	IP4_ADDR(&m, 255, 255, 255, 0);

@@ -43,4 +43,9 @@ static inline unsigned int pinnet_lwip_rand(void)
 }
 #define LWIP_RAND() (pinnet_lwip_rand())
 
+/* lwIP's per-call scratch (tcp_input's segment, ip_data) is per thread
+ * (patch 0002): each thread drives its own stacks. initial-exec: a fixed
+ * offset from the thread pointer, no __tls_get_addr call per access. */
+#define LWIP_TLS __thread __attribute__((tls_model("initial-exec")))
+
 #endif /* PINNET_LWIP_ARCH_CC_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Readiness: what a socket is ready for (POLLIN, POLLOUT, POLLERR,
+ * POLLHUP, as poll(2) reports them), pn_poll(), and the waits of the
+ * blocking calls, which run the stack until their condition holds.
+ */
+#include <errno.h>
+#include <poll.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "sock.h"
+
+/*
+ * Room to queue at least a little: lwIP's send buffer and segment queue
+ * (with `margin` segments to spare), and lwIP not out of memory at the last
+ * write. After an ERR_MEM (segments or pbufs exhausted, often by other
+ * connections) the socket is not writable until the stack has taken in
+ * new frames: ACKs are what free that memory. Reporting POLLOUT meanwhile
+ * made applications spin on EAGAIN without the stack ever running.
+ */
+bool sock_writable(const struct sock *so, unsigned int margin)
+{
+	return so->pcb && tcp_sndbuf(so->pcb) > 0 &&
+	       tcp_sndqueuelen(so->pcb) + margin < TCP_SND_QUEUELEN &&
+	       so->st->rx_gen >= so->unblock_gen;
+}
+
+/* tcp_write() failed with ERR_MEM: push what is queued, and not writable
+ * until frames come in (see sock_writable()) */
+void sock_send_blocked(struct sock *so)
+{
+	so->unblock_gen = so->st->rx_gen + 1;
+	tcp_output(so->pcb);
+}
+
+short sock_revents(struct sock *so, short events)
+{
+	short r = 0;
+
+	if (so->listening) {
+		if (so->acc_n)
+			r |= POLLIN;
+	} else {
+		if (so->rx_n || so->eof || so->err)
+			r |= POLLIN;
+		if (so->pcb && so->connected && !so->connecting &&
+		    !so->shut_wr && sock_writable(so, 4))
+			r |= POLLOUT;
+		if (so->err)
+			r |= POLLERR;
+		if ((so->eof && so->shut_wr) || (!so->pcb && so->connected))
+			r |= POLLHUP;
+	}
+	return r & (events | POLLERR | POLLHUP);
+}
+
+static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
+			unsigned int n, int timeout_ms)
+{
+	uint64_t deadline = 0;
+
+	/* the clock only when it matters: a busy loop polls with something
+	 * ready or with timeout 0, and a clock read per call showed in its
+	 * profile */
+	if (timeout_ms > 0)
+		deadline = stack_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int ready = 0;
+		uint64_t now;
+		int rc;
+
+		for (unsigned int i = 0; i < n; i++) {
+			struct sock *so = sock_get(st, fds[i].sock);
+
+			fds[i].revents =
+				so ? sock_revents(so, fds[i].events) : POLLNVAL;
+			ready += fds[i].revents != 0;
+		}
+		if (ready || timeout_ms == 0)
+			return ready;
+		if (timeout_ms < 0) {
+			rc = stack_run(st, 1000);
+		} else {
+			now = stack_now_ms();
+			if (now >= deadline)
+				return 0;
+			rc = stack_run(st, deadline - now > 1000 ?
+						   1000 :
+						   (int)(deadline - now));
+		}
+		if (rc < 0)
+			return rc;
+	}
+}
+
+PN_EXPORT int pn_poll(struct pn_stack *st, struct pn_pollfd *fds,
+		      unsigned int n, int timeout_ms)
+{
+	int rc = stack_enter(st);
+
+	if (rc)
+		return rc;
+	if (n && !fds)
+		return -EINVAL;
+	return poll_entered(st, fds, n, timeout_ms);
+}
+
+/* Run the stack until so is ready for events; -EAGAIN at once if
+ * nonblock. -EBADF if the socket went meanwhile. */
+int sock_wait(struct sock *so, short events, bool nonblock)
+{
+	struct pn_pollfd pf = { so->id, events, 0 };
+	struct pn_stack *st = so->st;
+	int id = so->id;
+
+	if (sock_revents(so, events))
+		return 0;
+	if (nonblock)
+		return -EAGAIN;
+	while (!pf.revents) {
+		int rc = poll_entered(st, &pf, 1, -1);
+
+		if (rc < 0)
+			return rc;
+		if (!sock_get(st, id))
+			return -EBADF;
+	}
+	return 0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to stack/: the socket record and what the socket files share.
+ * sock.c keeps the table and the calls that make, connect and close
+ * sockets; sock_lwip.c lwIP's callbacks and the per-socket timers;
+ * poll.c readiness and waiting; sock_io.c send and receive; sockopt.c
+ * options; zc.c zero copy.
+ */
+#ifndef PINNET_SOCK_H
+#define PINNET_SOCK_H
+
+#include "stack_impl.h"
+
+/* A zero-copy send buffer, held until the peer acknowledged its end. */
+struct zc_tx {
+	struct zc_tx *next;
+	void *buf;
+	uint64_t end; /* stream offset just past its last byte */
+};
+
+struct sock {
+	int id; /* index in the stack's table */
+	struct pn_stack *st;
+	struct tcp_pcb *pcb; /* NULL once lwIP freed it (error, close) */
+	bool listening; /* pcb is a listen pcb */
+	bool connecting; /* connect sent, not yet established */
+	bool connected; /* established at least once */
+	bool eof; /* the peer sent FIN */
+	bool shut_wr; /* we sent FIN */
+	bool nonblock;
+	bool corked; /* MSG_MORE data waits for more, or the next check */
+	bool reuseaddr, keepalive, nodelay; /* options before the pcb exists */
+	bool linger_on;
+	int linger_s;
+	uint32_t keep_idle_ms, keep_intvl_ms, keep_cnt; /* 0: lwIP's default */
+	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0 off */
+	uint64_t last_progress_ms; /* stack_now_ms() of the last ACK of our
+				    * data, or of the first unacked byte */
+	uint64_t sent_total; /* bytes handed to lwIP */
+	uint64_t unblock_gen; /* not writable before st->rx_gen reaches it */
+	uint64_t acked_total; /* bytes the peer acknowledged */
+	struct zc_tx *zc_head, *zc_tail; /* zero-copy buffers in flight */
+	struct pbuf *zc_rx; /* the segment lent by pn_recv_zc() */
+	int err; /* pending -errno (reset, timeout, refused) */
+	struct pbuf **rxq; /* received segments, not yet read: a FIFO ring */
+	unsigned int rx_head, rx_n, rx_cap;
+	uint16_t rx_off; /* bytes of the oldest segment already read */
+	struct sock **acceptq; /* listeners: established, not yet accepted */
+	unsigned int acc_head, acc_n, acc_max;
+	struct sock *listener; /* queued in this listener's acceptq */
+};
+
+/* sock.c */
+int errno_of(err_t e);
+/* Enter st (stack_enter()) and find socket s: 0, -EINVAL, -EPERM, -EBADF. */
+int sock_lookup(struct pn_stack *st, int s, struct sock **so);
+struct sock *sock_get(struct pn_stack *st, int s); /* NULL if none */
+struct sock *sock_new(struct pn_stack *st);
+void sock_free(struct sock *so);
+
+/* sock_lwip.c */
+void sock_setup_pcb(struct sock *so, struct tcp_pcb *pcb);
+void sock_apply_keepalive(struct sock *so);
+err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err);
+err_t sock_on_connected(void *arg, struct tcp_pcb *pcb, err_t err);
+void sock_close_pcb(struct sock *so);
+
+/* poll.c */
+bool sock_writable(const struct sock *so, unsigned int margin);
+void sock_send_blocked(struct sock *so);
+short sock_revents(struct sock *so, short events);
+int sock_wait(struct sock *so, short events, bool nonblock);
+
+/* zc.c */
+void zc_release(struct pn_stack *st, struct zc_tx **head, struct zc_tx **tail,
+		uint64_t acked, bool all);
+bool zc_hand_to_zombie(struct sock *so, struct tcp_pcb *pcb);
+
+/* Whether data may be queued now: 0, or the -errno a send returns. */
+static inline int sock_can_send(const struct sock *so)
+{
+	if (so->err)
+		return so->err == -ECONNRESET ? -ECONNRESET : -EPIPE;
+	if (so->shut_wr || (!so->pcb && so->connected))
+		return -EPIPE;
+	if (!so->pcb || !so->connected)
+		return so->connecting ? -EAGAIN : -ENOTCONN;
+	return 0;
+}
+
+/* The window opens by n bytes the application took. */
+static inline void sock_recved(struct sock *so, size_t n)
+{
+	while (n && so->pcb) {
+		u16_t c = (u16_t)(n > 0xffff ? 0xffff : n);
+
+		tcp_recved(so->pcb, c);
+		n -= c;
+	}
+}
+
+#endif

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Send and receive: data is copied into lwIP's send buffer and out of the
+ * received segments queued on the socket (the window opens as the
+ * application reads). Flags as send(2)/recv(2): MSG_DONTWAIT, MSG_NOSIGNAL
+ * and MSG_MORE for sends, MSG_DONTWAIT, MSG_PEEK and MSG_WAITALL for
+ * receives; any other flag is refused with EINVAL.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "sock.h"
+
+#define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
+#define RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
+
+/* One tcp_write of up to len bytes (copied), once there is room. */
+static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
+{
+	bool nonblock = so->nonblock || (flags & MSG_DONTWAIT);
+	bool more = flags & MSG_MORE;
+	size_t n;
+	err_t err;
+	int rc;
+
+	for (;;) {
+		rc = sock_can_send(so);
+		if (rc)
+			return rc;
+		if (sock_writable(so, 4)) {
+			n = len > tcp_sndbuf(so->pcb) ? tcp_sndbuf(so->pcb) :
+							len;
+			if (n > 0xffff)
+				n = 0xffff; /* tcp_write takes a u16 */
+			if (!so->pcb->unacked && !so->pcb->unsent)
+				so->last_progress_ms =
+					stack_now_ms(); /* a new wait */
+			err = tcp_write(
+				so->pcb, buf, (u16_t)n,
+				TCP_WRITE_FLAG_COPY |
+					(more ? TCP_WRITE_FLAG_MORE : 0));
+			if (err != ERR_MEM)
+				break;
+			sock_send_blocked(so); /* out of segments or pbufs */
+		}
+		rc = sock_wait(so, POLLOUT, nonblock);
+		if (rc)
+			return rc;
+	}
+	if (err != ERR_OK)
+		return errno_of(err);
+	so->sent_total += n;
+	/* MSG_MORE: the data waits for more, at most until the stack's next
+	 * socket check (sock_check_timeouts()), as a cork would */
+	so->corked = more;
+	if (!more)
+		tcp_output(so->pcb);
+	return (ssize_t)n;
+}
+
+PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
+			  size_t len, int flags)
+{
+	struct sock *so;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (flags & ~SEND_FLAGS)
+		return -EINVAL;
+	if (so->listening)
+		return -ENOTCONN;
+	if (len == 0)
+		return 0;
+	if (!buf)
+		return -EFAULT;
+	return send_one(so, buf, len, flags);
+}
+
+/* Bytes queued for the application. */
+static size_t rx_queued(const struct sock *so)
+{
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < so->rx_n; i++)
+		n += so->rxq[(so->rx_head + i) % so->rx_cap]->tot_len;
+	return n - so->rx_off;
+}
+
+/* Copy up to len queued bytes; consume them unless peek. */
+static size_t copy_out(struct sock *so, char *buf, size_t len, bool peek)
+{
+	unsigned int i = 0, idx = so->rx_head;
+	size_t got = 0, off = so->rx_off;
+
+	while (i < so->rx_n && got < len) {
+		struct pbuf *p = so->rxq[idx];
+		size_t want = p->tot_len - off;
+
+		if (want > len - got)
+			want = len - got;
+		got += pbuf_copy_partial(p, buf + got, (u16_t)want, (u16_t)off);
+		off += want;
+		if (off < p->tot_len)
+			break;
+		off = 0;
+		idx = (idx + 1) % so->rx_cap;
+		i++;
+		if (!peek) {
+			/* the segment is read: its buffers go back */
+			pbuf_free(p);
+			so->rx_head = idx;
+			so->rx_n--;
+			i = 0;
+		}
+	}
+	if (!peek) {
+		so->rx_off = (uint16_t)off;
+		sock_recved(so, got);
+	}
+	return got;
+}
+
+static ssize_t recv_entered(struct sock *so, void *buf, size_t len, int flags)
+{
+	bool nonblock = so->nonblock || (flags & MSG_DONTWAIT);
+	bool peek = flags & MSG_PEEK;
+	bool all = (flags & MSG_WAITALL) && !nonblock;
+	size_t got = 0;
+	int rc;
+
+	if (so->listening)
+		return -ENOTCONN;
+	if (!so->connected && !so->rx_n)
+		return so->err ? so->err : -ENOTCONN;
+	if (len == 0)
+		return 0;
+	for (;;) {
+		rc = sock_wait(so, POLLIN, nonblock && !got);
+		if (rc)
+			return got ? (ssize_t)got : rc;
+		if (peek && all && rx_queued(so) < len && !so->eof &&
+		    !so->err) {
+			/* PEEK|WAITALL: the data stays, so wait for more by
+			 * running the stack, not on readiness */
+			rc = stack_run(so->st, 1000);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (peek)
+			got = copy_out(so, buf, len, true);
+		else
+			got += copy_out(so, (char *)buf + got, len - got,
+					false);
+		if (!all || got == len || so->eof || so->err || !so->pcb)
+			break;
+	}
+	if (got)
+		return (ssize_t)got;
+	if (so->err) {
+		rc = so->err;
+		so->err = 0;
+		return rc;
+	}
+	return 0; /* end of stream */
+}
+
+PN_EXPORT ssize_t pn_recv(struct pn_stack *st, int s, void *buf, size_t len,
+			  int flags)
+{
+	struct sock *so;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (flags & ~RECV_FLAGS)
+		return -EINVAL;
+	if (len && !buf)
+		return -EFAULT;
+	return recv_entered(so, buf, len, flags);
+}
+
+PN_EXPORT ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,
+			   int iovcnt)
+{
+	struct sock *so;
+	ssize_t total = 0;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	if (so->listening)
+		return -ENOTCONN;
+	for (int i = 0; i < iovcnt; i++) {
+		ssize_t n;
+
+		if (!iov[i].iov_len)
+			continue;
+		/* every piece but the last waits for the next: one push */
+		n = send_one(so, iov[i].iov_base, iov[i].iov_len,
+			     i + 1 < iovcnt ? MSG_MORE : 0);
+		if (n < 0) {
+			if (total && so->corked) {
+				so->corked = false;
+				tcp_output(so->pcb);
+			}
+			return total ? total : n;
+		}
+		total += n;
+		if ((size_t)n < iov[i].iov_len)
+			break; /* send space ran out: a short write, as writev */
+	}
+	if (so->corked && so->pcb) {
+		so->corked = false;
+		tcp_output(so->pcb);
+	}
+	return total;
+}
+
+PN_EXPORT ssize_t pn_recvv(struct pn_stack *st, int s, const struct iovec *iov,
+			   int iovcnt)
+{
+	struct sock *so;
+	ssize_t total = 0;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		ssize_t n;
+
+		if (!iov[i].iov_len)
+			continue;
+		/* block for the first piece only, as readv */
+		if (total && !so->rx_n)
+			break;
+		n = recv_entered(so, iov[i].iov_base, iov[i].iov_len, 0);
+		if (n <= 0)
+			return total ? total : n;
+		total += n;
+		if ((size_t)n < iov[i].iov_len)
+			break;
+	}
+	return total;
+}

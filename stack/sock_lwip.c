@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lwIP's side of a socket: the callbacks lwIP calls for a pcb (data in,
+ * data acknowledged, errors, new connections), the pcb's set-up and
+ * close, and the per-socket timers the stack's loop runs (user timeout,
+ * corked data).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "sock.h"
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct sock *so = arg;
+
+	(void)pcb;
+	if (!so) {
+		if (p)
+			pbuf_free(p);
+		return ERR_OK;
+	}
+	if (!p) {
+		so->eof = true;
+		return ERR_OK;
+	}
+	if (err != ERR_OK) {
+		pbuf_free(p);
+		return err;
+	}
+	/* one entry per segment: chaining them would overflow tot_len (u16)
+	 * once more than 64 KiB wait */
+	if (so->rx_n == so->rx_cap) {
+		unsigned int cap = so->rx_cap ? so->rx_cap * 2 : 64;
+		struct pbuf **q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return ERR_MEM; /* lwIP keeps p and offers it again */
+		for (unsigned int i = 0; i < so->rx_n; i++)
+			q[i] = so->rxq[(so->rx_head + i) % so->rx_cap];
+		free(so->rxq);
+		so->rxq = q;
+		so->rx_cap = cap;
+		so->rx_head = 0;
+	}
+	so->rxq[(so->rx_head + so->rx_n) % so->rx_cap] = p;
+	so->rx_n++;
+	return ERR_OK;
+}
+
+/* A connection that died while waiting to be accepted leaves the queue. */
+static void unqueue(struct sock *l, struct sock *so)
+{
+	for (unsigned int k = 0; k < l->acc_n; k++) {
+		unsigned int i = (l->acc_head + k) % l->acc_max;
+
+		if (l->acceptq[i] != so)
+			continue;
+		for (; k + 1 < l->acc_n; k++) {
+			unsigned int a = (l->acc_head + k) % l->acc_max;
+
+			l->acceptq[a] = l->acceptq[(a + 1) % l->acc_max];
+		}
+		l->acc_n--;
+		return;
+	}
+}
+
+static void on_err(void *arg, err_t err)
+{
+	struct sock *so = arg;
+
+	if (!so)
+		return;
+	/* lwIP has freed the pcb */
+	so->pcb = NULL;
+	if (so->connecting && err == ERR_RST)
+		so->err = -ECONNREFUSED;
+	else if (err == ERR_ABRT && (so->connecting || so->connected))
+		so->err = -ETIMEDOUT; /* retransmissions ran out */
+	else
+		so->err = errno_of(err);
+	so->connecting = false;
+	if (so->listener) {
+		unqueue(so->listener, so);
+		sock_free(so);
+	}
+}
+
+/* Our data was acknowledged: the user timeout starts again. */
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct sock *so = arg;
+
+	(void)pcb;
+	if (so) {
+		so->last_progress_ms = stack_now_ms();
+		so->acked_total += len;
+		zc_release(so->st, &so->zc_head, &so->zc_tail, so->acked_total,
+			   false);
+	}
+	return ERR_OK;
+}
+
+void sock_apply_keepalive(struct sock *so)
+{
+	if (!so->pcb || so->listening)
+		return;
+	if (so->keepalive)
+		ip_set_option(so->pcb, SOF_KEEPALIVE);
+	else
+		ip_reset_option(so->pcb, SOF_KEEPALIVE);
+	if (so->keep_idle_ms)
+		so->pcb->keep_idle = so->keep_idle_ms;
+	if (so->keep_intvl_ms)
+		so->pcb->keep_intvl = so->keep_intvl_ms;
+	if (so->keep_cnt)
+		so->pcb->keep_cnt = so->keep_cnt;
+}
+
+void sock_setup_pcb(struct sock *so, struct tcp_pcb *pcb)
+{
+	so->pcb = pcb;
+	tcp_arg(pcb, so);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	if (so->nodelay)
+		tcp_nagle_disable(pcb);
+	sock_apply_keepalive(so);
+	/* RFC 6298's initial RTO of 1 s, not lwIP's 3 s, until the first
+	 * round-trip sample (a lost first segment cost 6 s with backoff) */
+	if (pcb->sa == 0 && pcb->sv > 1000 / TCP_SLOW_INTERVAL)
+		pcb->sv = pcb->rto = 1000 / TCP_SLOW_INTERVAL;
+}
+
+err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
+{
+	struct sock *l = arg, *so;
+
+	if (err != ERR_OK || !newpcb || !l)
+		return ERR_VAL;
+	if (l->acc_n == l->acc_max || !(so = sock_new(l->st))) {
+		tcp_abort(newpcb);
+		return ERR_ABRT;
+	}
+	so->nodelay = l->nodelay;
+	so->keepalive = l->keepalive;
+	so->connected = true;
+	so->listener = l;
+	sock_setup_pcb(so, newpcb);
+	l->acceptq[(l->acc_head + l->acc_n) % l->acc_max] = so;
+	l->acc_n++;
+	return ERR_OK;
+}
+
+err_t sock_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct sock *so = arg;
+
+	(void)pcb;
+	if (so) {
+		so->connecting = false;
+		so->connected = err == ERR_OK;
+		if (err != ERR_OK)
+			so->err = errno_of(err);
+	}
+	return ERR_OK;
+}
+
+/* The socket lets go of its pcb: a graceful close (lwIP finishes it),
+ * or a reset for SO_LINGER 0. */
+void sock_close_pcb(struct sock *so)
+{
+	struct tcp_pcb *pcb = so->pcb;
+
+	if (!pcb)
+		return;
+	tcp_arg(pcb, NULL);
+	so->pcb = NULL;
+	if (so->listening) {
+		tcp_accept(pcb, NULL);
+		tcp_close(pcb);
+		return;
+	}
+	tcp_recv(pcb, NULL); /* lwIP's default frees what still arrives */
+	tcp_err(pcb, NULL);
+	tcp_sent(pcb, NULL);
+	if (so->linger_on && so->linger_s == 0) {
+		tcp_abort(pcb); /* frees every segment: zc buffers can go */
+		return;
+	}
+	/* unread data is dropped, not answered with a reset: lwIP resets
+	 * when the window was not given back */
+	for (unsigned int i = 0; i < so->rx_n; i++) {
+		struct pbuf *p = so->rxq[(so->rx_head + i) % so->rx_cap];
+
+		tcp_recved(pcb, (u16_t)(p->tot_len - (i ? 0 : so->rx_off)));
+	}
+	if (so->zc_head && !zc_hand_to_zombie(so, pcb)) {
+		tcp_abort(pcb);
+		return;
+	}
+	if (tcp_close(pcb) != ERR_OK)
+		tcp_abort(pcb); /* the zombie, if any, hears of it */
+}
+
+/* From the stack's loop, every 50 ms: TCP_USER_TIMEOUT (data unacknowledged
+ * longer aborts the connection with ETIMEDOUT, as on Linux) and MSG_MORE
+ * data that no further send came to push. now is stack_now_ms(). */
+void sock_check_timeouts(struct pn_stack *st, uint64_t now)
+{
+	for (unsigned int i = 0; i < st->nsocks; i++) {
+		struct sock *so = st->socks[i];
+
+		if (!so || !so->pcb || so->listening)
+			continue;
+		if (so->corked) {
+			so->corked = false;
+			tcp_output(so->pcb);
+		}
+		if (!so->user_timeout_ms ||
+		    (!so->pcb->unacked && !so->pcb->unsent))
+			continue;
+		if (now - so->last_progress_ms < so->user_timeout_ms)
+			continue;
+		tcp_arg(so->pcb, NULL);
+		tcp_abort(so->pcb);
+		so->pcb = NULL;
+		so->err = -ETIMEDOUT;
+		so->connecting = false;
+	}
+}

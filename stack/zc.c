@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Zero copy: received segments lent where they lie in the pool
+ * (pn_recv_zc), and sends from pool buffers the application filled
+ * (pn_send_buf + pn_send_zc), held until the peer acknowledged them, also
+ * past pn_close() (a zombie record keeps returning them).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "sock.h"
+
+/* Zero-copy send buffers whose bytes the peer acknowledged go back. */
+void zc_release(struct pn_stack *st, struct zc_tx **head, struct zc_tx **tail,
+		uint64_t acked, bool all)
+{
+	while (*head && (all || (*head)->end <= acked)) {
+		struct zc_tx *z = *head;
+
+		*head = z->next;
+		pn_buf_free(st->pool, z->buf);
+		free(z);
+	}
+	if (!*head)
+		*tail = NULL;
+}
+
+/* After pn_close() with zero-copy buffers still unacknowledged: a small
+ * record that keeps returning them as the peer acknowledges, and frees
+ * itself when none are left or the connection dies. */
+struct zc_zombie {
+	struct pn_stack *st;
+	struct zc_tx *head, *tail;
+	uint64_t acked;
+};
+
+static err_t zombie_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct zc_zombie *z = arg;
+
+	z->acked += len;
+	zc_release(z->st, &z->head, &z->tail, z->acked, false);
+	if (!z->head) {
+		tcp_arg(pcb, NULL);
+		tcp_sent(pcb, NULL);
+		tcp_err(pcb, NULL);
+		free(z);
+	}
+	return ERR_OK;
+}
+
+static void zombie_err(void *arg, err_t err)
+{
+	struct zc_zombie *z = arg;
+
+	(void)err; /* lwIP freed the pcb and every segment */
+	zc_release(z->st, &z->head, &z->tail, 0, true);
+	free(z);
+}
+
+/* The closing socket's zero-copy buffers move to a zombie on pcb; false
+ * when out of memory (the caller aborts the pcb, which frees them). */
+bool zc_hand_to_zombie(struct sock *so, struct tcp_pcb *pcb)
+{
+	struct zc_zombie *z = calloc(1, sizeof(*z));
+
+	if (!z)
+		return false;
+	*z = (struct zc_zombie){ so->st, so->zc_head, so->zc_tail,
+				 so->acked_total };
+	so->zc_head = so->zc_tail = NULL;
+	tcp_arg(pcb, z);
+	tcp_sent(pcb, zombie_sent);
+	tcp_err(pcb, zombie_err);
+	return true;
+}
+
+PN_EXPORT ssize_t pn_recv_zc(struct pn_stack *st, int s, struct pn_zc_rx *zc)
+{
+	struct sock *so;
+	struct pbuf *p, *q;
+	size_t skip;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (!zc)
+		return -EINVAL;
+	if (so->listening)
+		return -ENOTCONN;
+	if (so->zc_rx)
+		return -EBUSY;
+	if (!so->connected && !so->rx_n)
+		return so->err ? so->err : -ENOTCONN;
+	rc = sock_wait(so, POLLIN, so->nonblock);
+	if (rc)
+		return rc;
+	if (!so->rx_n) {
+		if (so->err) {
+			rc = so->err;
+			so->err = 0;
+			return rc;
+		}
+		return 0; /* end of stream */
+	}
+	p = so->rxq[so->rx_head];
+	skip = so->rx_off;
+	zc->iovcnt = 0;
+	zc->len = 0;
+	for (q = p; q; q = q->next) {
+		if (skip >= q->len) {
+			skip -= q->len;
+			continue;
+		}
+		if (zc->iovcnt == PN_ZC_MAXIOV)
+			return -ENOMEM; /* a chain longer than the iov: use pn_recv */
+		zc->iov[zc->iovcnt].iov_base = (char *)q->payload + skip;
+		zc->iov[zc->iovcnt].iov_len = q->len - skip;
+		zc->len += q->len - skip;
+		zc->iovcnt++;
+		skip = 0;
+	}
+	so->rx_head = (so->rx_head + 1) % so->rx_cap;
+	so->rx_n--;
+	so->rx_off = 0;
+	so->zc_rx = p;
+	zc->handle = p;
+	return (ssize_t)zc->len;
+}
+
+PN_EXPORT int pn_recv_zc_done(struct pn_stack *st, int s, struct pn_zc_rx *zc)
+{
+	struct sock *so;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (!zc || !so->zc_rx || zc->handle != so->zc_rx)
+		return -EINVAL;
+	pbuf_free(so->zc_rx);
+	so->zc_rx = NULL;
+	zc->handle = NULL;
+	sock_recved(so, zc->len);
+	return 0;
+}
+
+PN_EXPORT void *pn_send_buf(struct pn_stack *st, size_t size)
+{
+	int rc = stack_enter(st);
+
+	if (rc) {
+		errno = -rc;
+		return NULL;
+	}
+	return pn_buf_alloc(st->pool, size, OWNER_APP_ZC);
+}
+
+PN_EXPORT void pn_send_buf_free(struct pn_stack *st, void *buf)
+{
+	if (st && buf)
+		pn_buf_free(st->pool, buf); /* safe from any thread */
+}
+
+PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
+{
+	struct sock *so;
+	struct zc_tx *z;
+	err_t err;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (!buf || !len || len > 0xffff || !pn_pool_owns(st->pool, buf))
+		return -EINVAL;
+	if (so->listening)
+		return -ENOTCONN;
+	z = malloc(sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	for (;;) {
+		rc = sock_can_send(so);
+		if (rc)
+			goto err;
+		if (tcp_sndbuf(so->pcb) >= len && sock_writable(so, 8)) {
+			if (!so->pcb->unacked && !so->pcb->unsent)
+				so->last_progress_ms = stack_now_ms();
+			/* no copy: lwIP's segments point into the buffer */
+			err = tcp_write(so->pcb, buf, (u16_t)len, 0);
+			if (err == ERR_OK)
+				break;
+			rc = errno_of(err);
+			if (err != ERR_MEM)
+				goto err;
+			sock_send_blocked(so); /* out of segments or pbufs */
+		}
+		/* the whole buffer must fit: wait for acknowledgements */
+		rc = -EAGAIN;
+		if (so->nonblock)
+			goto err;
+		rc = stack_run(st, 10);
+		if (rc < 0)
+			goto err;
+	}
+	so->sent_total += len;
+	*z = (struct zc_tx){ NULL, buf, so->sent_total };
+	if (so->zc_tail)
+		so->zc_tail->next = z;
+	else
+		so->zc_head = z;
+	so->zc_tail = z;
+	tcp_output(so->pcb);
+	return (ssize_t)len;
+err:
+	free(z); /* the buffer stays the caller's */
+	return rc;
+}
