@@ -342,6 +342,8 @@ PN_EXPORT int pn_stack_attach(struct pn_stack *st)
 	if (atomic_load_explicit(&st->driver, memory_order_acquire) ==
 	    stack_self())
 		return 0;
+	if (atomic_load_explicit(&st->driver, memory_order_acquire))
+		return -EBUSY;
 	if (st->ring_thread && st->ring_thread != stack_self())
 		return -EPERM; /* a single-issuer ring, started elsewhere */
 	if (!atomic_compare_exchange_strong_explicit(
@@ -354,11 +356,13 @@ PN_EXPORT int pn_stack_attach(struct pn_stack *st)
 
 PN_EXPORT int pn_stack_detach(struct pn_stack *st)
 {
-	int rc = stack_enter(st);
-
-	if (rc)
-		return rc;
-	lwip_state = NULL;
+	if (!st)
+		return -EINVAL;
+	if (atomic_load_explicit(&st->driver, memory_order_relaxed) !=
+	    stack_self())
+		return -EPERM;
+	if (lwip_state == &st->lwip)
+		lwip_state = NULL;
 	atomic_store_explicit(&st->driver, NULL, memory_order_release);
 	return 0;
 }

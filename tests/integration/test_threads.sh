@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Integration: two stacks in two threads of one process (test_threads),
-# on the two ends of a veth pair inside one namespace this test makes.
+# Integration: 32 stacks in 32 threads of one process, and stacks handed
+# between threads (test_threads), on the two ends of a veth pair inside one
+# namespace this test makes.
 # Usage: test_threads.sh BUILD_DIR
 . "$(dirname "$0")/lib.sh"
 build=$1
