@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <dirent.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,9 @@
 #define TAP "pntest0"
 #define STACK_IP "10.55.0.2"
 #define KERNEL_IP "10.55.0.1"
+/* The stack's clock starts 2 s short of the 32-bit wrap of lwIP's
+ * sys_now(): the first test runs across it, the others after it. */
+#define CLOCK_START "4294965296"
 
 static struct pn_stack *st;
 
@@ -99,6 +104,7 @@ static int suite_init(void)
 
 	if (unshare(CLONE_NEWNET))
 		return -1;
+	setenv("PINNET_CLOCK_START_MS", CLOCK_START, 1);
 	inet_pton(AF_INET, STACK_IP, &o.addr);
 	st = pn_stack_create(&o);
 	if (!st) {
@@ -130,6 +136,220 @@ static int suite_cleanup(void)
 	}
 	pn_stack_destroy(st);
 	return bad ? -1 : 0;
+}
+
+/* Connected pair: the stack's socket to a kernel listener on port. */
+static int connect_pair(int port, int *kernel_ls, int *kernel_c)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, port);
+	int s;
+
+	*kernel_ls = kernel_listen(port);
+	if (*kernel_ls < 0)
+		return -1;
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	if (s < 0 || pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)))
+		return -1;
+	*kernel_c = kernel_accept(*kernel_ls);
+	return *kernel_c < 0 ? -1 : s;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * TCP_USER_TIMEOUT across the wrap of lwIP's 32-bit clock: the stack's
+ * clock starts 2 s before it (CLOCK_START). A connection whose data keeps
+ * being acknowledged lives on through it (the user timeout once compared
+ * a 64-bit time with the 32-bit sys_now() and would have aborted every
+ * connection with the option after 2^32 ms); when the peer stops
+ * answering, the timeout still fires.
+ */
+static void test_user_timeout_clock_wrap(void)
+{
+	int ls, c, s = connect_pair(5005, &ls, &c), ms = 1000;
+	uint64_t end = mono_ms() + 3500;
+	char b[100];
+	ssize_t n = 0;
+
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms,
+				      sizeof(ms)),
+			0);
+	while (mono_ms() < end) {
+		n = pn_send(st, s, "tick", 4, 0);
+		if (n != 4)
+			break;
+		pump(20);
+		while (recv(c, b, sizeof(b), MSG_DONTWAIT) > 0)
+			;
+	}
+	CU_ASSERT_EQUAL(n, 4); /* alive across the wrap */
+	/* the peer goes silent: the timeout fires, within about 1 s */
+	CU_ASSERT_EQUAL(system("ip link set " TAP " down"), 0);
+	n = pn_send(st, s, "lost", 4, 0);
+	CU_ASSERT_EQUAL(n, 4);
+	end = mono_ms() + 3000;
+	while (mono_ms() < end && n > 0) {
+		pump(20);
+		n = pn_send(st, s, "x", 1, MSG_DONTWAIT);
+	}
+	CU_ASSERT(n == -ETIMEDOUT || n == -EPIPE);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), MSG_DONTWAIT), -ETIMEDOUT);
+	CU_ASSERT_EQUAL(system("ip link set " TAP " up"), 0);
+	pump(100);
+	pn_close(st, s);
+	close(c);
+	close(ls);
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* pn_stack_create's refusals: nothing stays open, options checked. */
+static void test_create_failures(void)
+{
+	struct {
+		struct pn_stack_opts o;
+		char newer[16]; /* fields of a newer library */
+	} big = { .o = { .sz = sizeof(big),
+			 .iface = "pntest1",
+			 .backend = PN_BACKEND_TAP,
+			 .prefix = 24 } };
+	struct pn_stack_opts o = { .sz = sizeof(o),
+				   .iface = "lo", /* exists, not a TAP */
+				   .backend = PN_BACKEND_TAP,
+				   .prefix = 24 };
+	struct pn_stack *other;
+	int before = open_fds();
+
+	inet_pton(AF_INET, "10.56.0.2", &o.addr);
+	big.o.addr = o.addr;
+	/* the TAP device opens, then TUNSETIFF fails: its fd must close */
+	CU_ASSERT_PTR_NULL(pn_stack_create(&o));
+	CU_ASSERT_EQUAL(open_fds(), before);
+	o.iface = "no-such-if0";
+	o.backend = PN_BACKEND_PACKET;
+	CU_ASSERT_PTR_NULL(pn_stack_create(&o));
+	CU_ASSERT_EQUAL(errno, ENODEV);
+	CU_ASSERT_EQUAL(open_fds(), before);
+	o.flags = 0x80;
+	CU_ASSERT_PTR_NULL(pn_stack_create(&o));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+
+	/* a bigger struct: fine while the unknown part is zero */
+	big.newer[7] = 1;
+	CU_ASSERT_PTR_NULL(pn_stack_create(&big.o));
+	CU_ASSERT_EQUAL(errno, E2BIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_stack_last_error(NULL), "newer"));
+	big.newer[7] = 0;
+	other = pn_stack_create(&big.o);
+	CU_ASSERT_PTR_NOT_NULL(other);
+	pn_stack_destroy(other);
+	CU_ASSERT_EQUAL(open_fds(), before);
+}
+
+/* pn_stack_stats fills what the caller's struct holds. */
+static void test_stats_size(void)
+{
+	struct pn_stack_stats full, part;
+
+	CU_ASSERT_EQUAL(pn_stack_stats(st, &full, sizeof(full)), 0);
+	CU_ASSERT(full.rx_frames > 0);
+	memset(&part, 0xff, sizeof(part));
+	CU_ASSERT_EQUAL(pn_stack_stats(st, &part, sizeof(uint64_t)), 0);
+	CU_ASSERT(part.rx_frames > 0);
+	CU_ASSERT_EQUAL(part.rx_bytes, UINT64_MAX); /* not the caller's */
+	CU_ASSERT_EQUAL(pn_stack_stats(st, &part, 0), -EINVAL);
+	CU_ASSERT_EQUAL(pn_stack_stats(st, NULL, sizeof(part)), -EINVAL);
+}
+
+static int late_fd = -1;
+static void *late_send(void *arg)
+{
+	(void)arg;
+	usleep(100000);
+	send(late_fd, "def", 3, 0);
+	return NULL;
+}
+
+/* send/recv flags as POSIX: honoured, or refused. */
+static void test_flags(void)
+{
+	int ls, c, s = connect_pair(5006, &ls, &c), one = 1;
+	struct pn_stack_stats s0, s1;
+	pthread_t t;
+	char b[16];
+
+	CU_ASSERT_FATAL(s >= 0);
+	pn_setsockopt(st, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	CU_ASSERT_EQUAL(pn_send(st, s, "x", 1, MSG_OOB), -EINVAL);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 1, MSG_TRUNC), -EINVAL);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 1, MSG_ERRQUEUE), -EINVAL);
+	/* MSG_DONTWAIT on a blocking socket: this call only */
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), MSG_DONTWAIT), -EAGAIN);
+
+	/* MSG_MORE holds the data for the next send: no frame until then,
+	 * one frame for both */
+	pump(20);
+	pn_stack_stats(st, &s0, sizeof(s0));
+	CU_ASSERT_EQUAL(pn_send(st, s, "head", 4, MSG_MORE | MSG_NOSIGNAL), 4);
+	pn_stack_stats(st, &s1, sizeof(s1));
+	CU_ASSERT_EQUAL(s1.tx_frames, s0.tx_frames);
+	CU_ASSERT_EQUAL(pn_send(st, s, "body", 4, 0), 4);
+	pn_stack_stats(st, &s1, sizeof(s1));
+	CU_ASSERT_EQUAL(s1.tx_frames, s0.tx_frames + 1);
+	CU_ASSERT_EQUAL(kernel_read(c, b, 8), 8);
+	CU_ASSERT_EQUAL(memcmp(b, "headbody", 8), 0);
+	/* with nothing after it, MSG_MORE data still leaves soon */
+	CU_ASSERT_EQUAL(pn_send(st, s, "tail", 4, MSG_MORE), 4);
+	CU_ASSERT_EQUAL(kernel_read(c, b, 4), 4);
+
+	/* MSG_PEEK leaves the data; the next recv reads it */
+	CU_ASSERT_EQUAL(send(c, "abc", 3, 0), 3);
+	pump(10);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), MSG_PEEK), 3);
+	CU_ASSERT_EQUAL(memcmp(b, "abc", 3), 0);
+	memset(b, 0, sizeof(b));
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 2, MSG_PEEK), 2);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 1, 0), 1);
+	CU_ASSERT_EQUAL(b[0], 'a');
+	/* MSG_WAITALL: all 5 bytes, though "def" comes 100 ms later */
+	late_fd = c;
+	pthread_create(&t, NULL, late_send, NULL);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 5, MSG_WAITALL), 5);
+	CU_ASSERT_EQUAL(memcmp(b, "bcdef", 5), 0);
+	pthread_join(t, NULL);
+	/* PEEK|WAITALL waits too, and leaves the bytes */
+	late_fd = c;
+	pthread_create(&t, NULL, late_send, NULL);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 3, MSG_PEEK | MSG_WAITALL), 3);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 3, 0), 3);
+	CU_ASSERT_EQUAL(memcmp(b, "def", 3), 0);
+	pthread_join(t, NULL);
+	/* WAITALL stops at the end of stream with what there is */
+	CU_ASSERT_EQUAL(send(c, "zz", 2, 0), 2);
+	shutdown(c, SHUT_WR);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 10, MSG_WAITALL), 2);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 10, MSG_WAITALL), 0);
+	pn_close(st, s);
+	close(c);
+	close(ls);
 }
 
 static void test_bad_calls(void)
@@ -405,6 +625,10 @@ static void test_nonblocking_and_event_fd(void)
 }
 
 static const struct cu_test tests[] = {
+	CU_TEST_ENTRY(test_user_timeout_clock_wrap), /* first: the wrap */
+	CU_TEST_ENTRY(test_create_failures),
+	CU_TEST_ENTRY(test_stats_size),
+	CU_TEST_ENTRY(test_flags),
 	CU_TEST_ENTRY(test_bad_calls),
 	CU_TEST_ENTRY(test_connect_refused),
 	CU_TEST_ENTRY(test_client_of_kernel),
