@@ -39,6 +39,40 @@ uint64_t pool_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * A condition variable whose timed waits count on CLOCK_MONOTONIC: a step
+ * of the wall clock (settimeofday, NTP) must neither cut a wait short nor
+ * stretch it. Deadlines for it come from pool_deadline(). Returns 0 or
+ * -errno.
+ */
+int pool_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	err = pthread_condattr_init(&attr);
+	if (err)
+		return -err;
+	err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return -err;
+}
+
+/* The absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait()
+ * on a condition variable made by pool_cond_init(). */
+void pool_deadline(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 int pool_seterr(struct pn_pool *pool, int err, const char *fmt, ...)
 {
 	char *dst = pool ? pool->err : create_err;
@@ -392,7 +426,12 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	pool->o.name = pool->name;
 	pool->psi_fd = -1;
 	pthread_mutex_init(&pool->mu, NULL);
-	pthread_cond_init(&pool->cv, NULL);
+	err = pool_cond_init(&pool->cv);
+	if (err) {
+		pool_seterr(NULL, -err, "pthread_cond_init: %s",
+			    strerror(-err));
+		goto err_mutex;
+	}
 	memset(pool->class_part, -1, sizeof(pool->class_part));
 
 	err = -EINVAL;
@@ -525,8 +564,9 @@ err_unmap:
 err_free:
 	free_parts(pool);
 	free(pool->slot_map);
-	pthread_mutex_destroy(&pool->mu);
 	pthread_cond_destroy(&pool->cv);
+err_mutex:
+	pthread_mutex_destroy(&pool->mu);
 	free(pool);
 	errno = -err;
 	return NULL;
@@ -687,13 +727,7 @@ static void *alloc_wait(struct pn_pool *pool, struct part *p, uint32_t owner)
 	void *b = NULL;
 
 	p->st->waits++;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += pool->o.wait_ms / 1000;
-	ts.tv_nsec += (long)(pool->o.wait_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	pool_deadline(&ts, pool->o.wait_ms);
 	pthread_mutex_lock(&pool->mu);
 	atomic_fetch_add(&pool->waiters, 1);
 	for (;;) {

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "pinnet/pool.h"
 #include "pinnet/pool_stats.h"
@@ -137,6 +138,8 @@ extern const struct pn_pool_class pool_default_classes[POOL_NDEFAULT_CLASSES];
 
 /* pool.c */
 uint64_t pool_clock_ms(void);
+int pool_cond_init(pthread_cond_t *cv);
+void pool_deadline(struct timespec *ts, unsigned int ms);
 void pool_emit(struct pn_pool *pool, struct part *p,
 	       enum pn_pool_event_type type, uint32_t block, uint64_t bytes,
 	       void *addr, uint32_t owner, uint64_t age_ms, int reason,
