@@ -16,11 +16,20 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "opts.h"
 #include "pool_impl.h"
 #include "probes.h"
 
 #define MIB (1024ull * 1024)
 #define THP_BYTES (2 * MIB) /* a transparent huge page (x86-64, arm64 4K) */
+
+/* The last field of struct pn_pool_opts: a caller's bytes after it must be
+ * zero (opts.h). Fields are only appended; name the new last one here. */
+#define POOL_OPTS_LAST eager_free
+_Static_assert(sizeof(struct pn_pool_opts) - OFFSETOFEND(struct pn_pool_opts,
+							 POOL_OPTS_LAST) <
+		       _Alignof(struct pn_pool_opts),
+	       "POOL_OPTS_LAST is not the last field of struct pn_pool_opts");
 
 /* Marks the owner thread: its address differs per thread. */
 static __thread char tls_mark __attribute__((tls_model("initial-exec")));
@@ -403,7 +412,7 @@ static void open_psi(struct pn_pool *pool)
 PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 {
 	struct pn_pool *pool;
-	size_t span = 0;
+	size_t span = 0, unknown;
 	uint64_t wall_sum = 0;
 	int err;
 
@@ -411,6 +420,16 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	if (!opts || opts->sz < sizeof(size_t)) {
 		pool_seterr(NULL, EINVAL, "opts must be set, with sz");
 		errno = EINVAL;
+		return NULL;
+	}
+	unknown = OPTS_UNKNOWN_BYTE(opts, struct pn_pool_opts, POOL_OPTS_LAST);
+	if (unknown) {
+		pool_seterr(
+			NULL, E2BIG,
+			"opts: byte %zu of sz %zu is set, past the %zu bytes of struct pn_pool_opts this libpinnet knows (an option of a newer pinnet/pool.h it cannot honour)",
+			unknown, opts->sz,
+			OFFSETOFEND(struct pn_pool_opts, POOL_OPTS_LAST));
+		errno = E2BIG;
 		return NULL;
 	}
 	pool = zalloc_lines(sizeof(*pool));

@@ -123,8 +123,13 @@ typedef void (*pn_pool_event_fn)(void *arg, const struct pn_pool_event *ev);
 typedef void (*pn_buf_cb)(void *arg, void *buf, int err);
 
 /*
- * Options for pn_pool_create(). Zero means "the default" for every field;
- * sz must be sizeof(struct pn_pool_opts) so the struct can grow.
+ * Options for pn_pool_create(). Zero means "the default" for every field.
+ * sz is sizeof(struct pn_pool_opts) as the caller compiled it, so the
+ * struct can grow (fields are only ever appended): with a smaller sz (an
+ * older header) the fields past it take their defaults; with a larger sz
+ * (a newer header) every byte past the fields this library knows must be
+ * zero, or pn_pool_create() fails with E2BIG instead of ignoring an
+ * option. Zero the whole struct (a designated initializer or memset).
  */
 struct pn_pool_opts {
 	size_t sz; /* sizeof(struct pn_pool_opts) */
@@ -179,9 +184,15 @@ struct pn_pool_opts {
  * hand the pool every CQE whose user_data has PN_POOL_TAG_PREFIX
  * (pn_pool_handle_cqe()); the ring must outlive the pool.
  *
+ * opts, its classes array and name are copied and stats_dir is read only
+ * during the call: the caller may free them afterwards. ring and event_arg
+ * stay the caller's.
+ *
  * Returns the pool, owned by the caller (pn_pool_destroy()), or NULL with
- * errno: EINVAL (bad options), ENOMEM (address space or a budget; see
- * pn_pool_last_error()), or the ring's registration error.
+ * errno: EINVAL (bad options, or sz below sizeof(size_t)), E2BIG (a
+ * non-zero byte past the fields this library knows: an option of a newer
+ * header), ENOMEM (address space or a budget), or the ring's registration
+ * error; pn_pool_last_error(NULL) says which.
  */
 struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts);
 
