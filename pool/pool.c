@@ -1185,15 +1185,20 @@ PN_EXPORT int pn_pool_psi_fd(const struct pn_pool *pool)
 	return pool && pool->magic == POOL_MAGIC ? pool->psi_fd : -1;
 }
 
+/* The first version of struct pn_pool_part_stats: the least a caller's
+ * struct may hold. Fixed for good; appended fields do not move it. */
+#define PART_STATS_MIN OFFSETOFEND(struct pn_pool_part_stats, underuse)
+
 PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
-			    struct pn_pool_part_stats *s)
+			    struct pn_pool_part_stats *out, size_t sz)
 {
+	struct pn_pool_part_stats snap, *s = &snap;
 	const struct part *p;
 	const struct pn_stats_part *st;
 
 	if (!pool || pool->magic != POOL_MAGIC)
 		return -EBADF;
-	if (i >= pool->nparts || !s)
+	if (i >= pool->nparts || !out || sz < PART_STATS_MIN)
 		return -EINVAL;
 	p = &pool->parts[i];
 	st = p->st;
@@ -1229,5 +1234,9 @@ PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
 	s->leaks = st->leaks;
 	s->errors = st->errors;
 	s->underuse = st->underuse;
+	/* the caller's struct: as much as both know, zeros past ours */
+	memcpy(out, s, sz < sizeof(*s) ? sz : sizeof(*s));
+	if (sz > sizeof(*s))
+		memset((char *)out + sizeof(*s), 0, sz - sizeof(*s));
 	return 0;
 }

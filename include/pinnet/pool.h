@@ -317,7 +317,8 @@ int pn_pool_pressure(struct pn_pool *pool);
  */
 int pn_pool_psi_fd(const struct pn_pool *pool);
 
-/* A snapshot of one partition's counters. */
+/* A snapshot of one partition's counters (pn_pool_stats()). Fields are only
+ * ever appended: pn_pool_stats() takes the caller's sizeof. */
 struct pn_pool_part_stats {
 	uint32_t buf_size;
 	uint32_t blocks_active; /* serving allocations (below the boundary) */
@@ -334,11 +335,20 @@ struct pn_pool_part_stats {
 };
 
 /*
- * pn_pool_stats - copy partition i's counters (i < pn_pool_nparts()).
- * Returns 0, -EINVAL (no such partition) or -EBADF.
+ * pn_pool_stats - copy partition i's counters (i < pn_pool_nparts()) into
+ * st, which the caller owns; the pool keeps nothing of it.
+ *
+ * sz is sizeof(*st) as the caller compiled it, so the struct can grow: the
+ * first min(sz, sizeof here) bytes are filled, and bytes past those (fields
+ * of a newer header this library does not have) are set to zero. sz must
+ * cover at least the struct's first version (every field up to underuse),
+ * which catches sz 0 and sizeof a pointer.
+ *
+ * Returns 0, or -errno with st untouched: EINVAL (no such partition, st
+ * NULL, sz too small), EBADF (destroyed pool).
  */
 int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
-		  struct pn_pool_part_stats *st);
+		  struct pn_pool_part_stats *st, size_t sz);
 
 /* pn_pool_nparts - the number of partitions (0 for a destroyed pool). */
 unsigned int pn_pool_nparts(const struct pn_pool *pool);
