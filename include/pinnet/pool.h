@@ -18,7 +18,7 @@
  * applies in pn_pool_poll() or when an allocation runs short.
  *
  * Errors: actions return 0 or -errno; constructors return NULL with errno
- * set. After an error pn_pool_strerror() gives a sentence that names the
+ * set. After an error pn_pool_last_error() gives a sentence that names the
  * limit and the numbers involved.
  */
 #ifndef PINNET_POOL_H
@@ -50,7 +50,7 @@ struct pn_pool;
 struct pn_pool_class {
 	uint32_t buf_size; /* bytes, a power of two >= PN_POOL_MIN_BUF */
 	uint32_t
-		low_water; /* 000 block 238: grow ahead when free <= this; 0 off */
+		low_water; /* 000 block 238: pn_pool_poll() grows ahead when free <= this (0: when none is) */
 	size_t base_bytes; /* 001 BaseSize: block 0, registered at creation */
 	size_t block_bytes; /* 001 AddSize: each additional block */
 	size_t wall_bytes; /* 001 BuddyWall: most this partition may pin */
@@ -106,13 +106,15 @@ struct pn_pool_event {
 	enum pn_pool_event_type type;
 	uint32_t buf_size; /* the partition's buffer size */
 	uint32_t block; /* block index in the partition, or UINT32_MAX */
-	uint64_t
-		bytes; /* block bytes (grow/release), buffer size (leak/queue) */
-	void *addr; /* the buffer (leak, dequeued, bad free), else NULL */
-	uint32_t owner; /* the buffer's owner tag (leak) */
+	/* block bytes (grow, grow refused: 0 when no block is left, drain,
+	 * release, shrink refused), buffer size (leak, queued, dequeued),
+	 * free buffers (underuse) */
+	uint64_t bytes;
+	void *addr; /* the block (grow, release), the buffer (leak, dequeued, bad free), else NULL */
+	uint32_t owner; /* the owner tag (leak, queued, dequeued) */
 	uint64_t age_ms; /* buffer age (leak), wait (dequeued) */
-	int reason; /* enum pn_release_reason for drain/release */
-	int err; /* -errno for refusals and bad frees, else 0 */
+	int reason; /* enum pn_release_reason (drain, release, leak, shrink refused, underuse) */
+	int err; /* -errno (grow refused, shrink refused, dequeued with an error, bad free), else 0 */
 	const char *msg; /* a sentence for humans; valid during the call */
 };
 
@@ -145,12 +147,13 @@ struct pn_pool_opts {
 	bool fallback; /* 000 [0038]: serve from a larger class when one is at its wall */
 	bool no_thp; /* do not ask for transparent huge pages on blocks */
 	unsigned int
-		wait_ms; /* pn_buf_alloc() at the wall: wait this long for a free */
+		wait_ms; /* pn_buf_alloc() at the wall: wait this long (CLOCK_MONOTONIC) for a free from another thread */
 	unsigned int
 		queue_timeout_ms; /* async requests waiting longer are refused; 0 never */
 	unsigned int
-		grow_wait_ms; /* a grow waits this long for the process budget */
-	enum pn_release_policy release; /* default PN_RELEASE_IDLE */
+		grow_wait_ms; /* a grow waits this long (CLOCK_MONOTONIC) for the process budget */
+	enum pn_release_policy
+		release; /* 0 is PN_RELEASE_NONE; pn_pool_config_init() picks IDLE */
 	unsigned int sample_ms; /* release sample period (001: 60000) */
 	unsigned int idle_ms; /* idle period (001: 300000) */
 	unsigned int
@@ -290,9 +293,11 @@ bool pn_pool_handle_cqe(struct pn_pool *pool, const struct io_uring_cqe *cqe);
 
 /*
  * pn_pool_grow - register one more block in the partition serving buf_size
- * (000 FIG. 8). Returns 0, or -errno: EINVAL (no such class), ENOSPC (the
- * partition or pool wall), EDQUOT (process budget), ENOMEM (RLIMIT_MEMLOCK or
- * the kernel refused to pin); pn_pool_last_error() names the limit.
+ * (000 FIG. 8); a draining block, if there is one, serves again instead.
+ * Returns 0, or -errno: EINVAL (no such class), ENOSPC (the partition or
+ * pool wall, or no registered-buffer slot left), EDQUOT (process budget),
+ * ENOMEM (RLIMIT_MEMLOCK or the kernel refused to pin), EBADF (destroyed
+ * pool); pn_pool_last_error() names the limit.
  */
 int pn_pool_grow(struct pn_pool *pool, size_t buf_size);
 
@@ -300,14 +305,15 @@ int pn_pool_grow(struct pn_pool *pool, size_t buf_size);
  * pn_pool_shrink - move the partition's boundary down so that at most
  * keep_bytes stay pinned (never below the base block): blocks above it drain
  * and are released once empty and confirmed by the kernel (000 FIG. 10).
- * Returns the number of blocks set draining, or -EINVAL.
+ * Returns the number of blocks set draining, or -EINVAL (no such class),
+ * -EBADF (destroyed pool).
  */
 int pn_pool_shrink(struct pn_pool *pool, size_t buf_size, size_t keep_bytes);
 
 /*
  * pn_pool_pressure - the host needs memory (000 [0045]): every partition
  * shrinks to what its buffers in use need. Called on PSI events when
- * opts.psi is set. Returns blocks set draining.
+ * opts.psi is set. Returns blocks set draining, or -EBADF.
  */
 int pn_pool_pressure(struct pn_pool *pool);
 
