@@ -477,9 +477,8 @@ static void block_released(struct pn_pool *pool, struct part *p, uint32_t b)
 
 	/* unpinned now. MADV_FREE by default: the pages are the kernel's to
 	 * take whenever it needs memory, and a block grown again before that
-	 * reuses them; MADV_DONTNEED made every regrow fault and zero each
-	 * page again (clear_page: 6% of the server's time in a burst after
-	 * an idle spell, on top of the first burst's) */
+	 * reuses them; after MADV_DONTNEED (eager_free) every regrow faults
+	 * and zeroes each page again */
 	madvise(addr, bytes, pool->o.eager_free ? MADV_DONTNEED : MADV_FREE);
 	mprotect(addr, bytes, PROT_NONE);
 	pool->slot_map[bl->slot] = 0;

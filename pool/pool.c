@@ -270,11 +270,11 @@ static int reserve_region(struct pn_pool *pool, size_t span)
 /*
  * Bytes of a class's reservation left unused in front of block 0, so that
  * every additional block starts on a 2 MiB boundary. Only a whole aligned
- * 2 MiB range can be a transparent huge page: with a base of 1 MiB and 2
- * MiB blocks, no block ever got one (AnonHugePages 0 under load), and
- * every grow faulted, zeroed and pinned 512 small pages instead of one
- * huge one. Block 0 ends on the boundary instead. Kept a multiple of
- * the buffer size, so buffers stay aligned to their size.
+ * 2 MiB range can be a transparent huge page: a block that straddles the
+ * boundaries gets small pages only, and each grow faults, zeroes and pins
+ * 512 of them instead of one huge page. Block 0 ends on the boundary
+ * instead. Kept a multiple of the buffer size, so buffers stay aligned to
+ * their size.
  */
 static size_t class_lead(const struct pn_pool_class *c)
 {
@@ -316,8 +316,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	 * starting at its own offset within a page ("colour"). Arrays that
 	 * all start at offset 0 make the fast paths' loads and stores of
 	 * map[0], wtick[0] and meta[0] alias in the low 12 address bits, and
-	 * the CPU then stalls loads behind unrelated stores (4K aliasing):
-	 * measured 5 -> 8 ns per alloc+free pair. */
+	 * the CPU then stalls loads behind unrelated stores (4K aliasing). */
 	colour = (i % 8) * 128;
 	off_wtick =
 		up_4k(colour + (words + 1) * sizeof(uint64_t)) + 1024 + colour;
