@@ -757,8 +757,6 @@ static int sample(struct pn_pool *pool, struct part *p)
 	}
 }
 
-int pool_expire_queue(struct pn_pool *pool, struct part *p);
-
 static int reap_tags(struct pn_pool *pool)
 {
 	struct io_uring_cqe *cqe;

@@ -926,8 +926,7 @@ void pool_serve_queue(struct pn_pool *pool, struct part *p)
 	}
 }
 
-/* Refuse queued requests older than queue_timeout_ms. */
-int pool_expire_queue(struct pn_pool *pool, struct part *p);
+/* Refuse queued requests older than queue_timeout_ms; returns how many. */
 int pool_expire_queue(struct pn_pool *pool, struct part *p)
 {
 	struct req *r;

@@ -147,6 +147,7 @@ void pool_emit(struct pn_pool *pool, struct part *p,
 int pool_seterr(struct pn_pool *pool, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void pool_serve_queue(struct pn_pool *pool, struct part *p);
+int pool_expire_queue(struct pn_pool *pool, struct part *p);
 void pool_apply_remote(struct pn_pool *pool);
 
 /* blocks.c: grow, drain, release, policies (000 FIG. 8/10, 001 FIG. 5/6) */
@@ -155,7 +156,6 @@ void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason);
 void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b);
 int blocks_release_all(struct pn_pool *pool);
 bool block_tag_cqe(struct pn_pool *pool, uint64_t tag);
-int blocks_poll(struct pn_pool *pool);
 int part_shrink(struct pn_pool *pool, struct part *p, uint64_t keep_bytes,
 		int reason);
 void budget_release(size_t bytes);
