@@ -3,9 +3,10 @@
  * pinnet pool: an elastic pool of pinned buffers on io_uring registered
  * (fixed) buffers.
  *
- * The pool follows two seeds (../shared/seeds): partitions of one buffer size
- * each, with an allocation bitmap and a boundary between the registered
- * (pinned) part and the reserved address space (000 FIG. 6-10); blocks: a
+ * The pool follows two designs (docs/pool.md summarises them and indexes
+ * every figure the code cites): partitions of one buffer size each, with
+ * an allocation bitmap and a boundary between the registered (pinned)
+ * part and the reserved address space (000 FIG. 6-10); blocks: a
  * base block registered at creation, equal additional blocks up to a wall,
  * FIFO queueing at the wall and periodic release of idle blocks (001 FIG.
  * 3-6). Every block is one slot of the ring's registered buffer table, so a
