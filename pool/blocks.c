@@ -23,13 +23,23 @@
 /* Process-wide: pinned bytes of all pools, and the optional budget. */
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv; /* on CLOCK_MONOTONIC: set up by budget_init() */
+	int cv_err; /* -errno if cv could not be set up */
 	size_t limit; /* 0: no budget */
 	size_t used; /* pinned by all pools of this process */
-} budget = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+} budget = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t budget_once = PTHREAD_ONCE_INIT;
+
+/* A static initializer would give cv the wall clock: set it up once, before
+ * its first use, with the monotonic clock of pool_cond_init(). */
+static void budget_init(void)
+{
+	budget.cv_err = pool_cond_init(&budget.cv);
+}
 
 PN_EXPORT int pn_budget_set(size_t bytes)
 {
+	pthread_once(&budget_once, budget_init);
 	pthread_mutex_lock(&budget.mu);
 	budget.limit = bytes;
 	pthread_cond_broadcast(&budget.cv);
@@ -49,6 +59,7 @@ PN_EXPORT size_t pn_budget_used(void)
 
 void budget_release(size_t bytes)
 {
+	pthread_once(&budget_once, budget_init);
 	pthread_mutex_lock(&budget.mu);
 	budget.used -= bytes;
 	pthread_cond_broadcast(&budget.cv);
@@ -63,15 +74,15 @@ static int budget_take(struct pn_pool *pool, struct part *p, size_t bytes)
 	struct timespec ts;
 	int rc = 0;
 
+	pthread_once(&budget_once, budget_init);
+	if (budget.cv_err)
+		return pool_seterr(
+			pool, -budget.cv_err,
+			"class %u: budget wait: pthread_cond_init: %s",
+			p->buf_size, strerror(-budget.cv_err));
 	if (!pool->has_ipc_lock)
 		getrlimit(RLIMIT_MEMLOCK, &rl);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += pool->o.grow_wait_ms / 1000;
-	ts.tv_nsec += (long)(pool->o.grow_wait_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	pool_deadline(&ts, pool->o.grow_wait_ms);
 	pthread_mutex_lock(&budget.mu);
 	if (rl.rlim_cur != RLIM_INFINITY && budget.used + bytes > rl.rlim_cur) {
 		rc = pool_seterr(
@@ -466,9 +477,8 @@ static void block_released(struct pn_pool *pool, struct part *p, uint32_t b)
 
 	/* unpinned now. MADV_FREE by default: the pages are the kernel's to
 	 * take whenever it needs memory, and a block grown again before that
-	 * reuses them; MADV_DONTNEED made every regrow fault and zero each
-	 * page again (clear_page: 6% of the server's time in a burst after
-	 * an idle spell, on top of the first burst's) */
+	 * reuses them; after MADV_DONTNEED (eager_free) every regrow faults
+	 * and zeroes each page again */
 	madvise(addr, bytes, pool->o.eager_free ? MADV_DONTNEED : MADV_FREE);
 	mprotect(addr, bytes, PROT_NONE);
 	pool->slot_map[bl->slot] = 0;
@@ -746,8 +756,6 @@ static int sample(struct pn_pool *pool, struct part *p)
 		return 0;
 	}
 }
-
-int pool_expire_queue(struct pn_pool *pool, struct part *p);
 
 static int reap_tags(struct pn_pool *pool)
 {

@@ -16,11 +16,20 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "opts.h"
 #include "pool_impl.h"
 #include "probes.h"
 
 #define MIB (1024ull * 1024)
 #define THP_BYTES (2 * MIB) /* a transparent huge page (x86-64, arm64 4K) */
+
+/* The last field of struct pn_pool_opts: a caller's bytes after it must be
+ * zero (opts.h). Fields are only appended; name the new last one here. */
+#define POOL_OPTS_LAST eager_free
+_Static_assert(sizeof(struct pn_pool_opts) - OFFSETOFEND(struct pn_pool_opts,
+							 POOL_OPTS_LAST) <
+		       _Alignof(struct pn_pool_opts),
+	       "POOL_OPTS_LAST is not the last field of struct pn_pool_opts");
 
 /* Marks the owner thread: its address differs per thread. */
 static __thread char tls_mark __attribute__((tls_model("initial-exec")));
@@ -37,6 +46,40 @@ uint64_t pool_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A condition variable whose timed waits count on CLOCK_MONOTONIC: a step
+ * of the wall clock (settimeofday, NTP) must neither cut a wait short nor
+ * stretch it. Deadlines for it come from pool_deadline(). Returns 0 or
+ * -errno.
+ */
+int pool_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	err = pthread_condattr_init(&attr);
+	if (err)
+		return -err;
+	err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return -err;
+}
+
+/* The absolute CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait()
+ * on a condition variable made by pool_cond_init(). */
+void pool_deadline(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
 }
 
 int pool_seterr(struct pn_pool *pool, int err, const char *fmt, ...)
@@ -227,11 +270,11 @@ static int reserve_region(struct pn_pool *pool, size_t span)
 /*
  * Bytes of a class's reservation left unused in front of block 0, so that
  * every additional block starts on a 2 MiB boundary. Only a whole aligned
- * 2 MiB range can be a transparent huge page: with a base of 1 MiB and 2
- * MiB blocks, no block ever got one (AnonHugePages 0 under load), and
- * every grow faulted, zeroed and pinned 512 small pages instead of one
- * huge one. Block 0 ends on the boundary instead. Kept a multiple of
- * the buffer size, so buffers stay aligned to their size.
+ * 2 MiB range can be a transparent huge page: a block that straddles the
+ * boundaries gets small pages only, and each grow faults, zeroes and pins
+ * 512 of them instead of one huge page. Block 0 ends on the boundary
+ * instead. Kept a multiple of the buffer size, so buffers stay aligned to
+ * their size.
  */
 static size_t class_lead(const struct pn_pool_class *c)
 {
@@ -273,8 +316,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	 * starting at its own offset within a page ("colour"). Arrays that
 	 * all start at offset 0 make the fast paths' loads and stores of
 	 * map[0], wtick[0] and meta[0] alias in the low 12 address bits, and
-	 * the CPU then stalls loads behind unrelated stores (4K aliasing):
-	 * measured 5 -> 8 ns per alloc+free pair. */
+	 * the CPU then stalls loads behind unrelated stores (4K aliasing). */
 	colour = (i % 8) * 128;
 	off_wtick =
 		up_4k(colour + (words + 1) * sizeof(uint64_t)) + 1024 + colour;
@@ -369,7 +411,7 @@ static void open_psi(struct pn_pool *pool)
 PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 {
 	struct pn_pool *pool;
-	size_t span = 0;
+	size_t span = 0, unknown;
 	uint64_t wall_sum = 0;
 	int err;
 
@@ -377,6 +419,16 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	if (!opts || opts->sz < sizeof(size_t)) {
 		pool_seterr(NULL, EINVAL, "opts must be set, with sz");
 		errno = EINVAL;
+		return NULL;
+	}
+	unknown = OPTS_UNKNOWN_BYTE(opts, struct pn_pool_opts, POOL_OPTS_LAST);
+	if (unknown) {
+		pool_seterr(
+			NULL, E2BIG,
+			"opts: byte %zu of sz %zu is set, past the %zu bytes of struct pn_pool_opts this libpinnet knows (an option of a newer pinnet/pool.h it cannot honour)",
+			unknown, opts->sz,
+			OFFSETOFEND(struct pn_pool_opts, POOL_OPTS_LAST));
+		errno = E2BIG;
 		return NULL;
 	}
 	pool = zalloc_lines(sizeof(*pool));
@@ -392,7 +444,12 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	pool->o.name = pool->name;
 	pool->psi_fd = -1;
 	pthread_mutex_init(&pool->mu, NULL);
-	pthread_cond_init(&pool->cv, NULL);
+	err = pool_cond_init(&pool->cv);
+	if (err) {
+		pool_seterr(NULL, -err, "pthread_cond_init: %s",
+			    strerror(-err));
+		goto err_mutex;
+	}
 	memset(pool->class_part, -1, sizeof(pool->class_part));
 
 	err = -EINVAL;
@@ -525,8 +582,9 @@ err_unmap:
 err_free:
 	free_parts(pool);
 	free(pool->slot_map);
-	pthread_mutex_destroy(&pool->mu);
 	pthread_cond_destroy(&pool->cv);
+err_mutex:
+	pthread_mutex_destroy(&pool->mu);
 	free(pool);
 	errno = -err;
 	return NULL;
@@ -687,13 +745,7 @@ static void *alloc_wait(struct pn_pool *pool, struct part *p, uint32_t owner)
 	void *b = NULL;
 
 	p->st->waits++;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += pool->o.wait_ms / 1000;
-	ts.tv_nsec += (long)(pool->o.wait_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	pool_deadline(&ts, pool->o.wait_ms);
 	pthread_mutex_lock(&pool->mu);
 	atomic_fetch_add(&pool->waiters, 1);
 	for (;;) {
@@ -874,8 +926,7 @@ void pool_serve_queue(struct pn_pool *pool, struct part *p)
 	}
 }
 
-/* Refuse queued requests older than queue_timeout_ms. */
-int pool_expire_queue(struct pn_pool *pool, struct part *p);
+/* Refuse queued requests older than queue_timeout_ms; returns how many. */
 int pool_expire_queue(struct pn_pool *pool, struct part *p)
 {
 	struct req *r;
@@ -1132,15 +1183,20 @@ PN_EXPORT int pn_pool_psi_fd(const struct pn_pool *pool)
 	return pool && pool->magic == POOL_MAGIC ? pool->psi_fd : -1;
 }
 
+/* The first version of struct pn_pool_part_stats: the least a caller's
+ * struct may hold. Fixed for good; appended fields do not move it. */
+#define PART_STATS_MIN OFFSETOFEND(struct pn_pool_part_stats, underuse)
+
 PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
-			    struct pn_pool_part_stats *s)
+			    struct pn_pool_part_stats *out, size_t sz)
 {
+	struct pn_pool_part_stats snap, *s = &snap;
 	const struct part *p;
 	const struct pn_stats_part *st;
 
 	if (!pool || pool->magic != POOL_MAGIC)
 		return -EBADF;
-	if (i >= pool->nparts || !s)
+	if (i >= pool->nparts || !out || sz < PART_STATS_MIN)
 		return -EINVAL;
 	p = &pool->parts[i];
 	st = p->st;
@@ -1176,6 +1232,10 @@ PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
 	s->leaks = st->leaks;
 	s->errors = st->errors;
 	s->underuse = st->underuse;
+	/* the caller's struct: as much as both know, zeros past ours */
+	memcpy(out, s, sz < sizeof(*s) ? sz : sizeof(*s));
+	if (sz > sizeof(*s))
+		memset((char *)out + sizeof(*s), 0, sz - sizeof(*s));
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "pinnet/pool.h"
 #include "pinnet/pool_stats.h"
@@ -137,6 +138,8 @@ extern const struct pn_pool_class pool_default_classes[POOL_NDEFAULT_CLASSES];
 
 /* pool.c */
 uint64_t pool_clock_ms(void);
+int pool_cond_init(pthread_cond_t *cv);
+void pool_deadline(struct timespec *ts, unsigned int ms);
 void pool_emit(struct pn_pool *pool, struct part *p,
 	       enum pn_pool_event_type type, uint32_t block, uint64_t bytes,
 	       void *addr, uint32_t owner, uint64_t age_ms, int reason,
@@ -144,6 +147,7 @@ void pool_emit(struct pn_pool *pool, struct part *p,
 int pool_seterr(struct pn_pool *pool, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void pool_serve_queue(struct pn_pool *pool, struct part *p);
+int pool_expire_queue(struct pn_pool *pool, struct part *p);
 void pool_apply_remote(struct pn_pool *pool);
 
 /* blocks.c: grow, drain, release, policies (000 FIG. 8/10, 001 FIG. 5/6) */
@@ -152,7 +156,6 @@ void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason);
 void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b);
 int blocks_release_all(struct pn_pool *pool);
 bool block_tag_cqe(struct pn_pool *pool, uint64_t tag);
-int blocks_poll(struct pn_pool *pool);
 int part_shrink(struct pn_pool *pool, struct part *p, uint64_t keep_bytes,
 		int reason);
 void budget_release(size_t bytes);

@@ -337,7 +337,7 @@ void app_report(struct pn_stack *st)
 	for (unsigned int i = 0; i < pn_pool_nparts(pool); i++) {
 		struct pn_pool_part_stats ps;
 
-		if (!pn_pool_stats(pool, i, &ps))
+		if (!pn_pool_stats(pool, i, &ps, sizeof(ps)))
 			fprintf(stderr, " %u B: %llu", ps.buf_size,
 				(unsigned long long)ps.in_use);
 	}

@@ -363,7 +363,7 @@ int main(int argc, char **argv)
 		uint64_t grows = 0;
 
 		for (unsigned int k = 0; k < pn_pool_nparts(d->pool); k++)
-			if (!pn_pool_stats(d->pool, k, &s))
+			if (!pn_pool_stats(d->pool, k, &s, sizeof(s)))
 				grows += s.grows;
 		printf("%-11s grows %llu, releases:", d->label,
 		       (unsigned long long)grows);

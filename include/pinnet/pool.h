@@ -3,9 +3,10 @@
  * pinnet pool: an elastic pool of pinned buffers on io_uring registered
  * (fixed) buffers.
  *
- * The pool follows two seeds (../shared/seeds): partitions of one buffer size
- * each, with an allocation bitmap and a boundary between the registered
- * (pinned) part and the reserved address space (000 FIG. 6-10); blocks: a
+ * The pool follows two designs (docs/pool.md summarises them and indexes
+ * every figure the code cites): partitions of one buffer size each, with
+ * an allocation bitmap and a boundary between the registered (pinned)
+ * part and the reserved address space (000 FIG. 6-10); blocks: a
  * base block registered at creation, equal additional blocks up to a wall,
  * FIFO queueing at the wall and periodic release of idle blocks (001 FIG.
  * 3-6). Every block is one slot of the ring's registered buffer table, so a
@@ -18,7 +19,7 @@
  * applies in pn_pool_poll() or when an allocation runs short.
  *
  * Errors: actions return 0 or -errno; constructors return NULL with errno
- * set. After an error pn_pool_strerror() gives a sentence that names the
+ * set. After an error pn_pool_last_error() gives a sentence that names the
  * limit and the numbers involved.
  */
 #ifndef PINNET_POOL_H
@@ -50,7 +51,7 @@ struct pn_pool;
 struct pn_pool_class {
 	uint32_t buf_size; /* bytes, a power of two >= PN_POOL_MIN_BUF */
 	uint32_t
-		low_water; /* 000 block 238: grow ahead when free <= this; 0 off */
+		low_water; /* 000 block 238: pn_pool_poll() grows ahead when free <= this (0: when none is) */
 	size_t base_bytes; /* 001 BaseSize: block 0, registered at creation */
 	size_t block_bytes; /* 001 AddSize: each additional block */
 	size_t wall_bytes; /* 001 BuddyWall: most this partition may pin */
@@ -106,13 +107,15 @@ struct pn_pool_event {
 	enum pn_pool_event_type type;
 	uint32_t buf_size; /* the partition's buffer size */
 	uint32_t block; /* block index in the partition, or UINT32_MAX */
-	uint64_t
-		bytes; /* block bytes (grow/release), buffer size (leak/queue) */
-	void *addr; /* the buffer (leak, dequeued, bad free), else NULL */
-	uint32_t owner; /* the buffer's owner tag (leak) */
+	/* block bytes (grow, grow refused: 0 when no block is left, drain,
+	 * release, shrink refused), buffer size (leak, queued, dequeued),
+	 * free buffers (underuse) */
+	uint64_t bytes;
+	void *addr; /* the block (grow, release), the buffer (leak, dequeued, bad free), else NULL */
+	uint32_t owner; /* the owner tag (leak, queued, dequeued) */
 	uint64_t age_ms; /* buffer age (leak), wait (dequeued) */
-	int reason; /* enum pn_release_reason for drain/release */
-	int err; /* -errno for refusals and bad frees, else 0 */
+	int reason; /* enum pn_release_reason (drain, release, leak, shrink refused, underuse) */
+	int err; /* -errno (grow refused, shrink refused, dequeued with an error, bad free), else 0 */
 	const char *msg; /* a sentence for humans; valid during the call */
 };
 
@@ -123,8 +126,13 @@ typedef void (*pn_pool_event_fn)(void *arg, const struct pn_pool_event *ev);
 typedef void (*pn_buf_cb)(void *arg, void *buf, int err);
 
 /*
- * Options for pn_pool_create(). Zero means "the default" for every field;
- * sz must be sizeof(struct pn_pool_opts) so the struct can grow.
+ * Options for pn_pool_create(). Zero means "the default" for every field.
+ * sz is sizeof(struct pn_pool_opts) as the caller compiled it, so the
+ * struct can grow (fields are only ever appended): with a smaller sz (an
+ * older header) the fields past it take their defaults; with a larger sz
+ * (a newer header) every byte past the fields this library knows must be
+ * zero, or pn_pool_create() fails with E2BIG instead of ignoring an
+ * option. Zero the whole struct (a designated initializer or memset).
  */
 struct pn_pool_opts {
 	size_t sz; /* sizeof(struct pn_pool_opts) */
@@ -140,12 +148,13 @@ struct pn_pool_opts {
 	bool fallback; /* 000 [0038]: serve from a larger class when one is at its wall */
 	bool no_thp; /* do not ask for transparent huge pages on blocks */
 	unsigned int
-		wait_ms; /* pn_buf_alloc() at the wall: wait this long for a free */
+		wait_ms; /* pn_buf_alloc() at the wall: wait this long (CLOCK_MONOTONIC) for a free from another thread */
 	unsigned int
 		queue_timeout_ms; /* async requests waiting longer are refused; 0 never */
 	unsigned int
-		grow_wait_ms; /* a grow waits this long for the process budget */
-	enum pn_release_policy release; /* default PN_RELEASE_IDLE */
+		grow_wait_ms; /* a grow waits this long (CLOCK_MONOTONIC) for the process budget */
+	enum pn_release_policy
+		release; /* 0 is PN_RELEASE_NONE; pn_pool_config_init() picks IDLE */
 	unsigned int sample_ms; /* release sample period (001: 60000) */
 	unsigned int idle_ms; /* idle period (001: 300000) */
 	unsigned int
@@ -179,9 +188,15 @@ struct pn_pool_opts {
  * hand the pool every CQE whose user_data has PN_POOL_TAG_PREFIX
  * (pn_pool_handle_cqe()); the ring must outlive the pool.
  *
+ * opts, its classes array and name are copied and stats_dir is read only
+ * during the call: the caller may free them afterwards. ring and event_arg
+ * stay the caller's.
+ *
  * Returns the pool, owned by the caller (pn_pool_destroy()), or NULL with
- * errno: EINVAL (bad options), ENOMEM (address space or a budget; see
- * pn_pool_last_error()), or the ring's registration error.
+ * errno: EINVAL (bad options, or sz below sizeof(size_t)), E2BIG (a
+ * non-zero byte past the fields this library knows: an option of a newer
+ * header), ENOMEM (address space or a budget), or the ring's registration
+ * error; pn_pool_last_error(NULL) says which.
  */
 struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts);
 
@@ -288,9 +303,11 @@ bool pn_pool_handle_cqe(struct pn_pool *pool, const struct io_uring_cqe *cqe);
 
 /*
  * pn_pool_grow - register one more block in the partition serving buf_size
- * (000 FIG. 8). Returns 0, or -errno: EINVAL (no such class), ENOSPC (the
- * partition or pool wall), EDQUOT (process budget), ENOMEM (RLIMIT_MEMLOCK or
- * the kernel refused to pin); pn_pool_last_error() names the limit.
+ * (000 FIG. 8); a draining block, if there is one, serves again instead.
+ * Returns 0, or -errno: EINVAL (no such class), ENOSPC (the partition or
+ * pool wall, or no registered-buffer slot left), EDQUOT (process budget),
+ * ENOMEM (RLIMIT_MEMLOCK or the kernel refused to pin), EBADF (destroyed
+ * pool); pn_pool_last_error() names the limit.
  */
 int pn_pool_grow(struct pn_pool *pool, size_t buf_size);
 
@@ -298,14 +315,15 @@ int pn_pool_grow(struct pn_pool *pool, size_t buf_size);
  * pn_pool_shrink - move the partition's boundary down so that at most
  * keep_bytes stay pinned (never below the base block): blocks above it drain
  * and are released once empty and confirmed by the kernel (000 FIG. 10).
- * Returns the number of blocks set draining, or -EINVAL.
+ * Returns the number of blocks set draining, or -EINVAL (no such class),
+ * -EBADF (destroyed pool).
  */
 int pn_pool_shrink(struct pn_pool *pool, size_t buf_size, size_t keep_bytes);
 
 /*
  * pn_pool_pressure - the host needs memory (000 [0045]): every partition
  * shrinks to what its buffers in use need. Called on PSI events when
- * opts.psi is set. Returns blocks set draining.
+ * opts.psi is set. Returns blocks set draining, or -EBADF.
  */
 int pn_pool_pressure(struct pn_pool *pool);
 
@@ -315,7 +333,8 @@ int pn_pool_pressure(struct pn_pool *pool);
  */
 int pn_pool_psi_fd(const struct pn_pool *pool);
 
-/* A snapshot of one partition's counters. */
+/* A snapshot of one partition's counters (pn_pool_stats()). Fields are only
+ * ever appended: pn_pool_stats() takes the caller's sizeof. */
 struct pn_pool_part_stats {
 	uint32_t buf_size;
 	uint32_t blocks_active; /* serving allocations (below the boundary) */
@@ -332,11 +351,20 @@ struct pn_pool_part_stats {
 };
 
 /*
- * pn_pool_stats - copy partition i's counters (i < pn_pool_nparts()).
- * Returns 0, -EINVAL (no such partition) or -EBADF.
+ * pn_pool_stats - copy partition i's counters (i < pn_pool_nparts()) into
+ * st, which the caller owns; the pool keeps nothing of it.
+ *
+ * sz is sizeof(*st) as the caller compiled it, so the struct can grow: the
+ * first min(sz, sizeof here) bytes are filled, and bytes past those (fields
+ * of a newer header this library does not have) are set to zero. sz must
+ * cover at least the struct's first version (every field up to underuse),
+ * which catches sz 0 and sizeof a pointer.
+ *
+ * Returns 0, or -errno with st untouched: EINVAL (no such partition, st
+ * NULL, sz too small), EBADF (destroyed pool).
  */
 int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
-		  struct pn_pool_part_stats *st);
+		  struct pn_pool_part_stats *st, size_t sz);
 
 /* pn_pool_nparts - the number of partitions (0 for a destroyed pool). */
 unsigned int pn_pool_nparts(const struct pn_pool *pool);

@@ -4,11 +4,14 @@
  * fills struct pn_pool_opts and its classes. See configs/pool.conf for every
  * key with its default and meaning.
  *
- *   [pool]            name, wall, max_slots, fallback, release, sample,
- *                     idle, release_max, peak_window, leak_timeout,
- *                     leak_policy, wait, queue_timeout, grow_wait,
- *                     underuse_shrink, psi, thp, stats_dir
+ *   [pool]            name, wall, max_slots, fallback, thp, lazy_free,
+ *                     release, sample, idle, release_max, peak_window,
+ *                     leak_timeout, leak_policy, wait, queue_timeout,
+ *                     grow_wait, underuse_shrink, psi, stats_dir
  *   [class SIZE]      base, block, wall, low_water, underuse_free
+ *
+ * Two booleans are the negation of their pn_pool_opts field: thp = no sets
+ * no_thp, lazy_free = no sets eager_free.
  *
  * Sizes take K, M, G suffixes (powers of 1024); durations take ms, s, min
  * (a bare number is milliseconds); booleans are yes/no/true/false/1/0.
@@ -35,8 +38,10 @@ struct pn_pool_config {
 };
 
 /*
- * pn_pool_config_init - the built-in defaults (those of pn_pool_create()
- * with no classes: 2 KiB .. 256 KiB). Returns 0.
+ * pn_pool_config_init - the defaults of configs/pool.conf: the classes
+ * pn_pool_create() uses when given none (2 KiB .. 256 KiB), release = idle
+ * (PN_RELEASE_IDLE, where a zeroed pn_pool_opts means PN_RELEASE_NONE),
+ * stats_dir /run/pinnet, every other option zero (its default). Returns 0.
  */
 int pn_pool_config_init(struct pn_pool_config *cfg);
 
@@ -44,7 +49,8 @@ int pn_pool_config_init(struct pn_pool_config *cfg);
  * pn_pool_config_load - read path over the current contents of cfg (so
  * call pn_pool_config_init() first). A [class SIZE] section adds a class
  * or, when SIZE exists, changes it; the first [class] section in a file
- * replaces the default classes.
+ * drops the classes cfg held before (the defaults, or an earlier file's),
+ * so a file with classes lists all of them.
  * Returns 0, or -errno with cfg->err saying where and why: ENOENT/EACCES
  * (cannot open), EINVAL (a bad line: unknown section or key, bad value).
  */

@@ -77,7 +77,7 @@ static inline struct pn_pool_part_stats stats_of(struct pn_pool *pool,
 	struct pn_pool_part_stats s;
 
 	memset(&s, 0, sizeof(s));
-	CU_ASSERT_EQUAL(pn_pool_stats(pool, i, &s), 0);
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, i, &s, sizeof(s)), 0);
 	return s;
 }
 

@@ -8,6 +8,7 @@
  */
 #include <linux/capability.h>
 #include <liburing.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -66,6 +67,102 @@ static void test_bad_options(void)
 	o.release = 9;
 	expect_bad_opts(&o, "policy");
 	CU_ASSERT_EQUAL(pn_budget_used(), 0);
+}
+
+/* small_opts() field by field into o, which the caller zeroed: a struct
+ * copy might not carry zero padding over */
+static void set_small_opts(struct pn_pool_opts *o,
+			   const struct pn_pool_class *c)
+{
+	o->sz = sizeof(*o);
+	o->name = "test";
+	o->nclasses = 1;
+	o->classes = c;
+	o->max_slots = 64;
+	o->stats_dir = "";
+	o->release = PN_RELEASE_NONE;
+	o->on_event = record;
+	nevents = 0;
+}
+
+static void expect_e2big(struct pn_pool_opts *o, size_t byte)
+{
+	struct pn_pool *pool;
+	char want[64];
+
+	snprintf(want, sizeof(want), "byte %zu ", byte);
+	errno = 0;
+	pool = pn_pool_create(o);
+	CU_ASSERT_PTR_NULL(pool);
+	CU_ASSERT_EQUAL(errno, E2BIG);
+	if (!strstr(pn_pool_last_error(NULL), want))
+		fprintf(stderr, "\n  message \"%s\" lacks \"%s\"\n",
+			pn_pool_last_error(NULL), want);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(NULL), want));
+	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(NULL), "newer"));
+	if (pool)
+		pn_pool_destroy(pool);
+}
+
+/* A caller built against a newer pinnet/pool.h passes a larger struct.
+ * Zero bytes past the fields this library knows are fine; a non-zero one
+ * is a setting it would silently ignore: E2BIG, naming the byte. */
+static void test_opts_newer_header(void)
+{
+	struct pn_pool_class c = one_class(2);
+	struct newer_opts {
+		struct pn_pool_opts o;
+		uint64_t added[3]; /* the newer header's fields */
+	} big;
+	size_t last_end = offsetof(struct pn_pool_opts, eager_free) +
+			  sizeof(big.o.eager_free);
+	struct pn_pool *pool;
+
+	memset(&big, 0, sizeof(big));
+	set_small_opts(&big.o, &c);
+	big.o.sz = sizeof(big);
+	pool = pn_pool_create(&big.o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	destroy_clean(pool);
+	big.added[1] = 1;
+	expect_e2big(&big.o, offsetof(struct newer_opts, added) + 8);
+	big.added[1] = 0;
+	big.added[2] = 1ull << 63;
+	expect_e2big(&big.o, sizeof(big) - 1);
+	big.added[2] = 0;
+	/* a newer field may sit in what is tail padding here */
+	if (last_end < sizeof(big.o)) {
+		((char *)&big.o)[last_end] = 1;
+		expect_e2big(&big.o, last_end);
+		/* with this header's sz, padding is the caller's business */
+		big.o.sz = sizeof(big.o);
+		pool = pn_pool_create(&big.o);
+		CU_ASSERT_PTR_NOT_NULL(pool);
+		destroy_clean(pool);
+	}
+	CU_ASSERT_EQUAL(pn_budget_used(), 0);
+}
+
+/* A caller built against an older header passes a smaller struct: the
+ * fields past its sz are zero (defaults), whatever its memory holds. */
+static void test_opts_older_header(void)
+{
+	struct pn_pool_class c = one_class(2);
+	struct pn_pool_opts o;
+	struct pn_pool *pool;
+
+	memset(&o, 0, sizeof(o));
+	set_small_opts(&o, &c);
+	o.sz = offsetof(struct pn_pool_opts, on_event);
+	pool = pn_pool_create(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	CU_ASSERT_EQUAL(pn_pool_grow(pool, 4096), 0);
+	CU_ASSERT_EQUAL(nevents, 0); /* on_event lies past sz */
+	destroy_clean(pool);
+	o.sz = sizeof(size_t) - 1;
+	errno = 0;
+	CU_ASSERT_PTR_NULL(pn_pool_create(&o));
+	CU_ASSERT_EQUAL(errno, EINVAL);
 }
 
 static void test_ring_with_buffers(void)
@@ -217,6 +314,8 @@ static void test_memlock_exhausted(void)
 
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_bad_options),
+	CU_TEST_ENTRY(test_opts_newer_header),
+	CU_TEST_ENTRY(test_opts_older_header),
 	CU_TEST_ENTRY(test_ring_with_buffers),
 	CU_TEST_ENTRY(test_bad_frees),
 	CU_TEST_ENTRY(test_destroyed_pool),

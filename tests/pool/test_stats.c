@@ -108,6 +108,47 @@ static void test_counters_file(void)
 	rmdir(dir);
 }
 
+/* pn_pool_stats() takes the caller's sizeof: a struct of a newer header
+ * gets this library's fields and zeros past them, one of an older header
+ * just its own bytes; a size below the first version (0, a pointer's) is
+ * refused and the struct left alone. */
+static void test_stats_size(void)
+{
+	struct pn_pool_class c = one_class(2);
+	struct pn_pool_opts o = small_opts(&c, 1);
+	struct pn_pool *pool = pn_pool_create(&o);
+	struct {
+		struct pn_pool_part_stats s;
+		uint64_t added[2]; /* the newer header's fields */
+	} big;
+	struct pn_pool_part_stats s;
+	char *b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	b = pn_buf_alloc(pool, 4096, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	memset(&big, 0xa5, sizeof(big));
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &big.s, sizeof(big)), 0);
+	CU_ASSERT_EQUAL(big.s.buf_size, 4096);
+	CU_ASSERT_EQUAL(big.s.in_use, 1);
+	CU_ASSERT_EQUAL(big.s.underuse, 0);
+	CU_ASSERT_EQUAL(big.added[0], 0);
+	CU_ASSERT_EQUAL(big.added[1], 0);
+	memset(&s, 0xa5, sizeof(s));
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, sizeof(s)), 0);
+	CU_ASSERT_EQUAL(memcmp(&s, &big.s, sizeof(s)), 0);
+	memset(&s, 0xa5, sizeof(s));
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, 0), -EINVAL);
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, sizeof(void *)), -EINVAL);
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, sizeof(s) - 1), -EINVAL);
+	CU_ASSERT_EQUAL(s.buf_size, 0xa5a5a5a5u); /* untouched */
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, NULL, sizeof(s)), -EINVAL);
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 1, &s, sizeof(s)), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b), 0);
+	destroy_clean(pool);
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, sizeof(s)), -EBADF);
+}
+
 /* The probes the BPF tools attach to are in the built library. */
 static void test_usdt_notes(void)
 {
@@ -132,6 +173,7 @@ static void test_usdt_notes(void)
 
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_counters_file),
+	CU_TEST_ENTRY(test_stats_size),
 	CU_TEST_ENTRY(test_usdt_notes),
 };
 

@@ -128,7 +128,7 @@ static int suite_cleanup(void)
 
 	pump(100);
 	/* nothing but the armed reads may be out */
-	pn_pool_stats(pn_stack_pool(st), 0, &ps);
+	pn_pool_stats(pn_stack_pool(st), 0, &ps, sizeof(ps));
 	if (ps.in_use) {
 		fprintf(stderr, "leak: %llu frame buffers still out\n",
 			(unsigned long long)ps.in_use);
@@ -541,7 +541,7 @@ static void test_vectored_and_zero_copy(void)
 	CU_ASSERT_EQUAL(memcmp(r2, "3456789abc", 10), 0);
 
 	/* zero-copy send: the pool buffer goes back once acknowledged */
-	pn_pool_stats(pn_stack_pool(st), 0, &before);
+	pn_pool_stats(pn_stack_pool(st), 0, &before, sizeof(before));
 	zb = pn_send_buf(st, 1500);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(zb);
 	for (int i = 0; i < 1500; i++)
@@ -555,7 +555,7 @@ static void test_vectored_and_zero_copy(void)
 			break;
 		}
 	pump(50);
-	pn_pool_stats(pn_stack_pool(st), 0, &after);
+	pn_pool_stats(pn_stack_pool(st), 0, &after, sizeof(after));
 	CU_ASSERT_EQUAL(after.in_use, before.in_use);
 
 	/* zero-copy receive: borrow, one borrow at a time, give back */
