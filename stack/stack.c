@@ -30,6 +30,14 @@
 #include "stack_impl.h"
 
 #define MIB (1024ull * 1024)
+
+/* The last field of struct pn_stack_opts: what a bigger, newer struct
+ * holds past it must be zero (opts.h). Update when a field is added. */
+#define STACK_OPTS_LAST flags
+_Static_assert(sizeof(struct pn_stack_opts) - OFFSETOFEND(struct pn_stack_opts,
+							  STACK_OPTS_LAST) <
+		       _Alignof(struct pn_stack_opts),
+	       "STACK_OPTS_LAST is not the last field of struct pn_stack_opts");
 #define BUSY_POLL_NS 50000 /* poll this long after the last completion */
 
 __thread char stack_thread_mark __attribute__((tls_model("initial-exec")));
@@ -164,13 +172,16 @@ static int check_opts(const struct pn_stack_opts *o)
 {
 	if (!o || o->sz < sizeof(size_t))
 		return stack_seterr(NULL, EINVAL, "opts must be set, with sz");
-	if (!opts_tail_zero(o, o->sz, sizeof(*o)))
+	if (OPTS_UNKNOWN_BYTE(o, struct pn_stack_opts, STACK_OPTS_LAST))
 		return stack_seterr(
 			NULL, E2BIG,
-			"struct pn_stack_opts of %zu bytes has fields this "
-			"library (%zu bytes) does not know set: built against a "
-			"newer pinnet?",
-			o->sz, sizeof(*o));
+			"struct pn_stack_opts of %zu bytes sets byte %zu, past "
+			"the %zu this library knows: built against a newer "
+			"pinnet?",
+			o->sz,
+			OPTS_UNKNOWN_BYTE(o, struct pn_stack_opts,
+					  STACK_OPTS_LAST),
+			OFFSETOFEND(struct pn_stack_opts, STACK_OPTS_LAST));
 	if (o->backend != PN_BACKEND_PACKET && o->backend != PN_BACKEND_TAP)
 		return stack_seterr(NULL, EINVAL, "unknown backend %d",
 				    (int)o->backend);
