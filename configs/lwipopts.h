@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pinnet's lwIP options. lwIP is compiled from source with this file (Debian's
- * prebuilt liblwip is a threaded Hurd build with 64 KiB windows and copying
- * TX, see PLATFORM.md). Every choice says why.
+ * pinnet's lwIP options. lwIP is compiled from source with this file and
+ * pinnet's patches (patches/lwip; Debian's prebuilt liblwip is a threaded
+ * Hurd build with 64 KiB windows and copying TX, docs/stack.md). Every
+ * choice says why.
  */
 #ifndef PINNET_LWIPOPTS_H
 #define PINNET_LWIPOPTS_H
 
-/* ---- threading: one lwIP instance per pinnet thread, driven by its loop */
+/* ---- threading: each stack's lwIP state is its own (patch 0002), driven
+ * by one thread at a time from pinnet's loop */
 #define NO_SYS 1 /* no tcpip thread: pinnet's loop calls lwIP */
 #define SYS_LIGHTWEIGHT_PROT 0 /* nothing to protect: one thread per stack */
 #define LWIP_SOCKET 0 /* pinnet has its own socket-like API */
@@ -65,20 +67,19 @@ void pinnet_lwip_free(void *p);
 /* lwIP counts retransmission timeouts in slow-timer ticks (2 x this). At
  * the default 250 ms a lost segment lwIP's fast retransmit misses (it has
  * no SACK input and leaves recovery on the first partial ACK) costs at
- * least 0.5-1 s: 2% loss made a 64 MiB echo take many minutes. At 25 ms
- * the RTO follows a LAN's round trip (floor 50 ms) and delayed ACKs go
- * out within 25 ms; the loop sleeps until the next timer anyway. */
+ * least 0.5-1 s. At 5 ms (fast timer 5 ms, slow timer 10 ms) the RTO
+ * follows a LAN's round trip (floor about 30 ms) and delayed ACKs go out
+ * within 5 ms; the loop sleeps until the next timer anyway. */
 #define TCP_TMR_INTERVAL 5
-/* one word per connection for stack.c's NewReno partial-ACK recovery */
+/* one word per connection for the NewReno partial-ACK recovery of
+ * stack/tcp_ext.c */
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 /* Timestamps (RFC 7323) on. Without them a Linux sender cannot tell a
  * spurious retransmission from a real one, so every reordering it took
- * for loss cut CUBIC's window for good: on a veth with no drop anywhere
- * (packet socket, backlog, lwIP all 0) the sender retransmitted 1-2.5k
- * segments per 6 s and pinnet received at 0.47-0.51x the kernel. With
- * them, Linux undoes some of those cuts: 0.66-0.82x. The reordering is
- * the veth's (each CPU's backlog drains on its own); stack/tcp_ext.c adds
- * the D-SACK lwIP lacks, which tells the sender the rest. */
+ * for loss cuts CUBIC's window for good (a veth reorders: each CPU's
+ * backlog drains on its own). With them, Linux undoes some of those cuts;
+ * stack/tcp_ext.c adds the D-SACK lwIP lacks, which tells the sender the
+ * rest. */
 #define LWIP_TCP_TIMESTAMPS 1
 #define TCP_LISTEN_BACKLOG 1
 #define MEMP_NUM_TCP_PCB 4096
@@ -95,7 +96,8 @@ void pinnet_lwip_free(void *p);
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define ETH_PAD_SIZE 0
 
-/* ---- observability: lwIP's stats are read by pinnet's counters */
+/* ---- observability: lwIP's own counters, per stack (struct lwip_state),
+ * for a debugger or a test (pinnet's counters are pn_stack_stats()) */
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0
 #define MEM_STATS 1

@@ -3,7 +3,7 @@
  * The interface on io_uring: an AF_PACKET socket (PACKET_VNET_HDR) or a TAP
  * device (IFF_VNET_HDR), frames read with READ_FIXED into pool buffers and
  * handed to lwIP as custom pbufs, frames written with WRITE_FIXED from pool
- * buffers. PLATFORM.md explains the vnet header: a kernel peer at default
+ * buffers. docs/stack.md explains the vnet header: a kernel peer at default
  * offloads sends checksum-partial TSO super-frames; the header says so.
  */
 #include <errno.h>
