@@ -201,8 +201,8 @@ static int check_opts(const struct pn_stack_opts *o)
 	return 0;
 }
 
-/* The ring: single issuer and deferred task work (about 20% more
- * request/response rate) unless the stack must be movable between threads
+/* The ring: single issuer and deferred task work (a higher request/response
+ * rate, docs/stack.md) unless the stack must be movable between threads
  * after it ran; disabled until the thread that drives the stack starts it
  * (the kernel binds a single-issuer ring to the task that enables it). */
 static int ring_init(struct pn_stack *st)

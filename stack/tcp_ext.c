@@ -15,7 +15,7 @@
  * NewReno's partial-ACK retransmission (RFC 6582), which lwIP 2.1.3 lacks:
  * it leaves fast recovery on the first ACK of new data, so every further
  * hole in the same window waited for a retransmission timeout (with
- * go-back-N after it). Losing 2% of frames made a bulk send crawl. Here,
+ * go-back-N after it), so a little loss made a bulk send crawl. Here,
  * after each batch of input: a connection seen in recovery remembers
  * snd_nxt as its recovery point (ext arg 0); when lwIP has left recovery
  * but the ACK stops short of that point, the next hole is retransmitted at
