@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Integration: pinnet-echo on the packet backend over a veth pair, kernel
 # peer at default offloads. ping answers; N concurrent connections each get
-# SIZE random bytes back intact; every pool buffer is back when they close;
-# the server exits 0 on SIGTERM. Once up, the server holds no capability
-# but CAP_IPC_LOCK.
+# SIZE random bytes back intact; the server exits 0 on SIGTERM, every pool
+# buffer back (none out at exit but its armed reads: check_buffers). Once
+# up, the server holds no capability but CAP_IPC_LOCK.
 # Usage: test_echo.sh BUILD_DIR [N SIZE]
 . "$(dirname "$0")/lib.sh"
 build=$1
@@ -60,3 +60,5 @@ kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}"
 echo "pinnet-echo exited 0 on SIGTERM"
 grep pinnet: "$WORK/echo.log" || true
+# every pool buffer back: at exit it holds none but its armed reads
+check_buffers "$WORK/echo.log" pinnet-echo
