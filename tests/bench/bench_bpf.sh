@@ -79,10 +79,7 @@ SUBNET=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
 make_pair
 start_a perf "$build/tools/pinnet-perf" --iface "$IF_A" --addr "$IP_A/24"
 ppid=${PIDS[0]}
-for _ in $(seq 1 100); do
-	in_b python3 -c "import socket; socket.create_connection(('$IP_A',5201),0.2)" 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$IP_A" 5201
 bulk() {
 	in_b iperf3 -c "$IP_A" -t 3 -C cubic -J |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8)'

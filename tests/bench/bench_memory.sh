@@ -57,10 +57,7 @@ start_server() {
 	start_a "httpd_$name" "$build/tools/pinnet-httpd" --config "$conf" \
 		--iface "$IF_A" --addr "$ip/24" --port 80
 	pid=${PIDS[-1]}
-	for _ in $(seq 1 100); do
-		in_b curl -s -o /dev/null "http://$ip/bytes/1" && break
-		sleep 0.1
-	done
+	wait_port "$ip" 80
 	"$build/tools/pinnet-bpf" top -p "$pid" -d "$WORK/stats" -j 0.2 >"$outdir/$name.jsonl" 2>/dev/null &
 	PIDS+=($!)
 }

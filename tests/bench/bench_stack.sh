@@ -43,12 +43,8 @@ KIP=${KSUB}2
 
 start_a pinnet "$build/tools/pinnet-perf" --iface "$IF_A" --addr "$IP_A/24"
 start_a kernel "$build/tools/pinnet-perf" --kernel
-for ip in "$IP_A" "$KIP"; do
-	for _ in $(seq 1 100); do
-		in_b python3 -c "import socket; socket.create_connection(('$ip',5201),0.2)" 2>/dev/null && break
-		sleep 0.1
-	done
-done
+wait_port "$IP_A" 5201
+wait_port "$KIP" 5201
 
 iperf() { # IP ARGS... -> MB/s received
 	in_b iperf3 -c "$1" -t $secs -J "${@:2}" |

@@ -70,11 +70,13 @@ start_a() {
 	PIDS+=($!)
 }
 
-# Wait until a TCP port answers from the kernel side (up to ~10 s).
+# Wait until a TCP port answers (up to ~10 s): from the kernel side, or
+# from the namespace NS. The one wait for a server every test uses.
+# Usage: wait_port IP PORT [NS]
 wait_port() {
-	local ip=$1 port=$2
+	local ip=$1 port=$2 ns=${3:-$NS_B}
 	for _ in $(seq 1 100); do
-		if in_b python3 -c "import socket,sys; s=socket.create_connection(('$ip',$port),0.2); s.close()" 2>/dev/null; then
+		if ip netns exec "$ns" python3 -c "import socket,sys; s=socket.create_connection(('$ip',$port),0.2); s.close()" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1

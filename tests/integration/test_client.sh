@@ -17,10 +17,7 @@ want=$(sha256sum <"$WORK/blob" | cut -d' ' -f1)
 (ip netns exec "$NS_B" python3 -m http.server --bind "$IP_B" 8080 \
 	--directory "$WORK" >"$WORK/pyhttp.log" 2>&1) &
 PIDS+=($!)
-for _ in $(seq 1 50); do
-	in_b python3 -c "import socket; socket.create_connection(('$IP_B',8080),0.2)" 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$IP_B" 8080
 
 # 1. stack client, kernel server
 got=$(in_a "$fetch" --iface "$IF_A" --addr "$IP_A/24" "http://$IP_B:8080/blob" 2>"$WORK/fetch1.log" | sha256sum | cut -d' ' -f1)

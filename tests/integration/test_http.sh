@@ -38,19 +38,18 @@ if [ "$backend" = tap ]; then
 	in_a ip addr add "$IP_B/24" dev "$IF_A"
 	in_a ip link set "$IF_A" up
 	client() { in_a "$@"; }
+	client_ns=$NS_A
 else
 	make_pair
 	start_a httpd "$build/tools/pinnet-httpd" --config "$WORK/stack.conf" \
 		--iface "$IF_A" --addr "$IP_A/24" --port 80
 	client() { in_b "$@"; }
+	client_ns=$NS_B
 fi
 pid=${PIDS[0]}
 vmpin() { awk '/^VmPin/ {print $2}' "/proc/$pid/status"; }
 
-for _ in $(seq 1 100); do
-	client curl -s -o /dev/null "http://$IP_A/bytes/1" && break
-	sleep 0.1
-done
+wait_port "$IP_A" 80 "$client_ns"
 
 # 256 MiB, checked byte for byte against the generator (i % 251)
 want=$(python3 -c '

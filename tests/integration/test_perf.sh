@@ -23,10 +23,7 @@ if [ "$mode" = --kernel ]; then
 else
 	start_a perf "$build/tools/pinnet-perf" --iface "$IF_A" --addr "$IP_A/24"
 fi
-for _ in $(seq 1 100); do
-	in_b python3 -c "import socket; socket.create_connection(('$IP_A',5201),0.2)" 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$IP_A" 5201
 
 run() {
 	local name=$1
