@@ -29,32 +29,7 @@ kill -0 "${PIDS[0]}" 2>/dev/null || { echo "FAIL: pinnet-echo died under hostile
 in_b ping -c 3 -i 0.2 -W 2 "$IP_A" >"$WORK/ping.log" || { echo "FAIL: no ping replies after hostile frames"; exit 1; }
 echo "ping after: $(grep -c 'bytes from' "$WORK/ping.log") replies"
 
-in_b python3 - "$IP_A" <<'PY'
-import os, socket, sys, threading
-ip, errors = sys.argv[1], []
-def one(i):
-    try:
-        data = os.urandom(262144)
-        c = socket.create_connection((ip, 7), 20)
-        c.settimeout(60)
-        t = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))
-        t.start()
-        got = b""
-        while True:
-            b = c.recv(65536)
-            if not b: break
-            got += b
-        t.join(); c.close()
-        if got != data: errors.append(f"conn {i}: {len(got)} bytes back, content differs")
-    except Exception as e:
-        errors.append(f"conn {i}: {e!r}")
-th = [threading.Thread(target=one, args=(i,)) for i in range(10)]
-for t in th: t.start()
-for t in th: t.join()
-if errors:
-    print("FAIL: echo after hostile frames", *errors, sep="\n  "); sys.exit(1)
-print("echo after: 10 connections x 256 KiB intact")
-PY
+in_b python3 "$here/echo_clients.py" "$IP_A" 10 262144 "echo after hostile frames"
 
 # SYN_RCVD connections to ghosts (and, were reassembly on, half datagrams) hold
 # buffers until lwIP's timers free them (15 s / 20 s): wait that out
