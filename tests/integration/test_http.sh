@@ -5,7 +5,8 @@
 # the pool grows under the load (VmPin, the kernel's count) and is back at
 # its base level within the release settings after it; SIGTERM exits 0.
 # Usage: test_http.sh BUILD_DIR [packet|tap]
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 build=$1
 backend=${2:-packet}
 for tool in curl wrk sha256sum; do
@@ -52,16 +53,7 @@ vmpin() { awk '/^VmPin/ {print $2}' "/proc/$pid/status"; }
 wait_port "$IP_A" 80 "$client_ns"
 
 # 256 MiB, checked byte for byte against the generator (i % 251)
-want=$(python3 -c '
-import hashlib, sys
-n = 256 << 20
-block = bytes(range(251)) * 4096
-h = hashlib.sha256()
-done = 0
-while done < n:
-    take = min(len(block), n - done)
-    h.update(block[:take]); done += take
-print(h.hexdigest())')
+want=$(python3 "$here/pattern_sha256.py" $((256 << 20)))
 got=$(client curl -sS --fail --max-time 120 "http://$IP_A/bytes/$((256 << 20))" | sha256sum | cut -d' ' -f1)
 if [ "$got" != "$want" ]; then
 	echo "FAIL: 256 MiB body sha256 $got, want $want"
