@@ -9,20 +9,15 @@
 #include <signal.h>
 #include <time.h>
 
-/* Set by SIGINT or SIGTERM once stop_on_signals() ran. */
-static volatile sig_atomic_t stop;
+/* Set by SIGINT or SIGTERM once stop_on_signals() ran: one flag for the
+ * whole program, whichever of its files reads it (util.c). */
+extern volatile sig_atomic_t stop;
 
-static inline void on_stop_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
+/* The handler that sets stop, for a tool that installs it itself. */
+void on_stop_signal(int sig);
 
-static inline void stop_on_signals(void)
-{
-	signal(SIGINT, on_stop_signal);
-	signal(SIGTERM, on_stop_signal);
-}
+/* SIGINT and SIGTERM set stop. */
+void stop_on_signals(void);
 
 static inline double now_s(void)
 {

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Hand-made IPv4/TCP frames for the integration tests that talk to the
-stack from a packet socket on the kernel side (test_hostile, test_tcp_wire).
+stack from a packet socket on the kernel side (hostile_frames.py, tcp_wire.py).
 Checksums are computed unless told to be wrong."""
 import random
 import struct

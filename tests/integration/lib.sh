@@ -3,6 +3,8 @@
 # The stack runs in $NS_A on $IF_A (no kernel address); the kernel side is
 # $NS_B with $IF_B = $IP_B. Addresses exist only inside these namespaces.
 set -euo pipefail
+# this folder: frames.py and the Python helpers beside it
+lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: needs root (network namespaces, packet sockets)"
@@ -70,11 +72,13 @@ start_a() {
 	PIDS+=($!)
 }
 
-# Wait until a TCP port answers from the kernel side (up to ~10 s).
+# Wait until a TCP port answers (up to ~10 s): from the kernel side, or
+# from the namespace NS. The one wait for a server every test uses.
+# Usage: wait_port IP PORT [NS]
 wait_port() {
-	local ip=$1 port=$2
+	local ip=$1 port=$2 ns=${3:-$NS_B}
 	for _ in $(seq 1 100); do
-		if in_b python3 -c "import socket,sys; s=socket.create_connection(('$ip',$port),0.2); s.close()" 2>/dev/null; then
+		if ip netns exec "$ns" python3 -c "import socket,sys; s=socket.create_connection(('$ip',$port),0.2); s.close()" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1
@@ -87,32 +91,13 @@ wait_port() {
 # one of its armed reads (the "buffers out:" line it prints): nothing leaked.
 # Usage: check_buffers LOG WHAT
 check_buffers() {
-	python3 - "$1" "$2" <<'PY'
-import re, sys
-lines = [l for l in open(sys.argv[1]) if "buffers out:" in l]
-if not lines:
-    print(f"FAIL: {sys.argv[2]}: no 'buffers out:' line in its log"); sys.exit(1)
-out = sum(int(n) for n in re.findall(r" B: (\d+)", lines[-1]))
-armed = int(re.search(r"reads in flight: (\d+)", lines[-1]).group(1))
-if out != armed:
-    print(f"FAIL: {sys.argv[2]}: {out} pool buffers out at exit, {armed} of them armed reads: {out - armed} leaked")
-    sys.exit(1)
-print(f"pool: {out} buffers out at exit, all armed reads: nothing leaked")
-PY
+	python3 "$lib_dir/buffers.py" "$1" "$2"
 }
 
 # A slow kernel HTTP server on $IP_B:9090 in $NS_B (a peer to make vanish
 # mid-transfer): one request, a 1 GB body at 1 KiB per 50 ms. Sets SLOW_PID.
 start_slow_server() {
-	ip netns exec "$NS_B" python3 -c '
-import socket, time, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 9090)); s.listen(4)
-c, _ = s.accept(); c.recv(4096)
-c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
-while True:
-    c.sendall(b"x" * 1024); time.sleep(0.05)
-' "$IP_B" >"$WORK/slow.log" 2>&1 &
+	ip netns exec "$NS_B" python3 "$lib_dir/slow_server.py" "$IP_B" >"$WORK/slow.log" 2>&1 &
 	SLOW_PID=$!
 	PIDS+=($SLOW_PID)
 }

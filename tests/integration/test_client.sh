@@ -6,7 +6,8 @@
 # vanishes (its link down, then its interface deleted) ends the transfer
 # with an error within the configured timeout, and every buffer is back.
 # Usage: test_client.sh BUILD_DIR
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 build=$1
 fetch=$build/tools/pinnet-fetch
 [ -x "$fetch" ] || { echo "FAIL: $fetch missing"; exit 1; }
@@ -17,10 +18,7 @@ want=$(sha256sum <"$WORK/blob" | cut -d' ' -f1)
 (ip netns exec "$NS_B" python3 -m http.server --bind "$IP_B" 8080 \
 	--directory "$WORK" >"$WORK/pyhttp.log" 2>&1) &
 PIDS+=($!)
-for _ in $(seq 1 50); do
-	in_b python3 -c "import socket; socket.create_connection(('$IP_B',8080),0.2)" 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$IP_B" 8080
 
 # 1. stack client, kernel server
 got=$(in_a "$fetch" --iface "$IF_A" --addr "$IP_A/24" "http://$IP_B:8080/blob" 2>"$WORK/fetch1.log" | sha256sum | cut -d' ' -f1)
@@ -43,12 +41,7 @@ start_a httpd2 "$build/tools/pinnet-httpd" --iface "$IF_A" --addr "$IP_A/24" --p
 sleep 0.5
 got=$(in_b "$fetch" --iface "$IF_B" --addr "$IP_B/24" "http://$IP_A/bytes/$((64 << 20))" 2>"$WORK/fetch3.log" | sha256sum | cut -d' ' -f1)
 cat "$WORK/fetch3.log"
-want3=$(python3 -c '
-import hashlib
-n = 64 << 20; b = bytes(range(251)) * 4096; h = hashlib.sha256(); d = 0
-while d < n:
-    t = min(len(b), n - d); h.update(b[:t]); d += t
-print(h.hexdigest())')
+want3=$(python3 "$here/pattern_sha256.py" $((64 << 20)))
 [ "$got" = "$want3" ] || { echo "FAIL: stack-to-stack body sha256 $got, want $want3"; exit 1; }
 echo "stack to stack: 64 MiB intact"
 kill -TERM "${PIDS[-1]}"

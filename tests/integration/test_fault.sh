@@ -7,7 +7,8 @@
 # but the armed reads must be back when the server exits (one server per
 # case, SIGTERM, exit 0).
 # Usage: test_fault.sh BUILD_DIR [CASE ...]   (default: every case)
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 build=$1
 shift
 fault=$build/tools/pinnet-fault
@@ -47,56 +48,10 @@ one_case() {
 		kill -0 $inj 2>/dev/null || { cat "$WORK/fault-$name.log"; echo "FAIL: $name: pinnet-fault did not start"; exit 1; }
 		sleep 0.1
 	done
-	in_b python3 - "$IP_A" "$size" "$name" <<'PY'
-import hashlib, os, socket, sys, threading, time
-ip, size, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-chunk = os.urandom(1 << 20)
-sent_h, got_h = hashlib.sha256(), hashlib.sha256()
-c = socket.create_connection((ip, 7), 30)
-c.settimeout(120)
-err = []
-def send():
-    try:
-        left = size
-        while left:
-            # vary the bytes per MiB so a misplaced segment cannot hash equal
-            b = (left.to_bytes(8, "little") + chunk[8:])[:min(left, len(chunk))]
-            c.sendall(b); sent_h.update(b); left -= len(b)
-        c.shutdown(socket.SHUT_WR)
-    except Exception as e:
-        err.append(f"send: {e!r}")
-t0 = time.time()
-t = threading.Thread(target=send); t.start()
-got = 0
-try:
-    while True:
-        b = c.recv(1 << 20)
-        if not b: break
-        got_h.update(b); got += len(b)
-except Exception as e:
-    err.append(f"recv after {got} bytes: {e!r}")
-t.join(); c.close()
-dt = time.time() - t0
-if err or got != size or got_h.digest() != sent_h.digest():
-    print(f"FAIL: {name}: {got} of {size} bytes back, sha256 {'equal' if got_h.digest() == sent_h.digest() else 'DIFFERS'}", *err)
-    sys.exit(1)
-print(f"{name}: {size >> 20} MiB each way in {dt:.1f} s ({size * 8 / dt / 1e6:.0f} Mbit/s), sha256 {sent_h.hexdigest()[:16]}... intact")
-PY
+	in_b python3 "$here/fault_transfer.py" "$IP_A" "$size" "$name"
 	kill -TERM $inj
 	wait $inj || { cat "$WORK/fault-$name.log"; echo "FAIL: $name: pinnet-fault exited $?"; exit 1; }
-	python3 - "$WORK/fault-$name.json" "$counter" "$name" <<'PY'
-import json, sys
-last = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
-assert last["final"], "no final counters"
-ing, eg = last["ingress"], last["egress"]
-k = sys.argv[2]
-show = lambda d: " ".join(f"{n} {d[n]}" for n in d if d[n])
-print(f"  injector: to the stack: {show(eg)}")
-print(f"  injector: from the stack: {show(ing)}")
-if ing[k] == 0 or eg[k] == 0:
-    print(f"FAIL: {sys.argv[3]}: the injector {k} nothing in one direction (ingress {ing[k]}, egress {eg[k]})")
-    sys.exit(1)
-PY
+	python3 "$here/fault_counters.py" "$WORK/fault-$name.json" "$counter" "$name"
 	# the device is back as it was: no qdisc, no IFB left
 	if in_b tc filter show dev "$IF_B" ingress | grep -q bpf || ip -n "$NS_B" link show | grep -q pnf; then
 		echo "FAIL: $name: pinnet-fault left its filter or IFB behind"; exit 1

@@ -5,7 +5,8 @@
 # the pool grows under the load (VmPin, the kernel's count) and is back at
 # its base level within the release settings after it; SIGTERM exits 0.
 # Usage: test_http.sh BUILD_DIR [packet|tap]
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 build=$1
 backend=${2:-packet}
 for tool in curl wrk sha256sum; do
@@ -38,31 +39,21 @@ if [ "$backend" = tap ]; then
 	in_a ip addr add "$IP_B/24" dev "$IF_A"
 	in_a ip link set "$IF_A" up
 	client() { in_a "$@"; }
+	client_ns=$NS_A
 else
 	make_pair
 	start_a httpd "$build/tools/pinnet-httpd" --config "$WORK/stack.conf" \
 		--iface "$IF_A" --addr "$IP_A/24" --port 80
 	client() { in_b "$@"; }
+	client_ns=$NS_B
 fi
 pid=${PIDS[0]}
 vmpin() { awk '/^VmPin/ {print $2}' "/proc/$pid/status"; }
 
-for _ in $(seq 1 100); do
-	client curl -s -o /dev/null "http://$IP_A/bytes/1" && break
-	sleep 0.1
-done
+wait_port "$IP_A" 80 "$client_ns"
 
 # 256 MiB, checked byte for byte against the generator (i % 251)
-want=$(python3 -c '
-import hashlib, sys
-n = 256 << 20
-block = bytes(range(251)) * 4096
-h = hashlib.sha256()
-done = 0
-while done < n:
-    take = min(len(block), n - done)
-    h.update(block[:take]); done += take
-print(h.hexdigest())')
+want=$(python3 "$here/pattern_sha256.py" $((256 << 20)))
 got=$(client curl -sS --fail --max-time 120 "http://$IP_A/bytes/$((256 << 20))" | sha256sum | cut -d' ' -f1)
 if [ "$got" != "$want" ]; then
 	echo "FAIL: 256 MiB body sha256 $got, want $want"

@@ -8,7 +8,8 @@
 # finally pinnet-perf's client mode against a real iperf3 -s. With --kernel as the second argument the same tests run
 # against the same program on kernel sockets (in the peer's namespace).
 # Usage: test_perf.sh BUILD_DIR [--kernel]
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 build=$1
 mode=${2:-pinnet}
 for t in iperf3 sockperf; do
@@ -23,37 +24,13 @@ if [ "$mode" = --kernel ]; then
 else
 	start_a perf "$build/tools/pinnet-perf" --iface "$IF_A" --addr "$IP_A/24"
 fi
-for _ in $(seq 1 100); do
-	in_b python3 -c "import socket; socket.create_connection(('$IP_A',5201),0.2)" 2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$IP_A" 5201
 
 run() {
 	local name=$1
 	shift
 	in_b iperf3 -c "$IP_A" -J "$@" >"$WORK/$name.json" 2>&1 || true
-	python3 - "$WORK/$name.json" "$name" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-name = sys.argv[2]
-if d.get("error"):
-    print(f"FAIL: {name}: iperf3 says: {d['error']}"); sys.exit(1)
-e = d["end"]
-sent, recv = e["sum_sent"]["bytes"], e["sum_received"]["bytes"]
-streams = len(e["streams"])
-rev = d["start"]["test_start"]["reverse"]
-cc = e.get("sender_tcp_congestion") or e.get("receiver_tcp_congestion") or "?"
-rate = e["sum_received"]["bits_per_second"] / 8e6
-if not rev and sent != recv:
-    print(f"FAIL: {name}: client sent {sent}, server received {recv}"); sys.exit(1)
-# in flight when the test ended: at most the socket buffers of each
-# stream (kernel: tcp_wmem + tcp_rmem maxima, 4 + 6 MiB; lwIP: 2 MiB)
-if rev and not (0 <= sent - recv <= streams * (16 << 20)):
-    print(f"FAIL: {name}: server sent {sent}, client received {recv}"); sys.exit(1)
-if recv <= 0:
-    print(f"FAIL: {name}: nothing transferred"); sys.exit(1)
-print(f"{name}: {streams} stream(s), sent {sent}, received {recv}, {rate:.0f} MB/s, cc {cc}")
-PY
+	python3 "$here/iperf3_result.py" "$WORK/$name.json" "$name"
 }
 run forward -t 2
 run parallel4 -t 2 -P 4
@@ -93,14 +70,7 @@ cl() {
 	[ "$mode" = --kernel ] && stack=(--kernel)
 	in_a "$build/tools/pinnet-perf" "${stack[@]}" --client "$IP_B" --json "$@" \
 		>"$WORK/$name.json" 2>"$WORK/$name.err" || { echo "FAIL: client $name:"; cat "$WORK/$name.err"; exit 1; }
-	python3 - "$WORK/$name.json" "$name" <<'PY'
-import json, sys
-r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-sent, recv = r["sent_bytes"], r["received_bytes"]
-if recv <= 0 or not (0 <= sent - recv <= r["streams"] * (16 << 20)):
-    print(f"FAIL: client {sys.argv[2]}: sent {sent}, received {recv}"); sys.exit(1)
-print(f"client {sys.argv[2]} against iperf3 -s: {r['streams']} stream(s), sent {sent}, received {recv}")
-PY
+	python3 "$here/client_result.py" "$WORK/$name.json" "$name"
 }
 cl client_forward --time 2
 cl client_reverse_p2 --time 2 --reverse --parallel 2

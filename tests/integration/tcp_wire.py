@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: MIT
+"""What the stack's TCP at IP_A (MAC_A) puts on the wire, checked frame by
+frame from a packet socket on IFB (MAC_B), as a hand-made TCP endpoint on
+GHOST_IP, an address no kernel holds: SACK permitted, out-of-order data
+SACKed, a duplicate reported with a D-SACK block first (and gone from the
+next ACK), the hole filled acknowledging everything. Exit 1 at the first
+frame that differs.
+Usage: tcp_wire.py IFB MAC_A MAC_B IP_A GHOST_IP"""
+import socket, struct, sys, time
+ifb, mac_a, mac_b, ip_a, ghost_ip = sys.argv[1:6]
+from frames import ipv4, tcp, parse_tcp, sack_blocks, SYN, ACK, RST
+
+dst, src = bytes.fromhex(mac_a.replace(":", "")), bytes.fromhex(mac_b.replace(":", ""))
+A, G = socket.inet_aton(ip_a), socket.inet_aton(ghost_ip)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((ifb, 0))
+SPORT, ISS = 40000, 1000
+
+def send_eth(etype, payload):
+    s.send(dst + src + struct.pack("!H", etype) + payload)
+
+def send_tcp(seq, flags, data=b"", opts=b"", ack=0):
+    send_eth(0x0800, ipv4(6, tcp(SPORT, 80, seq, ack, flags, G, A, data=data, opts=opts), G, A))
+
+def expect(what, pred, timeout=1.0):
+    """The first frame from the stack to the ghost that satisfies pred."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            f = s.recv(65535)
+        except socket.timeout:
+            break
+        t = parse_tcp(f)
+        if t and t["src"] == A and t["dst"] == G and t["dport"] == SPORT and pred(t):
+            return t
+    print(f"FAIL: {what}: no such frame from the stack within {timeout} s")
+    sys.exit(1)
+
+def blocks(t):
+    return sack_blocks(t["opts"][5]) if 5 in t["opts"] else []
+
+# the stack learns the ghost's MAC from its ARP request
+arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src + G + b"\0" * 6 + A
+send_eth(0x0806, arp)
+time.sleep(0.05)
+
+send_tcp(ISS, SYN, opts=b"\x02\x04\x05\xb4\x01\x01\x04\x02")  # MSS, NOP, NOP, SACK-permitted
+sa = expect("SYN-ACK", lambda t: t["flags"] & (SYN | ACK) == SYN | ACK and t["ack"] == ISS + 1)
+if 4 not in sa["opts"]:
+    print("FAIL: the SYN-ACK does not permit SACK"); sys.exit(1)
+ack = sa["seq"] + 1
+send_tcp(ISS + 1, ACK, ack=ack)
+
+def seg(i):  # 100-byte segment i (0-based) of the stream
+    return ISS + 1 + 100 * i, bytes([0x61 + i]) * 100
+
+for i in (0, 1):
+    q, d = seg(i)
+    send_tcp(q, ACK, d, ack=ack)
+expect("ACK of segments 0-1", lambda t: t["ack"] == ISS + 201)
+time.sleep(0.05)
+
+q, d = seg(0)
+send_tcp(q, ACK, d, ack=ack)  # a retransmission of what it has
+t = expect("ACK of a duplicate segment", lambda t: True)
+print(f"duplicate of [{q}, {q + 100}): ack {t['ack']}, SACK blocks {blocks(t)}")
+if t["ack"] != ISS + 201 or blocks(t)[:1] != [(q, q + 100)]:
+    print("FAIL: no D-SACK block for the duplicate segment"); sys.exit(1)
+
+q3, d3 = seg(3)
+send_tcp(q3, ACK, d3, ack=ack)  # segment 2 missing: out of order
+t = expect("ACK of out-of-order data", lambda t: True)
+print(f"out of order [{q3}, {q3 + 100}): ack {t['ack']}, SACK blocks {blocks(t)}")
+if t["ack"] != ISS + 201 or blocks(t) != [(q3, q3 + 100)]:
+    print("FAIL: out-of-order data not SACKed alone (a stale D-SACK block?)"); sys.exit(1)
+
+send_tcp(q, ACK, d, ack=ack)  # segment 0 again
+t = expect("ACK of a duplicate while out of order", lambda t: True)
+print(f"duplicate again: ack {t['ack']}, SACK blocks {blocks(t)}")
+if t["ack"] != ISS + 201 or blocks(t) != [(q, q + 100), (q3, q3 + 100)]:
+    print("FAIL: want the D-SACK block first, then the out-of-order one"); sys.exit(1)
+
+q2, d2 = seg(2)
+send_tcp(q2, ACK, d2, ack=ack)  # fills the hole
+t = expect("ACK after the hole is filled", lambda t: t["ack"] == ISS + 401)
+print(f"hole filled: ack {t['ack']}, SACK blocks {blocks(t)}")
+if blocks(t):
+    print("FAIL: SACK blocks left after the hole was filled"); sys.exit(1)
+send_tcp(ISS + 401, RST, ack=ack)
+print("wire: SACK-permitted, SACK, D-SACK and its removal as specified")

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pinnet-perf: an iperf3-compatible server on the pinnet stack (or, with
+ * --kernel, on kernel sockets), so Debian's iperf3 client measures pinnet
+ * unchanged: the control connection with its cookie, the JSON parameter
+ * and result exchange (4-byte length + JSON), the test states, -P parallel
+ * streams, -R reverse (we send), -t/-n, -C (kernel sockets only: lwIP has
+ * one congestion control). One test at a time, as iperf3 -s; others are
+ * told ACCESS_DENIED. Beside it, a sockperf server (--sockperf-port, 11111
+ * by default); with --client ADDR, an iperf3 client instead. Runs until
+ * SIGINT/SIGTERM, then exits 0.
+ *
+ * This file: pinnet-perf's own options, then the stack's (app.h), and the
+ * one loop that serves iperf3 (iperf_server.c) and sockperf (sockperf.c).
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "net.h"
+#include "perf.h"
+#include "util.h"
+
+struct net *net;
+char *blk;
+
+int main(int argc, char **argv)
+{
+	static struct pn_pollfd pf[SP_MAXCONN + 2];
+	static int idx[SP_MAXCONN + 2];
+	unsigned int sp_port = 11111;
+	const char *client = NULL;
+	double csecs = 10;
+	uint64_t cbytes = 0;
+	int cpar = 1;
+	bool crev = false, cjson = false;
+	struct app_opts ao;
+	int ls, sls = -1, rc;
+	char *args[64];
+	int nargs = 1;
+
+	/* our own option first; the rest are the stack options */
+	args[0] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--client") && i + 1 < argc) {
+			client = argv[++i];
+		} else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
+			csecs = atof(argv[++i]);
+		} else if (!strcmp(argv[i], "--bytes") && i + 1 < argc) {
+			cbytes = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) {
+			cpar = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--reverse")) {
+			crev = true;
+		} else if (!strcmp(argv[i], "--json")) {
+			cjson = true;
+		} else if (!strcmp(argv[i], "--sockperf-port") &&
+			   i + 1 < argc) {
+			char *end;
+
+			sp_port = (unsigned int)strtoul(argv[++i], &end, 10);
+			if (*end || sp_port > 65535) {
+				fprintf(stderr,
+					"pinnet-perf: --sockperf-port wants 0..65535\n");
+				return 2;
+			}
+		} else if (nargs < 63) {
+			args[nargs++] = argv[i];
+		}
+	}
+	args[nargs] = NULL;
+	argc = nargs;
+	argv = args;
+	sp_init();
+
+	rc = app_parse(
+		&ao, argc, argv, "pinnet-perf",
+		"An iperf3-compatible server on the pinnet stack (or, with --kernel,\n"
+		"kernel sockets): run Debian's iperf3 client against it (-c ADDR,\n"
+		"-P, -R, -t, -n, -J, -C; -C applies with --kernel only: lwIP has one\n"
+		"congestion control). TCP only.",
+		5201);
+	if (rc >= 0)
+		return rc;
+	blk = malloc(MAXBLK);
+	if (!blk)
+		return 1;
+	for (size_t i = 0; i < MAXBLK; i++)
+		blk[i] = (char)(i * 131);
+	net = net_open(&ao);
+	if (!net)
+		return 1;
+	if (client) {
+		if (csecs <= 0 || cpar < 1 || cpar > MAXSTREAMS) {
+			fprintf(stderr,
+				"pinnet-perf: --time > 0, --parallel 1..%d\n",
+				MAXSTREAMS);
+			net_destroy(net);
+			return 2;
+		}
+		signal(SIGINT, on_stop_signal);
+		signal(SIGPIPE, SIG_IGN);
+		srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
+		rc = client_run(client, ao.port, csecs, cbytes, cpar, crev,
+				cjson);
+		net_report(net);
+		net_destroy(net);
+		free(blk);
+		return rc;
+	}
+	ls = net_listen(net, ao.port);
+	if (ls < 0) {
+		net_destroy(net);
+		return 1;
+	}
+	stop_on_signals();
+	signal(SIGPIPE, SIG_IGN);
+	if (sp_port) {
+		sls = net_listen(net, sp_port);
+		if (sls < 0) {
+			net_destroy(net);
+			return 1;
+		}
+	}
+	printf("pinnet-perf: iperf3 server on port %u, sockperf on %u (%s)\n",
+	       ao.port, sp_port, ao.kernel ? "kernel sockets" : ao.iface);
+	fflush(stdout);
+	while (!stop) {
+		unsigned int n = 0;
+		int c;
+
+		pf[n] = (struct pn_pollfd){ ls, POLLIN, 0 };
+		idx[n++] = -1;
+		if (sls >= 0) {
+			pf[n] = (struct pn_pollfd){ sls, POLLIN, 0 };
+			idx[n++] = -2;
+		}
+		n = sp_pollfds(pf, idx, n);
+		rc = net_poll(net, pf, n, 200);
+		if (rc < 0)
+			break;
+		for (unsigned int k = 0; k < n; k++) {
+			if (!pf[k].revents)
+				continue;
+			if (idx[k] == -1) {
+				while ((c = net_accept(net, ls)) >= 0)
+					serve(ls, c);
+			} else if (idx[k] == -2) {
+				sp_accept(sls);
+			} else {
+				sp_ready(idx[k], pf[k].revents);
+			}
+		}
+	}
+	sp_close_all();
+	if (sls >= 0)
+		net_close(net, sls);
+	sp_report();
+	net_close(net, ls);
+	net_report(net);
+	net_destroy(net);
+	free(blk);
+	return 0;
+}

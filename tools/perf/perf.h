@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What pinnet-perf's parts share (private to tools/perf/): iperf3's
+ * protocol constants and a test's state, the blocking-style I/O and JSON
+ * messages of iperf3's control connection (iperf.c), the iperf3 server
+ * (iperf_server.c) and client (iperf_client.c), and the sockperf server
+ * (sockperf.c). Sockets are those of tools/net.h; errors are -errno.
+ */
+#ifndef PINNET_TOOLS_PERF_PERF_H
+#define PINNET_TOOLS_PERF_PERF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+#include "net.h"
+
+struct json_object;
+
+/* iperf3's protocol constants */
+#define COOKIE_SIZE 37
+#define TEST_START 1
+#define TEST_RUNNING 2
+#define TEST_END 4
+#define PARAM_EXCHANGE 9
+#define CREATE_STREAMS 10
+#define SERVER_TERMINATE 11
+#define CLIENT_TERMINATE 12
+#define EXCHANGE_RESULTS 13
+#define DISPLAY_RESULTS 14
+#define IPERF_DONE 16
+#define ACCESS_DENIED (-1)
+#define SERVER_ERROR (-2)
+
+#define MAXSTREAMS 128
+#define MAXBLK (1 << 20)
+
+/* sockperf connections served at once */
+#define SP_MAXCONN 1024
+
+struct stream {
+	int sock;
+	int id; /* iperf3 numbers streams 1, 3, 4, 5 ... */
+	uint64_t bytes;
+	bool eof;
+};
+
+struct test {
+	int ctrl;
+	char cookie[COOKIE_SIZE];
+	bool reverse;
+	int parallel;
+	size_t blksize;
+	char congestion[32];
+	struct stream s[MAXSTREAMS];
+	int ns;
+	double t_start, t_end;
+	struct rusage ru0, ru1;
+};
+
+/* The transport (main.c) and the block every test sends from (MAXBLK
+ * bytes, a fixed pattern). */
+extern struct net *net;
+extern char *blk;
+
+/* iperf.c: I/O on non-blocking sockets with a deadline (0 or -errno), the
+ * length-prefixed JSON messages, our side's results, closing a test. */
+int wait_sock(int s, short ev, double deadline);
+int read_exact(int s, void *buf, size_t len, double timeout);
+int write_all(int s, const void *buf, size_t len, double timeout);
+int send_state(int s, signed char state);
+struct json_object *read_json(int s);
+int write_json(int s, struct json_object *j);
+struct json_object *results_json(const struct test *t, bool sender);
+void close_test(struct test *t);
+
+/* iperf_server.c: run the test whose control connection c was accepted on
+ * the listening socket ls (its streams arrive there too); closes c. */
+void serve(int ls, int c);
+
+/* iperf_client.c: one test against an iperf3 server at host:port; the
+ * exit status (0, 1 on a failed test, 2 on a bad address). */
+int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
+	       int parallel, bool reverse, bool json);
+
+/* sockperf.c: the sockperf server's connections. */
+void sp_init(void); /* every slot free */
+void sp_accept(int ls); /* take every pending connection on ls */
+/* Add a pollfd for each connection to pf from pf[n] on, its slot in idx;
+ * returns the new n. */
+unsigned int sp_pollfds(struct pn_pollfd *pf, int *idx, unsigned int n);
+void sp_ready(int i, short revents); /* serve slot i, drop it if it failed */
+void sp_close_all(void);
+void sp_report(void); /* messages and replies, if any came */
+
+#endif
