@@ -92,6 +92,17 @@ void pinnet_lwip_free(void *p);
  * so frames the kernel vouched for (virtio_net_hdr) skip the TCP check. */
 #define LWIP_NETIF_TX_SINGLE_PBUF 0
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 1
+/* transmit offload (stack/tx.c): lwIP tells, for each segment it sends,
+ * its connection (merging needs it) and whether it is a retransmission
+ * (sent alone, MSS-sized) */
+#include <stdint.h>
+struct pbuf;
+struct tcp_hdr;
+struct tcp_pcb;
+uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
+			      const struct tcp_pcb *pcb, uint32_t *opts);
+#define LWIP_HOOK_TCP_OUT_ADD_TCPOPTS(p, hdr, pcb, opts) \
+	pinnet_tcp_out_hook(p, hdr, pcb, opts)
 #define LWIP_NETIF_STATUS_CALLBACK 1
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define ETH_PAD_SIZE 0

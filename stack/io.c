@@ -2,9 +2,9 @@
 /*
  * The interface on io_uring: an AF_PACKET socket (PACKET_VNET_HDR) or a TAP
  * device (IFF_VNET_HDR), frames read with READ_FIXED into pool buffers and
- * handed to lwIP as custom pbufs, frames written with WRITE_FIXED from pool
- * buffers. docs/stack.md explains the vnet header: a kernel peer at default
- * offloads sends checksum-partial TSO super-frames; the header says so.
+ * handed to lwIP as custom pbufs; tx.c writes frames out. docs/stack.md
+ * explains the vnet header: a kernel peer at default offloads sends
+ * checksum-partial TSO super-frames; the header says so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -278,71 +278,6 @@ static void rx_complete(struct pn_stack *st, char *buf, int res)
 	deliver(st, (struct rxbuf *)buf, frame, len, trusted);
 }
 
-/* ---- transmit --------------------------------------------------------------- */
-
-/* Zero copy: a frame lwIP built in one pool pbuf (segment data lives in
- * the pool, with room for the vnet header in front) is written straight
- * from it; the pbuf is held until the write completes. */
-static bool output_in_place(struct pn_stack *st, struct pbuf *p)
-{
-	struct io_uring_sqe *sqe;
-	struct pn_buf_info bi;
-
-	if (p->next || !pn_pool_owns(st->pool, p) ||
-	    pn_buf_lookup(st->pool, p->payload, &bi) ||
-	    pbuf_add_header(p, VNET_HDR_LEN))
-		return false;
-	memset(p->payload, 0, VNET_HDR_LEN);
-	sqe = stack_sqe(st);
-	if (!sqe) {
-		pbuf_remove_header(p, VNET_HDR_LEN);
-		return false;
-	}
-	io_uring_prep_write_fixed(sqe, st->fd, p->payload, p->len, 0,
-				  (int)bi.slot);
-	io_uring_sqe_set_data64(sqe, (uintptr_t)p | UD_TXZC);
-	pbuf_remove_header(p, VNET_HDR_LEN);
-	pbuf_ref(p);
-	st->stats.tx_frames++;
-	st->stats.tx_zerocopy++;
-	st->stats.tx_bytes += p->tot_len;
-	return true;
-}
-
-/* lwIP's link output: one frame behind a zeroed virtio_net_hdr (lwIP
- * computed every checksum), written with WRITE_FIXED from the pool: in
- * place when lwIP built it in one pool pbuf, else copied into a buffer. */
-static err_t linkoutput(struct netif *n, struct pbuf *p)
-{
-	struct pn_stack *st = n->state;
-	size_t need = VNET_HDR_LEN + p->tot_len;
-	struct io_uring_sqe *sqe;
-	struct pn_buf_info bi;
-	char *buf;
-
-	if (output_in_place(st, p))
-		return ERR_OK;
-	buf = pn_buf_alloc(st->pool, need, OWNER_TX);
-	if (!buf || pn_buf_lookup(st->pool, buf, &bi))
-		goto drop;
-	memset(buf, 0, VNET_HDR_LEN);
-	pbuf_copy_partial(p, buf + VNET_HDR_LEN, p->tot_len, 0);
-	sqe = stack_sqe(st);
-	if (!sqe)
-		goto drop_buf;
-	io_uring_prep_write_fixed(sqe, st->fd, buf, (unsigned int)need, 0,
-				  (int)bi.slot);
-	io_uring_sqe_set_data64(sqe, (uintptr_t)buf | UD_TX);
-	st->stats.tx_frames++;
-	st->stats.tx_bytes += p->tot_len;
-	return ERR_OK;
-drop_buf:
-	pn_buf_free(st->pool, buf);
-drop:
-	st->stats.tx_dropped++;
-	return ERR_MEM;
-}
-
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = cqe->user_data;
@@ -354,17 +289,9 @@ void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
 	case UD_RX:
 		rx_complete(st, buf, cqe->res);
 		break;
-	case UD_TX:
+	case UD_TXV:
 	case UD_TXZC:
-		if (cqe->res < 0) {
-			st->stats.tx_dropped++;
-			stack_seterr(st, -cqe->res, "frame write: %s",
-				     strerror(-cqe->res));
-		}
-		if ((ud & UD_KIND_MASK) == UD_TXZC)
-			pbuf_free((struct pbuf *)buf);
-		else
-			pn_buf_free(st->pool, buf);
+		tx_complete(st, ud, cqe->res);
 		break;
 	}
 }
@@ -378,7 +305,7 @@ err_t io_netif_init(struct netif *n)
 	n->name[0] = 'p';
 	n->name[1] = 'n';
 	n->output = etharp_output;
-	n->linkoutput = linkoutput;
+	n->linkoutput = tx_linkoutput;
 	n->hwaddr_len = 6;
 	memcpy(n->hwaddr, st->mac, 6);
 	n->mtu = 1500;

@@ -52,6 +52,8 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 	if (err != ERR_OK)
 		return errno_of(err);
 	so->sent_total += n;
+	so->st->stats.tx_app_bytes += n;
+	so->st->stats.tx_copied += n; /* into lwIP's segments, once */
 	/* MSG_MORE: the data waits for more, at most until the stack's next
 	 * socket check (sock_check_timeouts()), as a cork would */
 	so->corked = more;

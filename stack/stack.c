@@ -85,11 +85,15 @@ uint64_t stack_now_ns(void)
 }
 
 /* lwIP's clock (NO_SYS): the stack's milliseconds, wrapping at 32 bits as
- * lwIP expects (its timeouts compare with wrap-safe differences). */
+ * lwIP expects (its timeouts compare with wrap-safe differences), as read
+ * at the stack's latest loop turn: lwIP asks for every segment it sends
+ * (timestamps), and a clock read costs more than a malloc. */
 u32_t sys_now(void);
 u32_t sys_now(void)
 {
-	return (u32_t)stack_now_ms();
+	struct pn_stack *st = stack_current();
+
+	return (u32_t)(st ? st->now_ms : stack_now_ms());
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -278,6 +282,10 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	st->fd = -1;
 	st->evfd = -1;
 	atomic_init(&st->driver, stack_self());
+	st->gso_off = getenv("PINNET_NO_GSO") != NULL;
+	if (getenv("PINNET_TEST_GSO_REFUSE"))
+		st->gso_refuse_test =
+			(unsigned int)atoi(getenv("PINNET_TEST_GSO_REFUSE"));
 	memcpy(st->mac, st->o.mac, 6);
 	if (!memcmp(st->mac, "\0\0\0\0\0\0", 6)) {
 		/* a random, locally administered unicast MAC */
@@ -314,6 +322,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	/* lwIP's state for this stack, then lwIP's start on it */
 	lwip_state_init(&st->lwip);
 	lwip_state = &st->lwip;
+	st->now_ms = stack_now_ms();
 	lwip_init();
 	a.addr = st->o.addr.s_addr;
 	m.addr = st->o.prefix == 32 ? 0xffffffffu :
@@ -324,7 +333,8 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		err = stack_seterr(NULL, ENOMEM, "netif_add failed");
 		goto err_lwip;
 	}
-	st->csum_default = NETIF_CHECKSUM_ENABLE_ALL;
+	/* TCP checksums are the kernel's or the NIC's (NEEDS_CSUM, tx.c) */
+	st->csum_default = NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_GEN_TCP;
 	NETIF_SET_CHECKSUM_CTRL(&st->netif, st->csum_default);
 	netif_set_default(&st->netif);
 	netif_set_up(&st->netif);
@@ -456,7 +466,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 {
 	struct io_uring_cqe *cqe;
 	uint32_t next = sys_timeouts_sleeptime();
-	uint64_t now;
+	uint64_t now, now_ns;
 	int n, rc;
 
 	if (st->evfd >= 0) {
@@ -467,6 +477,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 				     strerror(errno));
 	}
 	io_rearm_rx(st);
+	tx_flush(st);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > next)
 		timeout_ms = next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ?
 				     1000 :
@@ -497,14 +508,16 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
 		return stack_seterr(st, -rc, "io_uring wait: %s",
 				    strerror(-rc));
+	now_ns = stack_now_ns();
+	st->now_ms = now_ns / 1000000u;
 	n = reap(st);
 	if (n) {
 		st->rx_gen++;
-		st->busy_until_ns = stack_now_ns() + BUSY_POLL_NS;
+		st->busy_until_ns = now_ns + BUSY_POLL_NS;
 		tcp_loss_recovery();
 	}
 	sys_check_timeouts();
-	now = stack_now_ms();
+	now = st->now_ms;
 	if (now >= st->next_sock_check_ms) {
 		st->next_sock_check_ms = now + 50;
 		sock_check_timeouts(st, now);
@@ -514,7 +527,9 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 		pn_pool_poll(st->pool);
 	}
 	io_rearm_rx(st);
+	tx_flush(st);
 	io_uring_submit(&st->ring);
+	st->stats.submits++;
 	return n;
 }
 

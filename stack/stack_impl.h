@@ -40,11 +40,19 @@ struct rxbuf {
 #define OWNER_LWIP 0xffff0003u /* lwIP's own pbufs (segment data) */
 #define OWNER_APP_ZC 0xffff0004u /* lent by pn_send_buf() */
 
-/* SQE user_data: a buffer address (>= 2 KiB aligned) | kind. */
+/* SQE user_data: a buffer address (>= 8 B aligned) | kind. */
 #define UD_RX 1u
-#define UD_TX 2u /* a copied frame in its own pool buffer */
+#define UD_TXV 2u /* a WRITEV behind a transmit record (tx.c) */
 #define UD_TXZC 3u /* a frame written straight from an lwIP pbuf */
 #define UD_KIND_MASK 7u
+
+/* What lwIP's output hook said of the segment it sends next (tx.c). */
+struct tx_tag {
+	const struct tcp_pcb *pcb; /* NULL: no tag (not a data segment) */
+	uint32_t seqno;
+	bool rexmit; /* below the connection's snd_nxt */
+};
+struct txrec;
 
 struct sock;
 
@@ -67,12 +75,17 @@ struct pn_stack {
 	struct sock **socks; /* index = socket number */
 	unsigned int nsocks;
 	struct pn_stack_stats stats;
+	uint64_t now_ms; /* stack_now_ms() at the latest loop turn: sys_now() */
 	uint64_t next_pool_poll_ms; /* stack_now_ms() times */
 	uint64_t next_sock_check_ms; /* user timeouts */
 	uint64_t rx_backoff_until_ms; /* the interface failed: pause reads */
 	uint64_t busy_until_ns; /* busy-poll the ring until then */
 	uint64_t rx_gen; /* loop turns that reaped completions */
 	uint16_t csum_default; /* netif checksum flags when not trusted */
+	struct tx_tag tx_tag; /* tx.c: the next segment's connection */
+	struct txrec *tx_open; /* tx.c: the super-frame being merged */
+	bool gso_off; /* the kernel refused a GSO write: no more merging */
+	unsigned int gso_refuse_test; /* PINNET_TEST_GSO_REFUSE: pretend */
 	char err[256];
 };
 
@@ -136,6 +149,11 @@ void io_close(struct pn_stack *st);
 void io_rearm_rx(struct pn_stack *st);
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe);
 err_t io_netif_init(struct netif *n);
+
+/* tx.c: transmit and segmentation offload */
+err_t tx_linkoutput(struct netif *n, struct pbuf *p);
+void tx_flush(struct pn_stack *st); /* the open super-frame goes out */
+void tx_complete(struct pn_stack *st, uint64_t ud, int res);
 
 /* sock.c */
 void sock_abort_all(struct pn_stack *st);

@@ -204,6 +204,7 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 			goto err;
 	}
 	so->sent_total += len;
+	st->stats.tx_app_bytes += len; /* and nothing copied */
 	*z = (struct zc_tx){ NULL, buf, so->sent_total };
 	if (so->zc_tail)
 		so->zc_tail->next = z;

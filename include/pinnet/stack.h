@@ -88,9 +88,12 @@ struct pn_stack_opts {
  * interface), or the pool's and ring's errors; pn_stack_last_error(NULL)
  * says which step failed and why. Nothing stays open on failure.
  *
- * Testing long uptimes: with PINNET_CLOCK_START_MS set in the environment,
- * the stack's clock (monotonic, 64-bit) reads that many milliseconds at the
- * first pn_stack_create() of the process.
+ * Environment: PINNET_NO_GSO (set: send every segment as its own frame,
+ * no segmentation offload; for comparisons). For tests:
+ * PINNET_CLOCK_START_MS=N (the stack's clock, monotonic and 64-bit, reads
+ * N ms at the first pn_stack_create() of the process: long uptimes),
+ * PINNET_TEST_GSO_REFUSE=N (the first N super-frames are treated as
+ * refused by the kernel: the single-segment fallback).
  */
 struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts);
 
@@ -174,6 +177,13 @@ struct pn_stack_stats {
 	uint64_t
 		rx_csum_trusted; /* frames whose checksum the kernel vouched for */
 	uint64_t rx_gso; /* GSO super-frames received */
+	uint64_t tx_gso; /* super-frames written (segmentation offload) */
+	uint64_t tx_gso_segs; /* segments in them */
+	uint64_t tx_gso_refused; /* super-frames the kernel refused (EINVAL),
+				  * sent again as single segments */
+	uint64_t tx_app_bytes; /* bytes the application handed to send */
+	uint64_t tx_copied; /* of those, bytes the stack copied */
+	uint64_t submits; /* ring submissions of the stack's loop */
 };
 
 /*

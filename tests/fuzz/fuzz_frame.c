@@ -48,6 +48,17 @@ void pinnet_lwip_free(void *p)
 	free(p);
 }
 
+/* lwIP's output hook (configs/lwipopts.h): the stack's transmit offload
+ * wants it; lwIP alone needs nothing of it */
+uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
+			      const struct tcp_pcb *pcb, uint32_t *opts)
+{
+	(void)p;
+	(void)hdr;
+	(void)pcb;
+	return opts;
+}
+
 static err_t drop_output(struct netif *n, struct pbuf *p)
 {
 	(void)n;

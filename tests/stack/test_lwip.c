@@ -42,6 +42,17 @@ void pinnet_lwip_free(void *p)
 	free(p);
 }
 
+/* lwIP's output hook (configs/lwipopts.h): the stack's transmit offload
+ * wants it; lwIP alone needs nothing of it */
+uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
+			      const struct tcp_pcb *pcb, uint32_t *opts)
+{
+	(void)p;
+	(void)hdr;
+	(void)pcb;
+	return opts;
+}
+
 u32_t sys_now(void);
 u32_t sys_now(void)
 {

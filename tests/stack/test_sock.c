@@ -312,6 +312,7 @@ static void test_flags(void)
 	pn_stack_stats(st, &s1, sizeof(s1));
 	CU_ASSERT_EQUAL(s1.tx_frames, s0.tx_frames);
 	CU_ASSERT_EQUAL(pn_send(st, s, "body", 4, 0), 4);
+	pump(5);
 	pn_stack_stats(st, &s1, sizeof(s1));
 	CU_ASSERT_EQUAL(s1.tx_frames, s0.tx_frames + 1);
 	CU_ASSERT_EQUAL(kernel_read(c, b, 8), 8);
