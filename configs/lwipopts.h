@@ -121,6 +121,9 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
  * reassembly losing a pbuf on a crafted fragment sequence (a leak a peer
  * could repeat until the pool is exhausted). Fragments are dropped. */
 #define IP_REASSEMBLY 0
+/* No fragmentation either: TCP segments bigger than the MTU are super-
+ * frames the kernel segments (stack/tx.c), not IPv4 fragments. */
+#define IP_FRAG 0
 #define TCP_STATS 1
 #define LWIP_DEBUG 0
 

@@ -54,6 +54,8 @@ if not os.path.exists(path):
 c = {"OK": 0, "FAIL": 0, "SKIP": 0}
 if path:
     for line in open(path):
+        if not line.strip():
+            continue
         r = json.loads(line)["result"]
         if r in ("OK", "EXPECTEDFAIL"): c["OK"] += 1
         elif r == "SKIP": c["SKIP"] += 1

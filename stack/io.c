@@ -78,6 +78,13 @@ static int open_packet(struct pn_stack *st)
 		       sizeof(rcvbuf)))
 		setsockopt(st->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 			   sizeof(rcvbuf));
+	/* and room for many super-frames in flight: a write that finds the
+	 * send buffer full waits in the ring (a 64 KiB frame takes a third
+	 * of the default 208 KiB) */
+	if (setsockopt(st->fd, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf,
+		       sizeof(rcvbuf)))
+		setsockopt(st->fd, SOL_SOCKET, SO_SNDBUF, &rcvbuf,
+			   sizeof(rcvbuf));
 	rc = attach_filter(st);
 	if (rc)
 		return rc;
@@ -291,6 +298,7 @@ void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
 		break;
 	case UD_TXV:
 	case UD_TXZC:
+	case UD_TXZC_GSO:
 		tx_complete(st, ud, cqe->res);
 		break;
 	}

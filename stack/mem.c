@@ -17,7 +17,7 @@ void *pinnet_lwip_malloc(size_t size)
 {
 	struct pn_stack *st = stack_current();
 
-	if (st && size >= POOL_MIN && size <= SMALL_BUF_SIZE) {
+	if (st && size >= POOL_MIN && size <= SEG_BUF_SIZE) {
 		void *p = pn_buf_alloc(st->pool, size, OWNER_LWIP);
 
 		if (p)

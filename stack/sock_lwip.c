@@ -129,6 +129,8 @@ void sock_setup_pcb(struct sock *so, struct tcp_pcb *pcb)
 	tcp_err(pcb, on_err);
 	if (so->nodelay)
 		tcp_nagle_disable(pcb);
+	/* segments of up to 64 KiB, which tx.c writes as super-frames */
+	pcb->gso_max = so->st->gso_off ? 0 : STACK_GSO_MAX;
 	sock_apply_keepalive(so);
 	/* RFC 6298's initial RTO of 1 s, not lwIP's 3 s, until the first
 	 * round-trip sample (a lost first segment cost 6 s with backoff) */

@@ -148,12 +148,14 @@ struct io_uring_sqe *stack_sqe(struct pn_stack *st)
 	return sqe;
 }
 
-/* The stack's pool: 2 KiB frames and 128 KiB receive buffers (one GSO
- * super-frame each); recent-peak release with one-second samples. */
+/* The stack's pool: 2 KiB frames, 64 KiB send segments, 128 KiB receive
+ * buffers (one GSO super-frame each); recent-peak release with one-second
+ * samples. */
 PN_EXPORT int pn_stack_pool_config(struct pn_pool_config *cfg)
 {
 	static const struct pn_pool_class classes[] = {
 		{ SMALL_BUF_SIZE, 256, 2 * MIB, 2 * MIB, 256 * MIB, 0 },
+		{ SEG_BUF_SIZE, 8, 2 * MIB, 4 * MIB, 512 * MIB, 0 },
 		{ RX_BUF_SIZE, 8, 4 * MIB, 4 * MIB, 512 * MIB, 0 },
 	};
 

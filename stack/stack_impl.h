@@ -32,6 +32,11 @@ struct rxbuf {
 #define VNET_HDR_LEN 10 /* struct virtio_net_hdr */
 #define RX_BUF_SIZE (128 * 1024) /* one GSO super-frame: 64 KiB + headers */
 #define SMALL_BUF_SIZE 2048 /* one MTU frame with its headers */
+#define SEG_BUF_SIZE 65536 /* one offloaded TCP segment (tcp_write) */
+/* The biggest TCP segment lwIP builds with segmentation offload (payload
+ * and options): its pbuf (struct, headers, data) fits SEG_BUF_SIZE and
+ * its IPv4 length 65535 */
+#define STACK_GSO_MAX (SEG_BUF_SIZE - 256)
 #define RX_COPY_MAX (SMALL_BUF_SIZE - RX_HDR - VNET_HDR_LEN)
 
 /* Owner tags of the stack's buffers (leak reports name them). */
@@ -44,6 +49,7 @@ struct rxbuf {
 #define UD_RX 1u
 #define UD_TXV 2u /* a WRITEV behind a transmit record (tx.c) */
 #define UD_TXZC 3u /* a frame written straight from an lwIP pbuf */
+#define UD_TXZC_GSO 4u /* the same, a super-frame */
 #define UD_KIND_MASK 7u
 
 /* What lwIP's output hook said of the segment it sends next (tx.c). */

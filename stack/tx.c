@@ -1,30 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Transmit, with segmentation offload. lwIP builds MSS-sized segments as
- * it always did; here, at the link layer, consecutive new-data segments of
- * one connection are merged into one super-frame of up to 64 KiB that the
- * kernel segments (or, on a veth, hands to the peer whole): one write, one
- * virtio_net_hdr with VIRTIO_NET_HDR_GSO_TCPV4, gso_size the segments'
- * payload (the wire MSS less TCP options), NEEDS_CSUM with the
- * pseudo-header sum in the TCP check field, the IPv4 length and header
- * checksum made for the super-frame.
+ * Transmit, with segmentation offload.
  *
- * Why at the link layer, not in lwIP: lwIP 2.1.3 keeps segment and pbuf
- * lengths in u16, checks each segment against the window whole and
- * retransmits segment by segment. Merging its segments on the way out
- * needs none of that changed, and a retransmission (a segment below the
- * connection's snd_nxt, which lwIP's output hook tells us) is sent alone,
- * so retransmissions stay MSS-sized. lwIP no longer computes TCP checksums
- * (the kernel or the peer's NIC does, from NEEDS_CSUM).
+ * lwIP builds segments of up to 64 KiB when segmentation is offloaded
+ * (pcb->gso_max, pinnet's lwIP patch 0004: a whole number of wire
+ * segments, cut to what the window allows, trimmed to one wire segment
+ * before a retransmission), and every segment bigger than one wire
+ * segment is written as one super-frame: a virtio_net_hdr with
+ * VIRTIO_NET_HDR_GSO_TCPV4, gso_size the wire segment's payload (the MSS
+ * less TCP options), NEEDS_CSUM with the pseudo-header sum in the TCP
+ * check field, csum_start/csum_offset; lwIP no longer computes TCP
+ * checksums (the kernel or the NIC does). The kernel segments it on the
+ * way out, or, on a veth, hands it to the peer whole.
+ *
+ * Smaller segments of one connection that lwIP emits back to back (tails,
+ * small writes) are merged here into one super-frame the same way, with
+ * the IPv4 length and header checksum made for the whole. Retransmissions
+ * (below the connection's snd_nxt, which lwIP's output hook tells) are
+ * never merged.
+ *
+ * Why segments are made big in lwIP and not only merged here: lwIP's cost
+ * is per segment (allocation, output, acknowledgement); merging alone left
+ * the sender at a fraction of the kernel's speed.
  *
  * No payload is copied: a frame lwIP built in one pool pbuf is written in
- * place (WRITE_FIXED); anything else (chains, merged segments, small
- * frames in libc memory) is written with WRITEV from where its bytes lie,
- * behind a small record in a pool buffer that holds the vnet header, the
- * super-frame's headers, the iovec and a reference to each pbuf until the
- * write completes. If the kernel refuses a GSO write (EINVAL, seen on
- * some kernels), its segments go again one by one, the refusal is counted
- * and the stack stops merging.
+ * place (WRITE_FIXED); anything else (chains, merged segments, frames in
+ * libc memory) is written with WRITEV from where its bytes lie, behind a
+ * record in a small pool buffer holding the vnet header, the super-frame's
+ * headers, the iovec and a reference to each pbuf until the write
+ * completes. If the kernel refuses a GSO write (EINVAL, seen on some
+ * kernels), the super-frame is cut into wire segments here (headers made
+ * for each, payload still where it lies), the refusal is counted, and the
+ * stack stops offloading.
  */
 #include <errno.h>
 #include <linux/virtio_net.h>
@@ -40,23 +47,24 @@
 
 #define ETH_HLEN 14
 #define TX_MAX_IP 65535 /* an IPv4 total length: the super-frame's bound */
-#define TXR_MAXSEG 44 /* segments per super-frame (64 KiB / 1448 + 1) */
+#define TXR_MAXSEG 40 /* frames merged into one super-frame */
 #define TXR_MAXIOV (TXR_MAXSEG * 2 + 2)
 #define TXR_HDR (VNET_HDR_LEN + ETH_HLEN + 60 + 60)
 
-/* One write in flight: what its iovec points into is held until the CQE. */
+/* One write in flight: what its iovec points into is held until the CQE.
+ * iov[0] is the vnet header and the headers (hdr); iov[1..] payload. */
 struct txrec {
 	const struct tcp_pcb *pcb; /* the connection of a merge; else NULL */
 	uint32_t next_seq; /* just past the last merged payload */
-	uint32_t payload; /* payload bytes merged */
-	uint32_t bytes; /* the merged frames' bytes, headers included */
-	uint16_t seg_payload; /* the first segment's payload: gso_size */
-	uint16_t hdr_len; /* Ethernet + IPv4 + TCP of the first frame */
+	uint32_t payload; /* payload bytes */
+	uint16_t wire; /* payload of one wire segment: gso_size */
+	uint16_t hdr_len; /* Ethernet + IPv4 + TCP */
 	uint16_t nseg, niov;
 	bool gso; /* written as a super-frame */
 	struct pbuf *seg[TXR_MAXSEG]; /* referenced: one per frame */
+	uint8_t iov_seg[TXR_MAXIOV]; /* which seg[] each iov points into */
 	struct iovec iov[TXR_MAXIOV];
-	uint8_t hdr[TXR_HDR]; /* vnet header, then the first frame's headers */
+	uint8_t hdr[TXR_HDR]; /* vnet header, then the frame's headers */
 };
 _Static_assert(sizeof(struct txrec) <= SMALL_BUF_SIZE,
 	       "a transmit record must fit a small pool buffer");
@@ -80,7 +88,7 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 	return opts;
 }
 
-/* ---- helpers ----------------------------------------------------------- */
+/* ---- frames ------------------------------------------------------------ */
 
 /* The pseudo-header sum (not complemented) for a TCP length, as
  * NEEDS_CSUM wants it in the check field. */
@@ -97,51 +105,72 @@ static uint16_t pseudo_sum(const struct ip_hdr *iph, uint32_t tcp_len)
 	return (uint16_t)s;
 }
 
-/* The frame's TCP header, if it is a plain IPv4 TCP frame whose Ethernet,
- * IP and TCP headers all lie in its first pbuf. */
-static struct tcp_hdr *tcp_of(struct pbuf *p, struct ip_hdr **iphp,
-			      uint16_t *hdr_len)
-{
-	struct eth_hdr *eth = p->payload;
+/* A parsed IPv4 TCP frame whose headers all lie in its first pbuf. */
+struct tcpf {
 	struct ip_hdr *iph;
 	struct tcp_hdr *th;
-	unsigned int ihl, thl;
+	uint16_t hl; /* Ethernet + IP + TCP */
+	uint32_t payload;
+};
+
+static bool tcp_of(struct pbuf *p, struct tcpf *f)
+{
+	struct eth_hdr *eth = p->payload;
+	unsigned int ihl, thl, tot;
 
 	if (p->len < ETH_HLEN + IP_HLEN + TCP_HLEN ||
 	    eth->type != PP_HTONS(ETHTYPE_IP))
-		return NULL;
-	iph = (struct ip_hdr *)((char *)p->payload + ETH_HLEN);
-	ihl = IPH_HL_BYTES(iph);
-	if (IPH_PROTO(iph) != IP_PROTO_TCP || ihl < IP_HLEN ||
+		return false;
+	f->iph = (struct ip_hdr *)((char *)p->payload + ETH_HLEN);
+	ihl = IPH_HL_BYTES(f->iph);
+	tot = lwip_ntohs(IPH_LEN(f->iph));
+	if (IPH_PROTO(f->iph) != IP_PROTO_TCP || ihl < IP_HLEN ||
 	    p->len < ETH_HLEN + ihl + TCP_HLEN)
-		return NULL;
-	th = (struct tcp_hdr *)((char *)iph + ihl);
-	thl = TCPH_HDRLEN_BYTES(th);
-	if (thl < TCP_HLEN || p->len < ETH_HLEN + ihl + thl)
-		return NULL;
-	*iphp = iph;
-	*hdr_len = (uint16_t)(ETH_HLEN + ihl + thl);
-	return th;
+		return false;
+	f->th = (struct tcp_hdr *)((char *)f->iph + ihl);
+	thl = TCPH_HDRLEN_BYTES(f->th);
+	if (thl < TCP_HLEN || p->len < ETH_HLEN + ihl + thl ||
+	    tot < ihl + thl || ETH_HLEN + tot > p->tot_len)
+		return false;
+	f->hl = (uint16_t)(ETH_HLEN + ihl + thl);
+	f->payload = tot - ihl - thl;
+	return true;
 }
 
-/* vnet header for one frame: NEEDS_CSUM for TCP (lwIP left the check
- * field to us: the pseudo-header sum goes in), else zero (lwIP summed). */
-static void vnet_single(struct virtio_net_hdr *vh, struct pbuf *p)
+/* The payload of one wire segment of connection pcb (NULL: from the
+ * interface's MTU), with the frame's TCP options. */
+static uint16_t wire_of(const struct pn_stack *st, const struct tcp_pcb *pcb,
+			const struct tcpf *f)
 {
-	struct ip_hdr *iph;
-	uint16_t hl;
-	struct tcp_hdr *th = tcp_of(p, &iph, &hl);
+	unsigned int opt = TCPH_HDRLEN_BYTES(f->th) - TCP_HLEN;
+	unsigned int mss =
+		pcb ? pcb->mss :
+		      st->netif.mtu - IPH_HL_BYTES(f->iph) - TCP_HLEN;
 
-	memset(vh, 0, sizeof(*vh));
-	if (!th)
-		return;
-	th->chksum =
-		pseudo_sum(iph, lwip_ntohs(IPH_LEN(iph)) - IPH_HL_BYTES(iph));
-	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	vh->csum_start = (uint16_t)((char *)th - (char *)p->payload);
-	vh->csum_offset = 16;
-	vh->hdr_len = hl;
+	return (uint16_t)(mss > opt ? mss - opt : 1);
 }
+
+/* The vnet header of a frame (or super-frame) whose headers are f: for
+ * TCP, NEEDS_CSUM with the pseudo-header sum put in the check field, and
+ * GSO when the payload is more than one wire segment. */
+static void vnet_tcp(struct virtio_net_hdr *vh, const struct tcpf *f,
+		     uint16_t wire)
+{
+	f->th->chksum = pseudo_sum(
+		f->iph, (uint32_t)(f->hl - ETH_HLEN - IPH_HL_BYTES(f->iph)) +
+				f->payload);
+	memset(vh, 0, sizeof(*vh));
+	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh->csum_start = (uint16_t)(ETH_HLEN + IPH_HL_BYTES(f->iph));
+	vh->csum_offset = 16;
+	vh->hdr_len = f->hl;
+	if (f->payload > wire) {
+		vh->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		vh->gso_size = wire;
+	}
+}
+
+/* ---- records ----------------------------------------------------------- */
 
 static struct txrec *rec_new(struct pn_stack *st)
 {
@@ -149,28 +178,38 @@ static struct txrec *rec_new(struct pn_stack *st)
 
 	if (r) {
 		r->pcb = NULL;
-		r->nseg = r->niov = 0;
-		r->payload = r->bytes = 0;
+		r->nseg = 0;
+		r->niov = 1; /* iov[0]: vnet header and headers */
+		r->payload = 0;
 		r->gso = false;
 	}
 	return r;
 }
 
-/* Append a pbuf chain's bytes from offset skip to the record's iovec. */
-static bool rec_iov(struct txrec *r, struct pbuf *p, size_t skip)
+/* Append bytes [skip, skip + len) of chain p (taking a reference to p). */
+static bool rec_add(struct txrec *r, struct pbuf *p, size_t skip, size_t len)
 {
-	for (; p; p = p->next) {
-		if (skip >= p->len) {
-			skip -= p->len;
+	if (r->nseg == TXR_MAXSEG)
+		return false;
+	for (struct pbuf *q = p; q && len; q = q->next) {
+		size_t n;
+
+		if (skip >= q->len) {
+			skip -= q->len;
 			continue;
 		}
 		if (r->niov == TXR_MAXIOV)
 			return false;
-		r->iov[r->niov].iov_base = (char *)p->payload + skip;
-		r->iov[r->niov].iov_len = p->len - skip;
+		n = q->len - skip < len ? q->len - skip : len;
+		r->iov[r->niov].iov_base = (char *)q->payload + skip;
+		r->iov[r->niov].iov_len = n;
+		r->iov_seg[r->niov] = (uint8_t)r->nseg;
 		r->niov++;
+		len -= n;
 		skip = 0;
 	}
+	pbuf_ref(p);
+	r->seg[r->nseg++] = p;
 	return true;
 }
 
@@ -181,143 +220,248 @@ static void rec_free(struct pn_stack *st, struct txrec *r)
 	pn_buf_free(st->pool, r);
 }
 
-static void submit_rec(struct pn_stack *st, struct txrec *r)
+static void rec_submit(struct pn_stack *st, struct txrec *r)
 {
 	struct io_uring_sqe *sqe = stack_sqe(st);
 
 	if (!sqe) {
-		st->stats.tx_dropped += r->nseg;
+		st->stats.tx_dropped++;
 		rec_free(st, r);
 		return;
 	}
 	io_uring_prep_writev(sqe, st->fd, r->iov, r->niov, 0);
 	io_uring_sqe_set_data64(sqe, (uintptr_t)r | UD_TXV);
+	st->stats.tx_writes++;
 }
 
-/* ---- single frames ---------------------------------------------------- */
-
-/* A frame lwIP built in one pool pbuf (segment data lives in the pool,
- * with room for the vnet header in front): written straight from it; the
- * pbuf is held until the write completes. */
-static bool single_in_place(struct pn_stack *st, struct pbuf *p)
+/* The headers in r->hdr as a parsed frame. */
+static void rec_frame(struct txrec *r, struct tcpf *f)
 {
+	f->iph = (struct ip_hdr *)(r->hdr + VNET_HDR_LEN + ETH_HLEN);
+	f->th = (struct tcp_hdr *)((char *)f->iph + IPH_HL_BYTES(f->iph));
+	f->hl = r->hdr_len;
+	f->payload = r->payload;
+}
+
+/* r's headers made for its whole payload, and out as one (super-)frame. */
+static void rec_send_gso(struct pn_stack *st, struct txrec *r)
+{
+	struct tcpf f;
+
+	rec_frame(r, &f);
+	IPH_LEN_SET(f.iph, lwip_htons((uint16_t)(f.hl - ETH_HLEN + f.payload)));
+	IPH_CHKSUM_SET(f.iph, 0);
+	IPH_CHKSUM_SET(f.iph, inet_chksum(f.iph, IPH_HL_BYTES(f.iph)));
+	vnet_tcp((struct virtio_net_hdr *)r->hdr, &f, r->wire);
+	r->iov[0].iov_base = r->hdr;
+	r->iov[0].iov_len = VNET_HDR_LEN + r->hdr_len;
+	r->gso = f.payload > r->wire;
+	if (r->gso) {
+		st->stats.tx_gso++;
+		st->stats.tx_gso_segs += (f.payload + r->wire - 1) / r->wire;
+	}
+	rec_submit(st, r);
+}
+
+/* Segmentation in software (the kernel refused GSO, or it is off): r's
+ * payload cut into wire segments, each its own record with headers made
+ * for it; the payload stays where it lies. r is consumed. */
+static void rec_send_segments(struct pn_stack *st, struct txrec *r)
+{
+	struct tcpf f;
+	uint32_t seq, off = 0;
+	unsigned int i = 1;
+	size_t in = 0; /* bytes of iov[i] already taken */
+	uint8_t flags;
+
+	rec_frame(r, &f);
+	seq = lwip_ntohl(f.th->seqno);
+	flags = TCPH_FLAGS(f.th);
+	while (off < r->payload) {
+		uint32_t n =
+			r->payload - off < r->wire ? r->payload - off : r->wire;
+		struct txrec *s = rec_new(st);
+		struct tcpf sf;
+		int last_seg = -1;
+
+		if (!s) {
+			st->stats.tx_dropped++;
+			break;
+		}
+		memcpy(s->hdr, r->hdr, VNET_HDR_LEN + r->hdr_len);
+		s->hdr_len = r->hdr_len;
+		s->wire = r->wire;
+		s->payload = n;
+		rec_frame(s, &sf);
+		sf.th->seqno = lwip_htonl(seq + off);
+		/* PSH and FIN belong to the last segment only */
+		TCPH_FLAGS_SET(sf.th, off + n < r->payload ?
+					      flags & ~(TCP_PSH | TCP_FIN) :
+					      flags);
+		for (uint32_t need = n; need && i < r->niov;) {
+			size_t take = r->iov[i].iov_len - in;
+
+			if (take > need)
+				take = need;
+			s->iov[s->niov].iov_base =
+				(char *)r->iov[i].iov_base + in;
+			s->iov[s->niov].iov_len = take;
+			s->niov++;
+			if (r->iov_seg[i] !=
+			    last_seg) { /* hold what it reads */
+				last_seg = r->iov_seg[i];
+				pbuf_ref(r->seg[last_seg]);
+				s->seg[s->nseg++] = r->seg[last_seg];
+			}
+			need -= (uint32_t)take;
+			in += take;
+			if (in == r->iov[i].iov_len) {
+				i++;
+				in = 0;
+			}
+		}
+		rec_send_gso(st, s); /* one wire segment: no GSO */
+		off += n;
+	}
+	rec_free(st, r);
+}
+
+/* A frame's record, to write from where it lies or segment in software. */
+static struct txrec *rec_of_frame(struct pn_stack *st, struct pbuf *p,
+				  const struct tcpf *f, uint16_t wire)
+{
+	struct txrec *r = rec_new(st);
+
+	if (!r)
+		return NULL;
+	memcpy(r->hdr + VNET_HDR_LEN, p->payload, f->hl);
+	r->hdr_len = f->hl;
+	r->wire = wire;
+	r->payload = f->payload;
+	if (!rec_add(r, p, f->hl, f->payload)) {
+		rec_free(st, r);
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- single frames ------------------------------------------------------ */
+
+/* In place: a frame lwIP built in one pool pbuf (with room for the vnet
+ * header in front) is written straight from it; the pbuf is held until
+ * the write completes. */
+static bool single_in_place(struct pn_stack *st, struct pbuf *p,
+			    const struct tcpf *f, uint16_t wire)
+{
+	struct virtio_net_hdr *vh;
 	struct io_uring_sqe *sqe;
 	struct pn_buf_info bi;
+	bool gso = f && f->payload > wire;
 
-	if (p->next || !pn_pool_owns(st->pool, p) ||
+	if (p->next || (gso && st->gso_off) || !pn_pool_owns(st->pool, p) ||
 	    pn_buf_lookup(st->pool, p->payload, &bi) ||
 	    pbuf_add_header(p, VNET_HDR_LEN))
 		return false;
+	vh = p->payload;
 	pbuf_remove_header(p, VNET_HDR_LEN);
-	vnet_single(
-		(struct virtio_net_hdr *)((char *)p->payload - VNET_HDR_LEN),
-		p);
+	if (f)
+		vnet_tcp(vh, f, wire);
+	else
+		memset(vh, 0, sizeof(*vh)); /* lwIP summed what it sends */
 	sqe = stack_sqe(st);
 	if (!sqe)
 		return false;
-	io_uring_prep_write_fixed(sqe, st->fd,
-				  (char *)p->payload - VNET_HDR_LEN,
-				  p->len + VNET_HDR_LEN, 0, (int)bi.slot);
-	io_uring_sqe_set_data64(sqe, (uintptr_t)p | UD_TXZC);
+	io_uring_prep_write_fixed(sqe, st->fd, vh, p->len + VNET_HDR_LEN, 0,
+				  (int)bi.slot);
+	io_uring_sqe_set_data64(sqe,
+				(uintptr_t)p | (gso ? UD_TXZC_GSO : UD_TXZC));
 	pbuf_ref(p);
+	st->stats.tx_writes++;
 	st->stats.tx_zerocopy++;
+	if (gso) {
+		st->stats.tx_gso++;
+		st->stats.tx_gso_segs += (f->payload + wire - 1) / wire;
+	}
 	return true;
 }
 
-/* Any other frame: WRITEV from where its bytes lie, behind a record. */
-static bool single_iov(struct pn_stack *st, struct pbuf *p)
+/* Not a plain TCP frame (ARP, ICMP ...): WRITEV from where it lies. */
+static bool single_other(struct pn_stack *st, struct pbuf *p)
 {
 	struct txrec *r = rec_new(st);
 
 	if (!r)
 		return false;
-	vnet_single((struct virtio_net_hdr *)r->hdr, p);
+	memset(r->hdr, 0, VNET_HDR_LEN);
 	r->iov[0].iov_base = r->hdr;
 	r->iov[0].iov_len = VNET_HDR_LEN;
-	r->niov = 1;
-	if (!rec_iov(r, p, 0)) {
-		pn_buf_free(st->pool, r);
+	if (!rec_add(r, p, 0, p->tot_len)) {
+		rec_free(st, r);
 		return false;
 	}
-	pbuf_ref(p);
-	r->seg[r->nseg++] = p;
-	submit_rec(st, r);
+	rec_submit(st, r);
 	return true;
 }
 
-static err_t send_single(struct pn_stack *st, struct pbuf *p)
+/* One frame as it is (a TCP frame bigger than one wire segment as a
+ * super-frame, or cut in software when offload is off). */
+static err_t send_single(struct pn_stack *st, struct pbuf *p,
+			 const struct tcpf *f, uint16_t wire)
 {
-	if (single_in_place(st, p) || single_iov(st, p)) {
-		st->stats.tx_frames++;
-		st->stats.tx_bytes += p->tot_len;
+	struct txrec *r;
+
+	if (single_in_place(st, p, f, wire))
+		return ERR_OK;
+	if (!f) {
+		if (!single_other(st, p))
+			goto drop;
 		return ERR_OK;
 	}
+	r = rec_of_frame(st, p, f, wire);
+	if (!r)
+		goto drop;
+	if (st->gso_off && f->payload > wire)
+		rec_send_segments(st, r);
+	else
+		rec_send_gso(st, r);
+	return ERR_OK;
+drop:
 	st->stats.tx_dropped++;
 	return ERR_MEM;
 }
 
-/* ---- merging -------------------------------------------------------- */
+/* ---- merging ---------------------------------------------------------- */
 
-/* The open super-frame goes out: its header made for the whole, or, with
- * one segment, as a plain frame. */
+/* The open super-frame goes out. */
 void tx_flush(struct pn_stack *st)
 {
 	struct txrec *r = st->tx_open;
-	struct virtio_net_hdr *vh;
-	struct ip_hdr *iph;
-	struct tcp_hdr *th;
-	uint32_t tcp_len;
 
 	if (!r)
 		return;
 	st->tx_open = NULL;
-	if (r->nseg == 1) { /* nothing joined it: the frame as it is */
-		send_single(st, r->seg[0]);
-		rec_free(st, r);
-		return;
-	}
-	vh = (struct virtio_net_hdr *)r->hdr;
-	iph = (struct ip_hdr *)(r->hdr + VNET_HDR_LEN + ETH_HLEN);
-	th = (struct tcp_hdr *)((char *)iph + IPH_HL_BYTES(iph));
-	tcp_len = (uint32_t)(r->hdr_len - ETH_HLEN - IPH_HL_BYTES(iph)) +
-		  r->payload;
-	IPH_LEN_SET(iph, lwip_htons((uint16_t)(IPH_HL_BYTES(iph) + tcp_len)));
-	IPH_CHKSUM_SET(iph, 0);
-	IPH_CHKSUM_SET(iph, inet_chksum(iph, IPH_HL_BYTES(iph)));
-	th->chksum = pseudo_sum(iph, tcp_len);
-	memset(vh, 0, sizeof(*vh));
-	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	vh->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-	vh->gso_size = r->seg_payload;
-	vh->hdr_len = r->hdr_len;
-	vh->csum_start = (uint16_t)(ETH_HLEN + IPH_HL_BYTES(iph));
-	vh->csum_offset = 16;
-	r->iov[0].iov_base = r->hdr;
-	r->iov[0].iov_len = VNET_HDR_LEN + r->hdr_len;
-	r->gso = true;
-	st->stats.tx_frames += r->nseg;
-	st->stats.tx_bytes += r->bytes;
-	st->stats.tx_gso++;
-	st->stats.tx_gso_segs += r->nseg;
-	submit_rec(st, r);
+	if (st->gso_off && r->payload > r->wire)
+		rec_send_segments(st, r);
+	else
+		rec_send_gso(st, r);
 }
 
-/* Whether segment p (TCP header th, headers hl bytes) of connection pcb
- * continues the open super-frame r: the same connection, the next
- * sequence number, the same headers but for the sequence number, PSH and
- * the checksum, no PSH yet, full-sized segments so far, and room left. */
+/* Whether frame f of connection pcb continues the open super-frame r: the
+ * same connection, the next sequence number, the same headers but for the
+ * sequence number, PSH and the checksum, no PSH yet, full wire segments
+ * so far, and room left. */
 static bool joins(const struct txrec *r, const struct tcp_pcb *pcb,
-		  const struct tcp_hdr *th, uint16_t hl, uint32_t payload)
+		  const struct tcpf *f)
 {
-	unsigned int thl = TCPH_HDRLEN_BYTES(th);
-	const uint8_t *a = r->hdr + VNET_HDR_LEN + hl - thl;
-	const uint8_t *b = (const uint8_t *)th;
+	unsigned int thl = TCPH_HDRLEN_BYTES(f->th);
+	const uint8_t *a = r->hdr + VNET_HDR_LEN + f->hl - thl;
+	const uint8_t *b = (const uint8_t *)f->th;
 
-	if (r->pcb != pcb || hl != r->hdr_len ||
-	    lwip_ntohl(th->seqno) != r->next_seq || payload > r->seg_payload ||
-	    r->payload % r->seg_payload || (a[13] & TCP_PSH) ||
-	    r->nseg == TXR_MAXSEG || r->niov + 2 > TXR_MAXIOV ||
-	    (size_t)hl - ETH_HLEN + r->payload + payload > TX_MAX_IP)
+	if (r->pcb != pcb || f->hl != r->hdr_len ||
+	    lwip_ntohl(f->th->seqno) != r->next_seq || r->payload % r->wire ||
+	    (a[13] & TCP_PSH) || r->nseg == TXR_MAXSEG ||
+	    r->niov + 2 > TXR_MAXIOV ||
+	    (size_t)f->hl - ETH_HLEN + r->payload + f->payload > TX_MAX_IP)
 		return false;
 	/* ports, ACK, offset, window, urgent pointer, options: identical */
 	return !memcmp(a, b, 4) && !memcmp(a + 8, b + 8, 5) &&
@@ -325,94 +469,122 @@ static bool joins(const struct txrec *r, const struct tcp_pcb *pcb,
 	       !memcmp(a + 14, b + 14, 2) && !memcmp(a + 18, b + 18, thl - 18);
 }
 
-/* lwIP's link output: a new-data segment joins the open super-frame or
- * opens one; anything else goes as it is, after what is open. */
+/* lwIP's link output: a new-data segment of at most one wire segment
+ * joins the open super-frame or opens one; anything else goes as it is,
+ * after what is open. */
 err_t tx_linkoutput(struct netif *n, struct pbuf *p)
 {
 	struct pn_stack *st = n->state;
 	struct txrec *r = st->tx_open;
 	struct tx_tag tag = st->tx_tag;
-	struct ip_hdr *iph;
-	struct tcp_hdr *th;
-	uint32_t payload = 0;
-	uint16_t hl;
+	struct tcpf f;
+	bool tcp;
+	uint16_t wire = 0;
 
 	st->tx_tag.pcb = NULL; /* the tag was this frame's, or is stale */
-	th = tcp_of(p, &iph, &hl);
-	if (th)
-		payload = lwip_ntohs(IPH_LEN(iph)) - (uint32_t)(hl - ETH_HLEN);
-	if (!th || !tag.pcb || tag.rexmit || st->gso_off || !payload ||
-	    lwip_ntohl(th->seqno) != tag.seqno ||
-	    (TCPH_FLAGS(th) & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG)) ||
-	    IPH_HL_BYTES(iph) != IP_HLEN ||
-	    (lwip_ntohs(IPH_OFFSET(iph)) & ~IP_DF)) {
-		tx_flush(st);
-		return send_single(st, p);
+	st->stats.tx_frames++;
+	st->stats.tx_bytes += p->tot_len;
+	tcp = tcp_of(p, &f);
+	if (tcp) {
+		if (tag.pcb && lwip_ntohl(f.th->seqno) != tag.seqno)
+			tag.pcb = NULL;
+		wire = wire_of(st, tag.pcb, &f);
 	}
-	if (r && !joins(r, tag.pcb, th, hl, payload)) {
+	if (!tcp || !tag.pcb || tag.rexmit || st->gso_off || !f.payload ||
+	    f.payload >= wire ||
+	    (TCPH_FLAGS(f.th) & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG)) ||
+	    IPH_HL_BYTES(f.iph) != IP_HLEN ||
+	    (lwip_ntohs(IPH_OFFSET(f.iph)) & ~IP_DF)) {
+		tx_flush(st); /* in order: what is open goes first */
+		return send_single(st, p, tcp ? &f : NULL, wire);
+	}
+	if (r && !joins(r, tag.pcb, &f)) {
 		tx_flush(st);
 		r = NULL;
 	}
 	if (!r) {
 		r = rec_new(st);
 		if (!r)
-			return send_single(st, p);
+			return send_single(st, p, &f, wire);
 		r->pcb = tag.pcb;
-		r->hdr_len = hl;
-		r->seg_payload = (uint16_t)payload;
-		memcpy(r->hdr + VNET_HDR_LEN, p->payload, hl);
-		r->niov = 1; /* iov[0]: the headers, made at the flush */
+		r->hdr_len = f.hl;
+		r->wire = wire;
+		memcpy(r->hdr + VNET_HDR_LEN, p->payload, f.hl);
 		st->tx_open = r;
-	} else if (TCPH_FLAGS(th) & TCP_PSH) {
+	} else if (TCPH_FLAGS(f.th) & TCP_PSH) {
 		/* the kernel puts the super-frame's PSH on its last segment */
-		r->hdr[VNET_HDR_LEN + hl - TCPH_HDRLEN_BYTES(th) + 13] |=
+		r->hdr[VNET_HDR_LEN + f.hl - TCPH_HDRLEN_BYTES(f.th) + 13] |=
 			TCP_PSH;
 	}
-	if (!rec_iov(r, p, hl)) { /* not with the bounds joins() checks */
+	if (!rec_add(r, p, f.hl, f.payload)) { /* not within joins() bounds */
 		tx_flush(st);
-		return send_single(st, p);
+		return send_single(st, p, &f, wire);
 	}
-	pbuf_ref(p);
-	r->seg[r->nseg++] = p;
-	r->payload += payload;
-	r->bytes += p->tot_len;
-	r->next_seq = tag.seqno + payload;
+	r->payload += f.payload;
+	r->next_seq = tag.seqno + f.payload;
 	return ERR_OK;
 }
 
-/* The kernel refused a super-frame: each segment goes alone. */
-static void gso_refused(struct pn_stack *st, struct txrec *r)
+/* ---- completions ------------------------------------------------------ */
+
+/* The kernel refused a super-frame: offload stops for the stack (lwIP
+ * builds wire-sized segments from now on); what was refused is cut here. */
+static void gso_refused(struct pn_stack *st)
 {
 	st->stats.tx_gso_refused++;
+	if (st->gso_off)
+		return;
 	st->gso_off = true;
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		pcb->gso_max = 0;
 	stack_seterr(st, EINVAL,
 		     "the kernel refused a GSO write on %s: segments are "
-		     "sent one by one from now on",
+		     "cut by the stack from now on",
 		     st->o.iface);
-	for (unsigned int i = 0; i < r->nseg; i++)
-		send_single(st, r->seg[i]);
 }
 
 void tx_complete(struct pn_stack *st, uint64_t ud, int res)
 {
+	unsigned int kind = ud & UD_KIND_MASK;
 	char *ptr = (char *)(uintptr_t)(ud & ~(uint64_t)UD_KIND_MASK);
+	bool gso = kind == UD_TXZC_GSO ||
+		   (kind == UD_TXV && ((struct txrec *)ptr)->gso);
 
-	if ((ud & UD_KIND_MASK) == UD_TXV && ((struct txrec *)ptr)->gso &&
-	    st->gso_refuse_test) {
+	if (gso && st->gso_refuse_test) {
 		st->gso_refuse_test--; /* a test: as if the kernel refused */
 		res = -EINVAL;
 	}
-	if (res == -EINVAL && (ud & UD_KIND_MASK) == UD_TXV &&
-	    ((struct txrec *)ptr)->gso) {
-		gso_refused(st, (struct txrec *)ptr);
-		rec_free(st, (struct txrec *)ptr);
+	if (gso && res == -EINVAL) {
+		struct virtio_net_hdr *vh;
+		struct tcpf f;
+		struct txrec *r;
+		struct pbuf *p;
+
+		gso_refused(st);
+		if (kind == UD_TXV) {
+			r = (struct txrec *)ptr;
+			r->gso = false;
+			rec_send_segments(st, r);
+			return;
+		}
+		/* written in place: its vnet header, before it, says how */
+		p = (struct pbuf *)ptr;
+		vh = (struct virtio_net_hdr *)((char *)p->payload -
+					       VNET_HDR_LEN);
+		r = tcp_of(p, &f) ? rec_of_frame(st, p, &f, vh->gso_size) :
+				    NULL;
+		if (r)
+			rec_send_segments(st, r);
+		else
+			st->stats.tx_dropped++;
+		pbuf_free((struct pbuf *)ptr);
 		return;
 	}
 	if (res < 0) {
 		st->stats.tx_dropped++;
 		stack_seterr(st, -res, "frame write: %s", strerror(-res));
 	}
-	if ((ud & UD_KIND_MASK) == UD_TXZC)
+	if (kind == UD_TXZC || kind == UD_TXZC_GSO)
 		pbuf_free((struct pbuf *)ptr);
 	else
 		rec_free(st, (struct txrec *)ptr);

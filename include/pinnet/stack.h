@@ -123,7 +123,7 @@ int pn_stack_attach(struct pn_stack *st);
 
 /*
  * pn_stack_pool_config - fill cfg with the pool the stack uses when
- * pn_stack_opts.pool is NULL: 2 KiB frames and 128 KiB receive buffers
+ * pn_stack_opts.pool is NULL: 2 KiB frames, 64 KiB send segments and 128 KiB receive buffers
  * (one GSO super-frame), the recent-peak policy with 1 s samples and a
  * 10 s window, counters under /run/pinnet. Edit it and pass &cfg->opts.
  * Returns 0.
@@ -184,6 +184,7 @@ struct pn_stack_stats {
 	uint64_t tx_app_bytes; /* bytes the application handed to send */
 	uint64_t tx_copied; /* of those, bytes the stack copied */
 	uint64_t submits; /* ring submissions of the stack's loop */
+	uint64_t tx_writes; /* writes of frames and super-frames */
 };
 
 /*
