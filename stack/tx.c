@@ -220,9 +220,19 @@ static void rec_free(struct pn_stack *st, struct txrec *r)
 	pn_buf_free(st->pool, r);
 }
 
+static void rec_refused(struct pn_stack *st, struct txrec *r);
+
 static void rec_submit(struct pn_stack *st, struct txrec *r)
 {
-	struct io_uring_sqe *sqe = stack_sqe(st);
+	struct io_uring_sqe *sqe;
+
+	if (r->gso && st->gso_refuse_test) {
+		/* a test (PINNET_TEST_GSO_REFUSE): as if the kernel refused */
+		st->gso_refuse_test--;
+		rec_refused(st, r);
+		return;
+	}
+	sqe = stack_sqe(st);
 
 	if (!sqe) {
 		st->stats.tx_dropped++;
@@ -358,7 +368,8 @@ static bool single_in_place(struct pn_stack *st, struct pbuf *p,
 	struct pn_buf_info bi;
 	bool gso = f && f->payload > wire;
 
-	if (p->next || (gso && st->gso_off) || !pn_pool_owns(st->pool, p) ||
+	if (p->next || (gso && (st->gso_off || st->gso_refuse_test)) ||
+	    !pn_pool_owns(st->pool, p) ||
 	    pn_buf_lookup(st->pool, p->payload, &bi) ||
 	    pbuf_add_header(p, VNET_HDR_LEN))
 		return false;
@@ -527,20 +538,28 @@ err_t tx_linkoutput(struct netif *n, struct pbuf *p)
 
 /* ---- completions ------------------------------------------------------ */
 
-/* The kernel refused a super-frame: offload stops for the stack (lwIP
- * builds wire-sized segments from now on); what was refused is cut here. */
+/* The kernel refused a super-frame: offload stops for the stack. New
+ * connections build wire-sized segments; the big segments of the others
+ * (lwIP cannot shrink a connection's segments while some are queued) and
+ * what was refused are cut here. */
 static void gso_refused(struct pn_stack *st)
 {
 	st->stats.tx_gso_refused++;
 	if (st->gso_off)
 		return;
 	st->gso_off = true;
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		pcb->gso_max = 0;
 	stack_seterr(st, EINVAL,
 		     "the kernel refused a GSO write on %s: segments are "
 		     "cut by the stack from now on",
 		     st->o.iface);
+}
+
+/* A super-frame's record the kernel refused: cut and sent again. */
+static void rec_refused(struct pn_stack *st, struct txrec *r)
+{
+	gso_refused(st);
+	r->gso = false;
+	rec_send_segments(st, r);
 }
 
 void tx_complete(struct pn_stack *st, uint64_t ud, int res)
@@ -550,23 +569,17 @@ void tx_complete(struct pn_stack *st, uint64_t ud, int res)
 	bool gso = kind == UD_TXZC_GSO ||
 		   (kind == UD_TXV && ((struct txrec *)ptr)->gso);
 
-	if (gso && st->gso_refuse_test) {
-		st->gso_refuse_test--; /* a test: as if the kernel refused */
-		res = -EINVAL;
-	}
 	if (gso && res == -EINVAL) {
 		struct virtio_net_hdr *vh;
 		struct tcpf f;
 		struct txrec *r;
 		struct pbuf *p;
 
-		gso_refused(st);
 		if (kind == UD_TXV) {
-			r = (struct txrec *)ptr;
-			r->gso = false;
-			rec_send_segments(st, r);
+			rec_refused(st, (struct txrec *)ptr);
 			return;
 		}
+		gso_refused(st);
 		/* written in place: its vnet header, before it, says how */
 		p = (struct pbuf *)ptr;
 		vh = (struct virtio_net_hdr *)((char *)p->payload -

@@ -331,6 +331,15 @@ void app_report(struct pn_stack *st)
 		(unsigned long long)s.tx_zerocopy,
 		(unsigned long long)s.tx_dropped,
 		pn_pool_pinned(pool) / (1024.0 * 1024.0));
+	fprintf(stderr,
+		"pinnet: offload: %llu super-frames of %llu segments, %llu "
+		"refused by the kernel; %llu writes; %llu of %llu bytes sent "
+		"copied\n",
+		(unsigned long long)s.tx_gso, (unsigned long long)s.tx_gso_segs,
+		(unsigned long long)s.tx_gso_refused,
+		(unsigned long long)s.tx_writes,
+		(unsigned long long)s.tx_copied,
+		(unsigned long long)s.tx_app_bytes);
 	/* what is still out: receive buffers armed for reads, and anything
 	 * a connection did not give back */
 	fprintf(stderr, "pinnet: buffers out:");
