@@ -161,7 +161,7 @@ static void usage(FILE *f, const char *prog, const char *what,
 {
 	fprintf(f,
 		"usage: %s [options]\n%s\n\n"
-		"  -c, --config FILE    INI file: [stack] iface, backend, addr, gw, mac,\n"
+		"%s--config FILE    INI file: [stack] iface, backend, addr, gw, mac,\n"
 		"                       rx_depth, port; [pool] and [class SIZE] for the\n"
 		"                       pool (configs/stack.conf, configs/pool.conf)\n"
 		"  -i, --iface NAME     interface (packet backend) or TAP device name\n"
@@ -179,7 +179,9 @@ static void usage(FILE *f, const char *prog, const char *what,
 		"Command-line options override the file. Runs until SIGINT or SIGTERM,\n"
 		"then closes its connections and exits 0. Needs CAP_NET_RAW (packet)\n"
 		"or CAP_NET_ADMIN (tap), and CAP_IPC_LOCK or ulimit -l for the pool.\n",
-		prog, what, port);
+		prog, what,
+		/* pinnet-perf: -c is iperf3's client */
+		strcmp(prog, "pinnet-perf") ? "  -c, " : "      ", port);
 }
 
 int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
@@ -211,7 +213,8 @@ int app_parse(struct app_opts *ao, int argc, char **argv, const char *prog,
 	pn_stack_pool_config(&ao->pool);
 	/* the config file first, wherever it stands, then the overrides */
 	for (int i = 1; i < argc - 1; i++)
-		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+		if ((!strcmp(argv[i], "-c") && strcmp(prog, "pinnet-perf")) ||
+		    !strcmp(argv[i], "--config"))
 			if (load_config(ao, argv[i + 1], prog))
 				return 2;
 	for (int i = 1; i < argc; i++)

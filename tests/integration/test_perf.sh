@@ -22,7 +22,7 @@ if [ "$mode" = --kernel ]; then
 	in_a ip addr add "$IP_A/24" dev "$IF_A"
 	start_a perf "$build/tools/pinnet-perf" --kernel
 else
-	start_a perf "$build/tools/pinnet-perf" --iface "$IF_A" --addr "$IP_A/24"
+	start_a perf "$build/tools/pinnet-perf" -s --iface "$IF_A" --addr "$IP_A/24" # -s as iperf3 users type it
 fi
 wait_port "$IP_A" 5201
 
@@ -73,4 +73,4 @@ cl() {
 	python3 "$here/client_result.py" "$WORK/$name.json" "$name"
 }
 cl client_forward --time 2
-cl client_reverse_p2 --time 2 --reverse --parallel 2
+cl client_reverse_p2 -t 2 -R -P 2 # iperf3's short flags

@@ -13,6 +13,7 @@
  * This file: pinnet-perf's own options, then the stack's (app.h), and the
  * one loop that serves iperf3 (iperf_server.c) and sockperf (sockperf.c).
  */
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,12 +30,47 @@
 struct net *net;
 char *blk;
 
+/* iperf3's byte counts: a number with an optional K, M or G (powers of
+ * 1024). 0 or -1. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct pn_pollfd pf[SP_MAXCONN + 2];
 	static int idx[SP_MAXCONN + 2];
 	unsigned int sp_port = 11111;
 	const char *client = NULL;
+	bool server = false; /* -s: the default, accepted as iperf3 has it */
 	double csecs = 10;
 	uint64_t cbytes = 0;
 	int cpar = 1;
@@ -44,23 +80,39 @@ int main(int argc, char **argv)
 	char *args[64];
 	int nargs = 1;
 
-	/* our own option first; the rest are the stack options */
+	/* iperf3's own options first (as iperf3 users type them: -s, -c
+	 * HOST, -t, -n, -P, -R, -J; so the stack's config file is --config
+	 * only here); the rest are the stack options */
 	args[0] = argv[0];
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--client") && i + 1 < argc) {
+		const char *a = argv[i];
+		bool has_next = i + 1 < argc;
+
+		if (!strcmp(a, "-s") || !strcmp(a, "--server")) {
+			server = true;
+		} else if ((!strcmp(a, "-c") || !strcmp(a, "--client")) &&
+			   has_next) {
 			client = argv[++i];
-		} else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
+		} else if ((!strcmp(a, "-t") || !strcmp(a, "--time")) &&
+			   has_next) {
 			csecs = atof(argv[++i]);
-		} else if (!strcmp(argv[i], "--bytes") && i + 1 < argc) {
-			cbytes = strtoull(argv[++i], NULL, 10);
-		} else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) {
+		} else if ((!strcmp(a, "-n") || !strcmp(a, "--bytes")) &&
+			   has_next) {
+			if (parse_bytes(argv[++i], &cbytes)) {
+				fprintf(stderr,
+					"pinnet-perf: -n wants a byte count "
+					"(suffixes K, M, G), not '%s'\n",
+					argv[i]);
+				return 2;
+			}
+		} else if ((!strcmp(a, "-P") || !strcmp(a, "--parallel")) &&
+			   has_next) {
 			cpar = atoi(argv[++i]);
-		} else if (!strcmp(argv[i], "--reverse")) {
+		} else if (!strcmp(a, "-R") || !strcmp(a, "--reverse")) {
 			crev = true;
-		} else if (!strcmp(argv[i], "--json")) {
+		} else if (!strcmp(a, "-J") || !strcmp(a, "--json")) {
 			cjson = true;
-		} else if (!strcmp(argv[i], "--sockperf-port") &&
-			   i + 1 < argc) {
+		} else if (!strcmp(a, "--sockperf-port") && has_next) {
 			char *end;
 
 			sp_port = (unsigned int)strtoul(argv[++i], &end, 10);
@@ -69,9 +121,19 @@ int main(int argc, char **argv)
 					"pinnet-perf: --sockperf-port wants 0..65535\n");
 				return 2;
 			}
+		} else if (!strcmp(a, "-c") || !strcmp(a, "--client") ||
+			   !strcmp(a, "-t") || !strcmp(a, "-n") ||
+			   !strcmp(a, "-P")) {
+			fprintf(stderr, "pinnet-perf: %s wants a value\n", a);
+			return 2;
 		} else if (nargs < 63) {
 			args[nargs++] = argv[i];
 		}
+	}
+	if (server && client) {
+		fprintf(stderr,
+			"pinnet-perf: -s and -c exclude each other (as in iperf3)\n");
+		return 2;
 	}
 	args[nargs] = NULL;
 	argc = nargs;
@@ -83,7 +145,20 @@ int main(int argc, char **argv)
 		"An iperf3-compatible server on the pinnet stack (or, with --kernel,\n"
 		"kernel sockets): run Debian's iperf3 client against it (-c ADDR,\n"
 		"-P, -R, -t, -n, -J, -C; -C applies with --kernel only: lwIP has one\n"
-		"congestion control). TCP only.",
+		"congestion control). TCP only. A sockperf server (ping-pong,\n"
+		"under-load) listens beside it.\n"
+		"\n"
+		"  -s, --server         be the server (the default)\n"
+		"  -c, --client HOST    be an iperf3 client of HOST instead\n"
+		"  -t, --time SECS      client: test length (default 10)\n"
+		"  -n, --bytes N[KMG]   client: bytes to send instead of a time\n"
+		"  -P, --parallel N     client: parallel streams (default 1)\n"
+		"  -R, --reverse        client: the server sends\n"
+		"  -J, --json           client: results as JSON\n"
+		"  --sockperf-port N    the sockperf server's port (default 11111,\n"
+		"                       0: none)\n"
+		"As in iperf3, -c is the client here: the stack's configuration\n"
+		"file is --config FILE (-c FILE in the other tools).",
 		5201);
 	if (rc >= 0)
 		return rc;
