@@ -126,14 +126,33 @@ int net_accept(struct net *n, int ls)
 	return s < 0 ? -errno : s;
 }
 
-ssize_t net_send(struct net *n, int s, const void *buf, size_t len)
+ssize_t net_send_more(struct net *n, int s, const void *buf, size_t len,
+		      bool more)
 {
+	int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
 	ssize_t r;
 
 	if (!n->kernel)
-		return pn_send(n->st, s, buf, len, 0);
-	r = send(s, buf, len, MSG_NOSIGNAL);
+		return pn_send(n->st, s, buf, len, flags);
+	r = send(s, buf, len, flags);
 	return r < 0 ? -errno : r;
+}
+
+ssize_t net_send(struct net *n, int s, const void *buf, size_t len)
+{
+	return net_send_more(n, s, buf, len, false);
+}
+
+int net_set_nodelay(struct net *n, int s)
+{
+	int one = 1;
+
+	if (!n->kernel)
+		return pn_setsockopt(n->st, s, IPPROTO_TCP, TCP_NODELAY, &one,
+				     sizeof(one));
+	return setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ?
+		       -errno :
+		       0;
 }
 
 ssize_t net_recv(struct net *n, int s, void *buf, size_t len)

@@ -31,6 +31,13 @@ int net_connect(struct net *n, uint32_t ip, unsigned int port);
 
 int net_accept(struct net *n, int ls); /* new non-blocking socket, -EAGAIN */
 ssize_t net_send(struct net *n, int s, const void *buf, size_t len);
+/* net_send, telling the stack more follows at once (MSG_MORE): the two
+ * leave together, with no Nagle wait between them */
+ssize_t net_send_more(struct net *n, int s, const void *buf, size_t len,
+		      bool more);
+/* TCP_NODELAY on: small writes leave at once (what MSG_MORE does not
+ * hold). 0 or -errno. */
+int net_set_nodelay(struct net *n, int s);
 ssize_t net_recv(struct net *n, int s, void *buf, size_t len);
 int net_shutdown_wr(struct net *n, int s);
 int net_close(struct net *n, int s);

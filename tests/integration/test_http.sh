@@ -60,6 +60,9 @@ if [ "$got" != "$want" ]; then
 	exit 1
 fi
 echo "curl: 256 MiB body intact (sha256 $want)"
+# 1 KiB responses on one keep-alive connection, each far under a client's
+# 40 ms delayed-ACK time (head and body leave together)
+client python3 "$here/keepalive_rtt.py" "$IP_A" 1024 50 20
 [ "$backend" = tap ] && { kill -TERM "$pid"; wait "$pid"; echo "tap backend ok"; exit 0; }
 
 # settle, then the base level before the load
