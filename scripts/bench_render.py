@@ -211,9 +211,15 @@ def main():
         if f:
             md += [f"pinnet's receive path: {f['rx_frames_per_s']:.0f} frames/s, {f['rx_bytes_per_frame']:.0f} bytes/frame, "
                    f"{f['ack_frames_per_MiB']:.1f} ACK frames per MiB.", ""]
+        sc = stack.get("pinnet_send_costs")
+        if sc:
+            md += [f"pinnet's send path, per MiB sent: {sc['writes_per_MiB']:.1f} writes ({sc['super_frames_per_MiB']:.1f} "
+                   f"super-frames), {sc['submissions_per_MiB']:.1f} ring submissions, {sc['ack_frames_received_per_MiB']:.1f} "
+                   f"ACK frames received; {sc['bytes_copied_per_byte']:.2f} bytes copied per byte sent.", ""]
         b = stack.get("bar", {})
-        md += [f"Bar: receive at least {b.get('receive_min_ratio')}x with each congestion control and request/response "
-               f"at least {b.get('rr_min_ratio')}x: **{'met' if b.get('met') else 'NOT met'}**.", ""]
+        md += [f"Bar: send at least {b.get('send_min_ratio')}x, receive at least {b.get('receive_min_ratio')}x with each "
+               f"congestion control, request/response at least {b.get('rr_min_ratio')}x: "
+               f"**{'met' if b.get('met') else 'NOT met'}**" + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "") + ".", ""]
         bars_met.append(("stack", b.get("met")))
 
     if pool:

@@ -256,6 +256,20 @@ void serve(int ls, int c)
 				     0,
 			       (unsigned long long)txf, txf / secs,
 			       total ? txf / (total / 1048576.0) : 0);
+		/* sending: what a MiB costs on the way out */
+		if (net_stack(net) && t.reverse && total) {
+			double mib = total / 1048576.0;
+			uint64_t app = s1.tx_app_bytes - s0.tx_app_bytes;
+
+			printf("; per MiB sent: %.1f writes, %.1f super-frames, %.1f submissions, %.1f rx frames; %.2f bytes copied per byte",
+			       (double)(s1.tx_writes - s0.tx_writes) / mib,
+			       (double)(s1.tx_gso - s0.tx_gso) / mib,
+			       (double)(s1.submits - s0.submits) / mib,
+			       (double)rxf / mib,
+			       app ? (double)(s1.tx_copied - s0.tx_copied) /
+					       (double)app :
+				     0);
+		}
 		printf("\n");
 	}
 	fflush(stdout);
