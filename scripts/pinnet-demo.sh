@@ -91,6 +91,14 @@ for round in 1 2; do
 	errs=$(grep -E "Socket errors|Non-2xx" "$work/wrk$round.log" || true)
 	echo "        burst $round: ${reqs:-0} requests, ${rps:-0} req/s${errs:+, $errs}"
 	total=$((total + ${reqs:-0}))
+	# wrk's failures: socket errors (connect, read, write, timeout) and
+	# responses other than 2xx/3xx, each counted as an error
+	for k in connect read write timeout; do
+		v=$(sed -nE "s/.*Socket errors:.* $k ([0-9]+).*/\1/p" "$work/wrk$round.log")
+		eval "wrk_$k=\$((\${wrk_$k:-0} + ${v:-0}))"
+	done
+	v=$(sed -nE 's/.*Non-2xx or 3xx responses: ([0-9]+).*/\1/p' "$work/wrk$round.log")
+	wrk_non2xx=$((${wrk_non2xx:-0} + ${v:-0}))
 done
 watch_pool idle "$rest" "$t0"
 
@@ -99,14 +107,20 @@ watch_pool idle "$rest" "$t0"
 kill -TERM "$httpd"
 wait "$httpd" || true
 httpd=
-python3 - "$work/final.json" "$total" <<'PY'
+python3 - "$work/final.json" "$total" "${wrk_connect:-0}" "${wrk_read:-0}" \
+	"${wrk_write:-0}" "${wrk_timeout:-0}" "${wrk_non2xx:-0}" <<'PY'
 import json, sys
 d = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 c = d["classes"]
 rel = {r: sum(x["releases_" + r] for x in c) for r in ("idle", "peak", "api", "underuse", "pressure")}
+conn, rd, wr, to, non2xx = (int(x) for x in sys.argv[3:8])
+refused = sum(x["refusals"] for x in c)
+errors = conn + rd + wr + to + non2xx + refused
 print()
 print("summary")
-print(f"  requests served      {sys.argv[2]} (errors: {sum(x['refusals'] for x in c)} refused allocations)")
+print(f"  requests served      {sys.argv[2]}")
+print(f"  errors               {errors} (wrk: connect {conn}, read {rd}, write {wr}, timeout {to}, "
+      f"non-2xx {non2xx}; pool: {refused} refused allocations)")
 print(f"  pinned peak / final  {d['pinned_high'] / 1048576:.1f} MiB / {d['pinned_bytes'] / 1048576:.1f} MiB (kernel VmPin {d['vmpin_kb'] / 1024:.1f} MiB)")
 print(f"  grows                {sum(x['grows'] for x in c)}")
 print("  releases             " + ", ".join(f"{k} {v}" for k, v in rel.items() if v))
