@@ -4,11 +4,11 @@
 #
 # Usage: scripts/bench-report.sh [--out DIR] [--runs N] [--skip NAME,...]
 #   --out DIR    results folder (default build/report-YYYYmmdd-HHMMSS)
-#   --runs N     rounds of the stack benchmark (default 5; medians)
-#   --skip LIST  leave out benchmarks: pool, stack, memory, bpf
+#   --runs N     rounds of the stack and HTTP benchmarks (default 5)
+#   --skip LIST  leave out benchmarks: pool, stack, http, memory, bpf
 #   --render DIR only rebuild REPORT.md and the plots from DIR's JSON
 # Needs root (namespaces, BPF). Installs what it needs (scripts/setup.sh)
-# and builds build/ first. Takes about 12 minutes on 2 cores.
+# and builds build/ first. Takes about 18 minutes on 2 cores.
 # Exit 0 when the report is written (missed bars are reported in it), 1
 # when a benchmark failed to run.
 set -euo pipefail
@@ -47,7 +47,7 @@ out=$(cd "$out" && pwd)
 echo "bench-report: results in $out"
 failed=0
 n=0
-total=$(( 4 - $(tr ',' '\n' <<<"$skip" | grep -cE '^(pool|stack|memory|bpf)$' || true) ))
+total=$(( 5 - $(tr ',' '\n' <<<"$skip" | grep -cE '^(pool|stack|http|memory|bpf)$' || true) ))
 
 step() { # NAME DESCRIPTION COMMAND...
 	local name=$1 what=$2
@@ -73,6 +73,8 @@ step pool "pool alloc+free against glibc malloc and a free list (~10 s)" \
 	"$build/tests/bench_pool" --no-bar --quiet
 step stack "pinnet against the kernel's TCP, $runs rounds (~$((runs * 35 / 60 + 1)) min)" \
 	bash tests/bench/bench_stack.sh "$build" "$runs" --no-bar
+step http "HTTP: pinnet-httpd on pinnet and on kernel sockets against nginx, $runs rounds (~$((runs * 70 / 60 + 1)) min)" \
+	bash tests/bench/bench_http.sh "$build" "$runs" 5 --no-bar
 step memory "pinned memory under bursty HTTP load, 3 pools taking turns (~3.5 min)" \
 	bash tests/bench/bench_memory.sh "$build" "$out/memory" --no-bar
 step bpf "cost of the BPF tools attached (~2 min)" \

@@ -3,7 +3,7 @@
 
 Usage: bench_render.py DIR
 
-Reads DIR/{pool,stack,memory,bpf}.json (whichever exist) and the memory
+Reads DIR/{pool,stack,http,memory,bpf}.json (whichever exist) and the memory
 benchmark's CSV series in DIR/memory/. Every number in REPORT.md is copied
 from those files; nothing is measured here.
 """
@@ -114,7 +114,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     d = sys.argv[1]
-    pool, stack, mem, bpf = (load(d, n) for n in ("pool", "stack", "memory", "bpf"))
+    pool, stack, http, mem, bpf = (load(d, n) for n in ("pool", "stack", "http", "memory", "bpf"))
     if not any((pool, stack, mem, bpf)):
         print(f"bench_render: no benchmark JSON in {d}", file=sys.stderr)
         return 1
@@ -132,7 +132,7 @@ def main():
           "Absolute numbers vary between machines (and between runs on a shared VM); "
           "the ratios, each measured against its baseline in the same run, are what to "
           "compare. Every figure below is copied from the JSON files next to this "
-          "report (`pool.json`, `stack.json`, `memory.json`, `bpf.json`).", ""]
+          "report (`pool.json`, `stack.json`, `http.json`, `memory.json`, `bpf.json`).", ""]
     bars_met = []
 
     if mem:
@@ -221,6 +221,26 @@ def main():
                f"congestion control, request/response at least {b.get('rr_min_ratio')}x: "
                f"**{'met' if b.get('met') else 'NOT met'}**" + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "") + ".", ""]
         bars_met.append(("stack", b.get("met")))
+
+    if http:
+        md += ["## HTTP: pinnet-httpd against nginx", "",
+               f"{http.get('client')}; pinnet-httpd on pinnet, the same binary on kernel sockets, and nginx-light on "
+               f"kernel sockets (one worker, sendfile on), the same files, medians of {http.get('runs')} rounds of "
+               f"{http.get('seconds_each')} s; ratios against nginx.", "",
+               "| body | connections | server | req/s | MB/s | p50 ms | p99 ms | errors | CPU s per GB | ratio (MB/s) |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+        for l in http["loads"]:
+            for who in ("pinnet", "kernel", "nginx"):
+                sv = l["servers"].get(who)
+                if sv:
+                    md.append(f"| {l['body']} | {l['connections']} | {sv['name']} | {sv['req_per_s']} | {sv['MBps']} | "
+                              f"{sv['p50_ms']} | {sv['p99_ms']} | {sv['errors']} | {sv['cpu_s_per_GB']} | "
+                              f"{sv.get('ratio_MBps', '')} |")
+        b = http.get("bar", {})
+        md += ["", f"Bar: pinnet-httpd on pinnet at least {b.get('pinnet_min_ratio')}x nginx (1 MiB MB/s, 1 KiB req/s), "
+               f"p99 no worse, no errors: **{'met' if b.get('met') else 'NOT met'}**"
+               + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "") + ".", ""]
+        bars_met.append(("http", b.get("met")))
 
     if pool:
         md += ["## Pool alloc+free against glibc malloc and a free list", ""]

@@ -32,6 +32,7 @@ packages=(
 	liburing-dev
 	llvm
 	meson
+	nginx-light
 	ninja-build
 	patch
 	pkg-config
