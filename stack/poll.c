@@ -76,8 +76,14 @@ static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
 				so ? sock_revents(so, fds[i].events) : POLLNVAL;
 			ready += fds[i].revents != 0;
 		}
-		if (ready || timeout_ms == 0)
+		if (ready || timeout_ms == 0) {
+			/* what the application sent since the stack's last
+			 * turn goes out now: a loop that always finds some
+			 * socket ready would otherwise hold its responses
+			 * until a poll found none */
+			stack_push(st);
 			return ready;
+		}
 		if (timeout_ms < 0) {
 			rc = stack_run(st, 1000);
 		} else {

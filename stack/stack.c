@@ -463,6 +463,17 @@ PN_EXPORT int pn_stack_timeout(struct pn_stack *st)
 	return next > 1000 ? 1000 : (int)next;
 }
 
+/* Output queued since the loop's last turn (an open super-frame, SQEs)
+ * goes to the kernel: one submission, only when there is something. */
+void stack_push(struct pn_stack *st)
+{
+	tx_flush(st);
+	if (io_uring_sq_ready(&st->ring)) {
+		io_uring_submit(&st->ring);
+		st->stats.submits++;
+	}
+}
+
 /* One turn of the loop (pn_stack_process()), for a stack already entered. */
 int stack_run(struct pn_stack *st, int timeout_ms)
 {

@@ -148,6 +148,7 @@ int stack_seterr(struct pn_stack *st, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct io_uring_sqe *stack_sqe(struct pn_stack *st);
 int stack_run(struct pn_stack *st, int timeout_ms); /* pn_stack_process */
+void stack_push(struct pn_stack *st); /* queued output out, one submit */
 
 /* io.c: the interface on io_uring */
 int io_open(struct pn_stack *st);

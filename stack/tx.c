@@ -80,7 +80,9 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 	struct pn_stack *st = stack_current();
 
 	(void)p;
-	if (st && pcb) { /* none for a reset without a connection */
+	/* none for a reset without a connection; a listener's (lwIP passes
+	 * a struct tcp_pcb_listen for its resets) has no sequence space */
+	if (st && pcb && pcb->state != LISTEN) {
 		st->tx_tag.pcb = pcb;
 		st->tx_tag.seqno = lwip_ntohl(hdr->seqno);
 		st->tx_tag.rexmit = TCP_SEQ_LT(st->tx_tag.seqno, pcb->snd_nxt);
