@@ -22,7 +22,7 @@ echo "fuzz: building" >&2
 clang "${cflags[@]}" -o "$out/fuzz_pool" tests/fuzz/fuzz_pool.c "${pool_src[@]}" -luring -linih -lpthread
 clang "${cflags[@]}" -o "$out/fuzz_config" tests/fuzz/fuzz_config.c "${pool_src[@]}" -luring -linih -lpthread
 # lwIP with every UBSan check (patch 0001 fixed the one it found)
-clang "${cflags[@]}" -w -Istack -Istack/port -Iconfigs -I$lwip/include -o "$out/fuzz_frame" \
+clang "${cflags[@]}" -w -Istack -Istack/port -Itests/common -Iconfigs -I$lwip/include -o "$out/fuzz_frame" \
 	tests/fuzz/fuzz_frame.c stack/tcp_ext.c "${lwip_src[@]}"
 
 rc=0

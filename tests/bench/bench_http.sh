@@ -25,15 +25,7 @@ for t in wrk nginx; do
 done
 
 make_pair
-K_A=${TAG}a1
-K_B=${TAG}b1
-KSUB=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
-ip link add "$K_A" netns "$NS_A" type veth peer name "$K_B" netns "$NS_B"
-in_a ip addr add "${KSUB}2/24" dev "$K_A"
-in_b ip addr add "${KSUB}1/24" dev "$K_B"
-in_a ip link set "$K_A" up
-in_b ip link set "$K_B" up
-KIP=${KSUB}2
+make_kernel_pair
 
 www=$WORK/www
 mkdir -p "$www" "$WORK/nginx"

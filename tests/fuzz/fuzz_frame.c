@@ -19,6 +19,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#include "lwip_alone.h" /* allocator and output hooks */
 #include "tcp_ext.h"
 
 static struct netif nif;
@@ -29,34 +30,6 @@ uint32_t sys_now(void);
 uint32_t sys_now(void)
 {
 	return fake_ms;
-}
-
-/* lwIP alone: its allocator hooks go to libc here */
-void *pinnet_lwip_malloc(size_t size);
-void *pinnet_lwip_calloc(size_t n, size_t size);
-void pinnet_lwip_free(void *p);
-void *pinnet_lwip_malloc(size_t size)
-{
-	return malloc(size);
-}
-void *pinnet_lwip_calloc(size_t n, size_t size)
-{
-	return calloc(n, size);
-}
-void pinnet_lwip_free(void *p)
-{
-	free(p);
-}
-
-/* lwIP's output hook (configs/lwipopts.h): the stack's transmit offload
- * wants it; lwIP alone needs nothing of it */
-uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
-			      const struct tcp_pcb *pcb, uint32_t *opts)
-{
-	(void)p;
-	(void)hdr;
-	(void)pcb;
-	return opts;
 }
 
 static err_t drop_output(struct netif *n, struct pbuf *p)

@@ -61,6 +61,21 @@ make_pair() {
 	ip -n "$NS_B" link set "$IF_B" up
 }
 
+# A second veth pair between the same namespaces, with kernel addresses on
+# both ends, for a kernel baseline measured beside the stack: the stack's
+# side is $KIP (on $K_A in $NS_A).
+make_kernel_pair() {
+	K_A=${TAG}a1
+	K_B=${TAG}b1
+	KSUB=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
+	ip link add "$K_A" netns "$NS_A" type veth peer name "$K_B" netns "$NS_B"
+	ip -n "$NS_A" addr add "${KSUB}2/24" dev "$K_A"
+	ip -n "$NS_B" addr add "${KSUB}1/24" dev "$K_B"
+	ip -n "$NS_A" link set "$K_A" up
+	ip -n "$NS_B" link set "$K_B" up
+	KIP=${KSUB}2
+}
+
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
 

@@ -25,33 +25,7 @@
 #include "netif/ethernet.h"
 
 #include "cu_run.h"
-
-/* lwIP alone, without the stack: its allocator hooks go to libc here */
-void *pinnet_lwip_malloc(size_t size)
-{
-	return malloc(size);
-}
-
-void *pinnet_lwip_calloc(size_t n, size_t size)
-{
-	return calloc(n, size);
-}
-
-void pinnet_lwip_free(void *p)
-{
-	free(p);
-}
-
-/* lwIP's output hook (configs/lwipopts.h): the stack's transmit offload
- * wants it; lwIP alone needs nothing of it */
-uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
-			      const struct tcp_pcb *pcb, uint32_t *opts)
-{
-	(void)p;
-	(void)hdr;
-	(void)pcb;
-	return opts;
-}
+#include "lwip_alone.h" /* allocator and output hooks */
 
 u32_t sys_now(void);
 u32_t sys_now(void)
