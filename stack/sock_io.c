@@ -185,17 +185,36 @@ PN_EXPORT ssize_t pn_recv(struct pn_stack *st, int s, void *buf, size_t len,
 	return recv_entered(so, buf, len, flags);
 }
 
+/* Socket s for a vectored call: as sock_lookup(), and EINVAL for a bad
+ * vector. */
+static int vec_lookup(struct pn_stack *st, int s, const struct iovec *iov,
+		      int iovcnt, struct sock **so)
+{
+	int rc = sock_lookup(st, s, so);
+
+	if (rc)
+		return rc;
+	return iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov) ? -EINVAL : 0;
+}
+
+/* What MSG_MORE held goes out now. */
+static void uncork(struct sock *so)
+{
+	if (so->corked && so->pcb) {
+		so->corked = false;
+		tcp_output(so->pcb);
+	}
+}
+
 PN_EXPORT ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,
 			   int iovcnt)
 {
 	struct sock *so;
 	ssize_t total = 0;
-	int rc = sock_lookup(st, s, &so);
+	int rc = vec_lookup(st, s, iov, iovcnt, &so);
 
 	if (rc)
 		return rc;
-	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
-		return -EINVAL;
 	if (so->listening)
 		return -ENOTCONN;
 	for (int i = 0; i < iovcnt; i++) {
@@ -207,20 +226,14 @@ PN_EXPORT ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,
 		n = send_one(so, iov[i].iov_base, iov[i].iov_len,
 			     i + 1 < iovcnt ? MSG_MORE : 0);
 		if (n < 0) {
-			if (total && so->corked) {
-				so->corked = false;
-				tcp_output(so->pcb);
-			}
+			uncork(so);
 			return total ? total : n;
 		}
 		total += n;
 		if ((size_t)n < iov[i].iov_len)
 			break; /* send space ran out: a short write, as writev */
 	}
-	if (so->corked && so->pcb) {
-		so->corked = false;
-		tcp_output(so->pcb);
-	}
+	uncork(so);
 	return total;
 }
 
@@ -229,12 +242,10 @@ PN_EXPORT ssize_t pn_recvv(struct pn_stack *st, int s, const struct iovec *iov,
 {
 	struct sock *so;
 	ssize_t total = 0;
-	int rc = sock_lookup(st, s, &so);
+	int rc = vec_lookup(st, s, iov, iovcnt, &so);
 
 	if (rc)
 		return rc;
-	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
-		return -EINVAL;
 	for (int i = 0; i < iovcnt; i++) {
 		ssize_t n;
 
