@@ -78,9 +78,9 @@ static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
 		}
 		if (ready || timeout_ms == 0) {
 			/* what the application sent since the stack's last
-			 * turn goes out now: a loop that always finds some
-			 * socket ready would otherwise hold its responses
-			 * until a poll found none */
+			 * turn goes out (at most every 20 us): a loop that
+			 * always finds some socket ready would otherwise hold
+			 * its responses until a poll found none */
 			stack_push(st);
 			return ready;
 		}

@@ -464,14 +464,23 @@ PN_EXPORT int pn_stack_timeout(struct pn_stack *st)
 }
 
 /* Output queued since the loop's last turn (an open super-frame, SQEs)
- * goes to the kernel: one submission, only when there is something. */
+ * goes to the kernel, when there is some and the latest submission is
+ * PUSH_NS old: one submission for what a busy application sends in that
+ * time, not one per call. */
+#define PUSH_NS 20000
 void stack_push(struct pn_stack *st)
 {
+	uint64_t now;
+
+	if (!st->tx_open && !io_uring_sq_ready(&st->ring))
+		return;
+	now = stack_now_ns();
+	if (now - st->last_submit_ns < PUSH_NS)
+		return;
 	tx_flush(st);
-	if (io_uring_sq_ready(&st->ring)) {
-		io_uring_submit(&st->ring);
-		st->stats.submits++;
-	}
+	io_uring_submit(&st->ring);
+	st->last_submit_ns = now;
+	st->stats.submits++;
 }
 
 /* One turn of the loop (pn_stack_process()), for a stack already entered. */
@@ -542,6 +551,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 	io_rearm_rx(st);
 	tx_flush(st);
 	io_uring_submit(&st->ring);
+	st->last_submit_ns = now_ns;
 	st->stats.submits++;
 	return n;
 }
