@@ -10,6 +10,8 @@
 #include "lwip/priv/tcp_priv.h"
 #include "sock.h"
 
+#define STALE_NS 50000 /* pn_poll runs the loop when its latest turn is older */
+
 /*
  * Room to queue at least a little: lwIP's send buffer and segment queue
  * (with `margin` segments to spare), and lwIP not out of memory at the last
@@ -64,6 +66,16 @@ static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
 	 * profile */
 	if (timeout_ms > 0)
 		deadline = stack_now_ms() + (uint64_t)timeout_ms;
+	/* an application that always finds some socket ready still gets
+	 * its completions and input taken in: a turn of the loop, without
+	 * waiting, when the latest is STALE_NS old (a socket waiting for
+	 * send room would otherwise wait for ever) */
+	if (stack_now_ns() - st->last_run_ns > STALE_NS) {
+		int rc = stack_run(st, 0);
+
+		if (rc < 0)
+			return rc;
+	}
 	for (;;) {
 		int ready = 0;
 		uint64_t now;

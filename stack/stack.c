@@ -551,7 +551,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 	io_rearm_rx(st);
 	tx_flush(st);
 	io_uring_submit(&st->ring);
-	st->last_submit_ns = now_ns;
+	st->last_submit_ns = st->last_run_ns = now_ns;
 	st->stats.submits++;
 	return n;
 }

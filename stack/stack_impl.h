@@ -87,6 +87,7 @@ struct pn_stack {
 	uint64_t rx_backoff_until_ms; /* the interface failed: pause reads */
 	uint64_t busy_until_ns; /* busy-poll the ring until then */
 	uint64_t last_submit_ns; /* the loop's or stack_push()'s latest */
+	uint64_t last_run_ns; /* the loop's latest turn */
 	uint64_t rx_gen; /* loop turns that reaped completions */
 	uint16_t csum_default; /* netif checksum flags when not trusted */
 	struct tx_tag tx_tag; /* tx.c: the next segment's connection */

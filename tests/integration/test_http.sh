@@ -22,6 +22,10 @@ sample = 250ms
 peak_window = 1s
 stats_dir =
 CONF
+# files to serve (read into the server's buffer, sent with one copy)
+mkdir -p "$WORK/www"
+head -c $((24 << 20)) /dev/urandom >"$WORK/www/big.bin"
+head -c 100000 /dev/urandom >"$WORK/www/small.bin"
 
 if [ "$backend" = tap ]; then
 	# the TAP device lives in the stack's namespace; the kernel side is
@@ -31,7 +35,7 @@ if [ "$backend" = tap ]; then
 	in_a sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 	in_a ip link set lo up
 	start_a httpd "$build/tools/pinnet-httpd" --config "$WORK/stack.conf" \
-		--iface "$IF_A" --addr "$IP_A/24" --port 80
+		--iface "$IF_A" --addr "$IP_A/24" --port 80 --root "$WORK/www"
 	for _ in $(seq 1 50); do
 		in_a ip link show "$IF_A" >/dev/null 2>&1 && break
 		sleep 0.1
@@ -43,7 +47,7 @@ if [ "$backend" = tap ]; then
 else
 	make_pair
 	start_a httpd "$build/tools/pinnet-httpd" --config "$WORK/stack.conf" \
-		--iface "$IF_A" --addr "$IP_A/24" --port 80
+		--iface "$IF_A" --addr "$IP_A/24" --port 80 --root "$WORK/www"
 	client() { in_b "$@"; }
 	client_ns=$NS_B
 fi
@@ -60,6 +64,15 @@ if [ "$got" != "$want" ]; then
 	exit 1
 fi
 echo "curl: 256 MiB body intact (sha256 $want)"
+# files: one of 24 MiB, and a small one five times on one connection
+for f in big small; do
+	want=$(sha256sum <"$WORK/www/$f.bin" | cut -d' ' -f1)
+	got=$(client curl -sS --fail --max-time 60 "http://$IP_A/$f.bin" | sha256sum | cut -d' ' -f1)
+	[ "$got" = "$want" ] || { echo "FAIL: file $f.bin sha256 $got, want $want"; exit 1; }
+done
+n=$(client curl -sS --fail --max-time 30 $(for i in 1 2 3 4 5; do echo "http://$IP_A/small.bin"; done) | wc -c)
+[ "$n" -eq 500000 ] || { echo "FAIL: 5 x small.bin on one connection gave $n bytes"; exit 1; }
+echo "curl: files intact (24 MiB, 5 x 100 kB on one connection)"
 # 1 KiB responses on one keep-alive connection, each far under a client's
 # 40 ms delayed-ACK time (head and body leave together)
 client python3 "$here/keepalive_rtt.py" "$IP_A" 1024 50 20
