@@ -87,11 +87,7 @@ int cmd_hist(const char *path)
 	    attach(skel->progs.on_grow, &skel->links.on_grow, path, "grow"))
 		goto out;
 	if (env.json) {
-		struct json_object *o = json_object_new_object();
-
-		J_STR(o, "type", "attached");
-		J_INT(o, "pid", env.pid);
-		emit_json(o);
+		emit_attached(NULL);
 	} else {
 		printf("histograms of PID %d every %.1f s; Ctrl-C to stop\n",
 		       env.pid, env.interval);

@@ -155,12 +155,7 @@ int cmd_leaks(const char *path)
 		   path, "async_alloc"))
 		goto out;
 	if (env.json) {
-		struct json_object *o = json_object_new_object();
-
-		J_STR(o, "type", "attached");
-		J_INT(o, "pid", env.pid);
-		J_STR(o, "path", path);
-		emit_json(o);
+		emit_attached(path);
 	} else {
 		printf("tracking buffers of PID %d (%s), reporting those older than %.1f s every %.1f s; Ctrl-C to stop\n",
 		       env.pid, path, env.min_age, env.interval);

@@ -44,6 +44,17 @@ void emit_json(struct json_object *o)
 	fflush(stdout);
 }
 
+void emit_attached(const char *path)
+{
+	struct json_object *o = json_object_new_object();
+
+	J_STR(o, "type", "attached");
+	J_INT(o, "pid", env.pid);
+	if (path)
+		J_STR(o, "path", path);
+	emit_json(o);
+}
+
 /* ---- checks --------------------------------------------------------------- */
 
 static int libbpf_out(enum libbpf_print_level level, const char *fmt,

@@ -34,6 +34,9 @@ extern const char *const reasons[6];
 
 /* Print o as one line on stdout and drop it (main.c). */
 void emit_json(struct json_object *o);
+/* The "attached" line of -j: the target's PID and, if not NULL, the file
+ * whose probes carry the attachment (main.c). */
+void emit_attached(const char *path);
 
 #define J_INT(o, k, v) \
 	json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))

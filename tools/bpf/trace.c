@@ -240,12 +240,7 @@ int cmd_trace(const char *path)
 		goto out;
 	}
 	if (env.json) {
-		struct json_object *o = json_object_new_object();
-
-		J_STR(o, "type", "attached");
-		J_INT(o, "pid", env.pid);
-		J_STR(o, "path", path);
-		emit_json(o);
+		emit_attached(path);
 	} else {
 		printf("tracing PID %d (%s); Ctrl-C to stop\n%10s %7s %-16s details\n",
 		       env.pid, path, "TIME(s)", "PID", "EVENT");
