@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "sock.h"
@@ -27,33 +28,109 @@ bool sock_writable(const struct sock *so, unsigned int margin)
 	       so->st->rx_gen >= so->unblock_gen;
 }
 
+/*
+ * Writable as poll and epoll report it: room to queue, and as Linux asks
+ * (sk_stream_is_writeable()), free room at least half of what is queued,
+ * so a writer woken by an ACK finds room worth a write, and an
+ * edge-triggered one is woken once when the room came, not by each ACK.
+ */
+static bool sock_roomy(const struct sock *so)
+{
+	uint32_t room = so->pcb->snd_buf; /* tcp_sndbuf() caps at 64 KiB */
+
+	return sock_writable(so, 4) && room >= (TCP_SND_BUF - room) / 2;
+}
+
 /* tcp_write() failed with ERR_MEM: push what is queued, and not writable
  * until frames come in (see sock_writable()) */
 void sock_send_blocked(struct sock *so)
 {
 	so->unblock_gen = so->st->rx_gen + 1;
+	so->nospace = true;
+	sock_wake_later(so);
 	tcp_output(so->pcb);
+}
+
+void sock_wake_later(struct sock *so)
+{
+	if (so->on_wake)
+		return;
+	so->on_wake = true;
+	so->wake_next = so->st->wake;
+	so->st->wake = so;
+}
+
+void sock_unwake(struct sock *so)
+{
+	struct sock **pp = &so->st->wake;
+
+	if (!so->on_wake)
+		return;
+	while (*pp != so)
+		pp = &(*pp)->wake_next;
+	*pp = so->wake_next;
+	so->on_wake = false;
+}
+
+/* After a turn's input and timers (the rx generation has moved on, so a
+ * socket blocked by ERR_MEM counts as writable again): a socket that was
+ * out of room and has some now is an EPOLLOUT edge. */
+void sock_wake_writers(struct pn_stack *st)
+{
+	struct sock *so = st->wake;
+
+	st->wake = NULL;
+	while (so) {
+		struct sock *next = so->wake_next;
+
+		so->on_wake = false;
+		if (so->nospace && so->pcb && sock_roomy(so)) {
+			so->nospace = false;
+			sock_notify(so);
+		}
+		so = next;
+	}
+}
+
+/*
+ * What the socket is ready for, as Linux's tcp_poll() computes it, so that
+ * poll and epoll users see what they would see on kernel sockets: HUP once
+ * both directions are shut (or the connection is gone, or was never made),
+ * IN|RDHUP once the receive side is (the peer's FIN, SHUT_RD), no IN/OUT
+ * while a connect is in progress, OUT when the send side is shut (a send
+ * does not block: it fails), ERR while an error is pending.
+ */
+uint32_t sock_events(struct sock *so)
+{
+	bool gone, rd_shut, wr_shut;
+	uint32_t m = 0;
+
+	if (so->listening)
+		return so->acc_n ? EPOLLIN | EPOLLRDNORM : 0;
+	gone = !so->pcb; /* reset, timed out, refused: lwIP freed it */
+	rd_shut = gone || so->eof || so->shut_rd;
+	wr_shut = gone || so->shut_wr;
+	if ((rd_shut && wr_shut) || (!so->connected && !so->connecting))
+		m |= EPOLLHUP;
+	if (rd_shut)
+		m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
+	if (!so->connecting) {
+		if (so->rx_n)
+			m |= EPOLLIN | EPOLLRDNORM;
+		if (wr_shut || sock_roomy(so))
+			m |= EPOLLOUT | EPOLLWRNORM;
+		else
+			so->nospace = true;
+	}
+	if (so->err)
+		m |= EPOLLERR;
+	return m;
 }
 
 short sock_revents(struct sock *so, short events)
 {
-	short r = 0;
-
-	if (so->listening) {
-		if (so->acc_n)
-			r |= POLLIN;
-	} else {
-		if (so->rx_n || so->eof || so->err)
-			r |= POLLIN;
-		if (so->pcb && so->connected && !so->connecting &&
-		    !so->shut_wr && sock_writable(so, 4))
-			r |= POLLOUT;
-		if (so->err)
-			r |= POLLERR;
-		if ((so->eof && so->shut_wr) || (!so->pcb && so->connected))
-			r |= POLLHUP;
-	}
-	return r & (events | POLLERR | POLLHUP);
+	return (short)(sock_events(so) &
+		       ((uint32_t)(uint16_t)events | EPOLLERR | EPOLLHUP));
 }
 
 static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,

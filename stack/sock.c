@@ -104,6 +104,8 @@ struct sock *sock_new(struct pn_stack *st)
 void sock_free(struct sock *so)
 {
 	so->st->socks[so->id] = NULL;
+	ep_forget(so);
+	sock_unwake(so);
 	zc_release(so->st, &so->zc_head, &so->zc_tail, 0, true);
 	if (so->zc_rx)
 		pbuf_free(so->zc_rx);
@@ -299,7 +301,11 @@ PN_EXPORT int pn_shutdown(struct pn_stack *st, int s, int how)
 		return -ENOTCONN;
 	if (wr)
 		so->shut_wr = true;
-	return errno_of(tcp_shutdown(so->pcb, rd, wr));
+	if (rd)
+		so->shut_rd = true;
+	rc = errno_of(tcp_shutdown(so->pcb, rd, wr));
+	sock_notify(so); /* HUP, RDHUP, OUT may be new */
+	return rc;
 }
 
 static int sock_close(struct sock *so)

@@ -18,6 +18,8 @@ struct zc_tx {
 	uint64_t end; /* stream offset just past its last byte */
 };
 
+struct ep_item;
+
 struct sock {
 	int id; /* index in the stack's table */
 	struct pn_stack *st;
@@ -27,6 +29,10 @@ struct sock {
 	bool connected; /* established at least once */
 	bool eof; /* the peer sent FIN */
 	bool shut_wr; /* we sent FIN */
+	bool shut_rd; /* SHUT_RD */
+	bool nospace; /* a send or a look found no send room: the ACK that
+		       * makes room is an EPOLLOUT edge (Linux's SOCK_NOSPACE) */
+	bool on_wake; /* on st->wake: its room is to be looked at */
 	bool nonblock;
 	bool corked; /* MSG_MORE data waits for more, or the next check */
 	bool reuseaddr, keepalive, nodelay; /* options before the pcb exists */
@@ -48,6 +54,8 @@ struct sock {
 	struct sock **acceptq; /* listeners: established, not yet accepted */
 	unsigned int acc_head, acc_n, acc_max;
 	struct sock *listener; /* queued in this listener's acceptq */
+	struct sock *wake_next; /* st->wake */
+	struct ep_item *eps; /* its registrations in readiness sets */
 };
 
 /* sock.c */
@@ -68,8 +76,22 @@ void sock_close_pcb(struct sock *so);
 /* poll.c */
 bool sock_writable(const struct sock *so, unsigned int margin);
 void sock_send_blocked(struct sock *so);
+uint32_t sock_events(struct sock *so); /* EPOLL* as Linux's tcp_poll */
 short sock_revents(struct sock *so, short events);
 int sock_wait(struct sock *so, short events, bool nonblock);
+/* Send room may have come (an ACK): look at it after this turn's input. */
+void sock_wake_later(struct sock *so);
+void sock_unwake(struct sock *so); /* off st->wake (the socket goes) */
+
+/* epoll.c */
+void ep_notify(struct sock *so);
+/* The socket's state changed: its registrations go on their ready lists. */
+static inline void sock_notify(struct sock *so)
+{
+	if (so->eps)
+		ep_notify(so);
+}
+void ep_forget(struct sock *so); /* the socket goes: out of every set */
 
 /* zc.c */
 void zc_release(struct pn_stack *st, struct zc_tx **head, struct zc_tx **tail,

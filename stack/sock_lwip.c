@@ -24,6 +24,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	}
 	if (!p) {
 		so->eof = true;
+		sock_notify(so);
 		return ERR_OK;
 	}
 	if (err != ERR_OK) {
@@ -47,6 +48,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	}
 	so->rxq[(so->rx_head + so->rx_n) % so->rx_cap] = p;
 	so->rx_n++;
+	sock_notify(so);
 	return ERR_OK;
 }
 
@@ -76,6 +78,13 @@ static void on_err(void *arg, err_t err)
 		return;
 	/* lwIP has freed the pcb */
 	so->pcb = NULL;
+	if (err == ERR_CLSD) {
+		/* not an error: both sides closed and the last ACK came
+		 * (LAST_ACK), or the pcb closed quietly */
+		so->connecting = false;
+		sock_notify(so);
+		return;
+	}
 	if (so->connecting && err == ERR_RST)
 		so->err = -ECONNREFUSED;
 	else if (err == ERR_ABRT && (so->connecting || so->connected))
@@ -86,7 +95,9 @@ static void on_err(void *arg, err_t err)
 	if (so->listener) {
 		unqueue(so->listener, so);
 		sock_free(so);
+		return;
 	}
+	sock_notify(so);
 }
 
 /* Our data was acknowledged: the user timeout starts again. */
@@ -100,6 +111,8 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 		so->acked_total += len;
 		zc_release(so->st, &so->zc_head, &so->zc_tail, so->acked_total,
 			   false);
+		if (so->nospace)
+			sock_wake_later(so); /* room now? after this input */
 	}
 	return ERR_OK;
 }
@@ -155,6 +168,7 @@ err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 	sock_setup_pcb(so, newpcb);
 	l->acceptq[(l->acc_head + l->acc_n) % l->acc_max] = so;
 	l->acc_n++;
+	sock_notify(l);
 	return ERR_OK;
 }
 
@@ -168,6 +182,7 @@ err_t sock_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 		so->connected = err == ERR_OK;
 		if (err != ERR_OK)
 			so->err = errno_of(err);
+		sock_notify(so);
 	}
 	return ERR_OK;
 }
@@ -233,5 +248,6 @@ void sock_check_timeouts(struct pn_stack *st, uint64_t now)
 		so->pcb = NULL;
 		so->err = -ETIMEDOUT;
 		so->connecting = false;
+		sock_notify(so);
 	}
 }

@@ -548,6 +548,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 		st->next_pool_poll_ms = now + 5;
 		pn_pool_poll(st->pool);
 	}
+	sock_wake_writers(st);
 	io_rearm_rx(st);
 	tx_flush(st);
 	io_uring_submit(&st->ring);
@@ -609,6 +610,7 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 			"as it is\n");
 		return;
 	}
+	ep_free_all(st);
 	sock_abort_all(st);
 	purge_pcbs(st);
 	/* let the resets and last frames go out */

@@ -61,6 +61,7 @@ struct tx_tag {
 struct txrec;
 
 struct sock;
+struct ep;
 
 struct pn_stack {
 	struct lwip_state lwip; /* lwIP's globals for this stack */
@@ -80,6 +81,9 @@ struct pn_stack {
 	unsigned int sq_unsubmitted; /* SQEs prepared since the last submit */
 	struct sock **socks; /* index = socket number */
 	unsigned int nsocks;
+	struct sock *wake; /* sockets whose send room an ACK may have freed */
+	struct ep **eps; /* readiness sets (epoll.c); index = set number */
+	unsigned int neps;
 	struct pn_stack_stats stats;
 	uint64_t now_ms; /* stack_now_ms() at the latest loop turn: sys_now() */
 	uint64_t next_pool_poll_ms; /* stack_now_ms() times */
@@ -167,5 +171,11 @@ void tx_complete(struct pn_stack *st, uint64_t ud, int res);
 /* sock.c */
 void sock_abort_all(struct pn_stack *st);
 void sock_check_timeouts(struct pn_stack *st, uint64_t now_ms);
+
+/* poll.c: the sockets on st->wake that have send room are notified */
+void sock_wake_writers(struct pn_stack *st);
+
+/* epoll.c: every readiness set goes (the stack's destruction) */
+void ep_free_all(struct pn_stack *st);
 
 #endif

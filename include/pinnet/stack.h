@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -334,6 +335,61 @@ struct pn_pollfd {
  */
 int pn_poll(struct pn_stack *st, struct pn_pollfd *fds, unsigned int n,
 	    int timeout_ms);
+
+/* ---- readiness in epoll's shape --------------------------------------- */
+
+/*
+ * A readiness set: epoll(7) over the stack's sockets. The events, flags
+ * and ops are epoll's own (<sys/epoll.h>): EPOLLIN, EPOLLOUT, EPOLLRDHUP,
+ * EPOLLPRI (never reported: TCP urgent data is not delivered), EPOLLERR and
+ * EPOLLHUP (always reported, as by epoll), EPOLLET, EPOLLONESHOT;
+ * EPOLL_CTL_ADD/MOD/DEL; struct epoll_event with the caller's data.
+ *
+ * A socket's state changes (data or a FIN in, an ACK freeing send room, an
+ * error, a connection to accept, a connect completing) put its
+ * registrations on their set's ready list, and a wait looks only at that
+ * list: its cost follows the sockets that are ready, not those
+ * registered. The events reported are the socket's state when the wait
+ * looks, as Linux computes them for TCP (tcp_poll): a connection reset
+ * reports EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLERR|EPOLLHUP; the peer's FIN
+ * EPOLLIN|EPOLLRDHUP; a socket that was never connected EPOLLOUT|EPOLLHUP.
+ * Level-triggered registrations stay on the list while ready and are
+ * reported in turn (a wait with few slots does not starve the others);
+ * edge-triggered ones are reported once per change, as on Linux (an ACK
+ * reports EPOLLOUT only after a send found the socket full); one-shot ones
+ * once, until EPOLL_CTL_MOD arms them again.
+ *
+ * Where it differs from Linux's epoll: a set holds sockets of its own
+ * stack only (kernel fds: wait on pn_stack_fd() in a kernel epoll set and
+ * call pn_epoll_wait(..., 0) when it is readable); closing a socket
+ * removes it from every set at once (there are no dup()ed descriptors to
+ * keep it alive); a set is not itself a descriptor (no nesting, no fork).
+ */
+
+/* pn_epoll_create - a new, empty set: its number (>= 0) or -ENOMEM, -EPERM. */
+int pn_epoll_create(struct pn_stack *st);
+
+/* pn_epoll_close - the set and its registrations go. 0 or -EBADF. */
+int pn_epoll_close(struct pn_stack *st, int ep);
+
+/*
+ * pn_epoll_ctl - as epoll_ctl(2), for socket s in set ep. ev may be NULL
+ * for EPOLL_CTL_DEL. Returns 0 or -errno: EBADF (no such set or socket),
+ * EEXIST (ADD of a registered socket), ENOENT (MOD or DEL of one that is
+ * not), EINVAL (another op, EPOLLEXCLUSIVE with MOD), EFAULT (ev NULL),
+ * ENOMEM.
+ */
+int pn_epoll_ctl(struct pn_stack *st, int ep, int op, int s,
+		 const struct epoll_event *ev);
+
+/*
+ * pn_epoll_wait - as epoll_wait(2): run the stack until a registered socket
+ * is ready or timeout_ms passes (0: look once, -1: forever), then fill up
+ * to maxevents entries. Returns their number, 0 on timeout, or -errno:
+ * EBADF, EINVAL (maxevents <= 0), EFAULT (events NULL).
+ */
+int pn_epoll_wait(struct pn_stack *st, int ep, struct epoll_event *events,
+		  int maxevents, int timeout_ms);
 
 #ifdef __cplusplus
 }
