@@ -216,6 +216,44 @@ int net_poll(struct net *n, struct pn_pollfd *fds, unsigned int nfds,
 	return rc;
 }
 
+int net_epoll_create(struct net *n)
+{
+	if (!n->kernel)
+		return pn_epoll_create(n->st);
+	return neg(epoll_create1(EPOLL_CLOEXEC));
+}
+
+int net_epoll_ctl(struct net *n, int ep, int op, int s, uint32_t events,
+		  void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	if (!n->kernel)
+		return pn_epoll_ctl(n->st, ep, op, s, &ev);
+	return neg(epoll_ctl(ep, op, s, &ev));
+}
+
+int net_epoll_wait(struct net *n, int ep, struct epoll_event *evs, int max,
+		   int timeout_ms)
+{
+	int rc;
+
+	if (!n->kernel)
+		return pn_epoll_wait(n->st, ep, evs, max, timeout_ms);
+	rc = epoll_wait(ep, evs, max, timeout_ms);
+	if (rc < 0)
+		return errno == EINTR ? 0 : -errno;
+	return rc;
+}
+
+void net_epoll_close(struct net *n, int ep)
+{
+	if (!n->kernel)
+		pn_epoll_close(n->st, ep);
+	else
+		close(ep);
+}
+
 void net_report(struct net *n)
 {
 	if (n->st)

@@ -9,6 +9,7 @@
 #ifndef PINNET_TOOLS_NET_H
 #define PINNET_TOOLS_NET_H
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include "app.h"
@@ -44,6 +45,20 @@ int net_close(struct net *n, int s);
 int net_set_nonblock(struct net *n, int s, int on);
 int net_poll(struct net *n, struct pn_pollfd *fds, unsigned int nfds,
 	     int timeout_ms);
+
+/*
+ * Readiness sets: epoll(7) on kernel sockets, pn_epoll_* on the stack; the
+ * same events, flags and ops (EPOLLIN, EPOLLET, EPOLL_CTL_ADD ...). The
+ * stack closes a socket's registrations with it, as the kernel does.
+ */
+int net_epoll_create(struct net *n); /* the set or -errno */
+int net_epoll_ctl(struct net *n, int ep, int op, int s, uint32_t events,
+		  void *ptr);
+/* Ready sockets into evs (data.ptr as registered); 0 on timeout or a
+ * signal; -errno */
+int net_epoll_wait(struct net *n, int ep, struct epoll_event *evs, int max,
+		   int timeout_ms);
+void net_epoll_close(struct net *n, int ep);
 
 /* Counters to stderr (the stack's and the pool's; nothing for kernel). */
 void net_report(struct net *n);

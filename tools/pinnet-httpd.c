@@ -24,11 +24,14 @@
 #include "net.h"
 #include "util.h"
 
-#define MAXCONN 8192
+/* Connections are allocated as they come: this is a bound, not a table */
+#define MAXCONN (1 << 20)
+#define EVENTS 256 /* readiness events taken per wait */
 #define REQMAX 16384 /* request head limit */
 #define CHUNK 65536
 
 struct conn {
+	struct conn *prev, *next; /* every open connection */
 	int sock;
 	char req[REQMAX]; /* received request bytes */
 	size_t rlen;
@@ -46,6 +49,8 @@ struct conn {
 
 static const char *root = ".";
 static uint64_t served, errors;
+static struct conn *conns; /* the open connections */
+static unsigned int nconns;
 
 static void conn_reset(struct conn *c)
 {
@@ -57,14 +62,20 @@ static void conn_reset(struct conn *c)
 	c->clen = c->coff = 0;
 }
 
+/* The connection goes (its socket leaves the readiness set with it). */
 static void drop(struct net *n, struct conn *c)
 {
 	conn_reset(c);
 	net_close(n, c->sock);
 	free(c->chunk);
-	c->chunk = NULL;
-	c->sock = -1;
-	c->rlen = 0;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	free(c);
 }
 
 static const char *mime(const char *path)
@@ -295,18 +306,20 @@ static bool pump(struct net *n, struct conn *c)
 	return true;
 }
 
-/* Read, answer pipelined requests in order; false to drop. */
-static bool serve(struct net *n, struct conn *c, short rev)
+/*
+ * Read, answer pipelined requests in order; false to drop. The socket is
+ * registered edge-triggered for IN and OUT: each event, whatever it says,
+ * goes on until the socket would block (EAGAIN), reading while no response
+ * is pending and sending while one is, so no readiness is left unused.
+ */
+static bool serve(struct net *n, struct conn *c, uint32_t rev)
 {
 	ssize_t r;
 
-	/* an error or hang-up while a response is pending: pump meets it
-	 * (and the connection goes); left alone, poll would report it again
-	 * at once, for ever */
-	if (rev & (POLLOUT | POLLERR | POLLHUP) && c->hlen && !pump(n, c))
+	if (c->hlen && !pump(n, c))
 		return false;
-	if (rev & POLLERR && c->hlen)
-		return false;
+	if ((rev & EPOLLERR) && c->hlen)
+		return false; /* the response cannot leave */
 	while (!c->hlen && !c->closing) {
 		ssize_t used = parse(c);
 
@@ -319,8 +332,6 @@ static bool serve(struct net *n, struct conn *c, short rev)
 				return false;
 			continue;
 		}
-		if (!(rev & (POLLIN | POLLHUP | POLLERR)))
-			break;
 		r = net_recv(n, c->sock, c->req + c->rlen, REQMAX - c->rlen);
 		if (r == -EAGAIN)
 			break;
@@ -328,24 +339,65 @@ static bool serve(struct net *n, struct conn *c, short rev)
 			return false;
 		c->rlen += (size_t)r;
 	}
-	if (c->closing && (rev & (POLLIN | POLLHUP | POLLERR))) {
+	while (c->closing) {
 		char sink[4096];
 
 		r = net_recv(n, c->sock, sink, sizeof(sink));
-		if (r != -EAGAIN && r <= 0)
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0)
 			return false;
 	}
 	return true;
 }
 
+/* Every connection waiting on the listener. */
+static void accept_all(struct net *n, int ep, int ls)
+{
+	int cs;
+
+	while ((cs = net_accept(n, ls)) >= 0) {
+		struct conn *c =
+			nconns < MAXCONN ? calloc(1, sizeof(*c)) : NULL;
+
+		if (c)
+			c->chunk = malloc(CHUNK);
+		if (!c || !c->chunk) {
+			fprintf(stderr,
+				"pinnet-httpd: %s: connection refused\n",
+				c ? "out of memory" : "connection limit");
+			free(c);
+			net_close(n, cs);
+			continue;
+		}
+		c->sock = cs;
+		c->fd = -1;
+		c->next = conns;
+		if (conns)
+			conns->prev = c;
+		conns = c;
+		nconns++;
+		/* as nginx's tcp_nodelay: a response's last piece leaves at
+		 * once (MSG_MORE keeps the pieces before it together) */
+		net_set_nodelay(n, cs);
+		if (net_epoll_ctl(n, ep, EPOLL_CTL_ADD, cs,
+				  EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  c) < 0) {
+			drop(n, c);
+			continue;
+		}
+		/* a request may be there already: the edge came before */
+		if (!serve(n, c, 0))
+			drop(n, c);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static struct conn conns[MAXCONN];
-	static struct pn_pollfd pf[MAXCONN + 1];
-	static int idx[MAXCONN + 1];
+	static struct epoll_event evs[EVENTS];
 	struct app_opts ao;
 	struct net *n;
-	int ls, rc;
+	int ls, ep, rc;
 
 	pattern_init();
 
@@ -363,73 +415,39 @@ int main(int argc, char **argv)
 	if (!n)
 		return 1;
 	ls = net_listen(n, ao.port);
-	if (ls < 0) {
+	ep = ls < 0 ? -1 : net_epoll_create(n);
+	if (ep < 0 || net_epoll_ctl(n, ep, EPOLL_CTL_ADD, ls, EPOLLIN, NULL)) {
+		if (ls >= 0)
+			fprintf(stderr, "pinnet-httpd: readiness set: %s\n",
+				strerror(ep < 0 ? -ep : EIO));
 		net_destroy(n);
 		return 1;
 	}
 	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
-	for (int i = 0; i < MAXCONN; i++) {
-		conns[i].sock = -1;
-		conns[i].fd = -1;
-	}
 	printf("pinnet-httpd: serving %s on port %u (%s)\n", root, ao.port,
 	       ao.kernel ? "kernel sockets" : ao.iface);
 	fflush(stdout);
 
 	while (!stop) {
-		unsigned int np = 0;
-
-		pf[np] = (struct pn_pollfd){ ls, POLLIN, 0 };
-		idx[np++] = -1;
-		for (int i = 0; i < MAXCONN; i++) {
-			struct conn *c = &conns[i];
-
-			if (c->sock < 0)
-				continue;
-			pf[np] = (struct pn_pollfd){
-				c->sock, (short)(c->hlen ? POLLOUT : POLLIN), 0
-			};
-			idx[np++] = i;
-		}
-		rc = net_poll(n, pf, np, 200);
+		rc = net_epoll_wait(n, ep, evs, EVENTS, 200);
 		if (rc < 0) {
-			fprintf(stderr, "pinnet-httpd: poll: %s\n",
+			fprintf(stderr, "pinnet-httpd: wait: %s\n",
 				strerror(-rc));
 			break;
 		}
-		if (pf[0].revents & POLLIN) {
-			int cs, slot = 0;
+		for (int k = 0; k < rc; k++) {
+			struct conn *c = evs[k].data.ptr;
 
-			while ((cs = net_accept(n, ls)) >= 0) {
-				while (slot < MAXCONN && conns[slot].sock >= 0)
-					slot++;
-				if (slot == MAXCONN) {
-					net_close(n, cs);
-					continue;
-				}
-				/* as nginx's tcp_nodelay: a response's last
-				 * piece leaves at once (MSG_MORE keeps the
-				 * pieces before it together) */
-				net_set_nodelay(n, cs);
-				conns[slot].sock = cs;
-				conns[slot].closing = false;
-				conns[slot].rlen = 0;
-				conns[slot].chunk = malloc(CHUNK);
-				if (!conns[slot].chunk)
-					drop(n, &conns[slot]);
-			}
-		}
-		for (unsigned int k = 1; k < np; k++) {
-			struct conn *c = &conns[idx[k]];
-
-			if (pf[k].revents && !serve(n, c, pf[k].revents))
+			if (!c)
+				accept_all(n, ep, ls);
+			else if (!serve(n, c, evs[k].events))
 				drop(n, c);
 		}
 	}
-	for (int i = 0; i < MAXCONN; i++)
-		if (conns[i].sock >= 0)
-			drop(n, &conns[i]);
+	while (conns)
+		drop(n, conns);
+	net_epoll_close(n, ep);
 	net_close(n, ls);
 	fprintf(stderr,
 		"pinnet-httpd: %" PRIu64 " responses, %" PRIu64 " errors\n",
