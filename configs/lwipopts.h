@@ -103,6 +103,12 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 			      const struct tcp_pcb *pcb, uint32_t *opts);
 #define LWIP_HOOK_TCP_OUT_ADD_TCPOPTS(p, hdr, pcb, opts) \
 	pinnet_tcp_out_hook(p, hdr, pcb, opts)
+/* every segment that found its pcb, before lwIP takes it: a SYN to a
+ * listener is dropped there when the stack is at its connection limit
+ * (pn_stack_opts.max_conns; stack/sock_lwip.c) */
+signed char pinnet_tcp_in_hook(struct tcp_pcb *pcb, const struct tcp_hdr *hdr);
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
+	pinnet_tcp_in_hook((struct tcp_pcb *)(pcb), hdr)
 #define LWIP_NETIF_STATUS_CALLBACK 1
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define ETH_PAD_SIZE 0

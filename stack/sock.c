@@ -11,8 +11,6 @@
 #include "lwip/priv/tcp_priv.h"
 #include "sock.h"
 
-#define MAX_SOCKS 65536
-
 int errno_of(err_t e)
 {
 	switch (e) {
@@ -70,42 +68,72 @@ int sock_lookup(struct pn_stack *st, int s, struct sock **so)
 	return *so ? 0 : -EBADF;
 }
 
+/* What malloc takes for n bytes (glibc: an 8-byte header, 16-byte
+ * granules). */
+static size_t heap_of(size_t n)
+{
+	return (n + 8 + 15) & ~(size_t)15;
+}
+
+size_t sock_heap_bytes(void)
+{
+	return heap_of(sizeof(struct sock)) + heap_of(sizeof(struct tcp_pcb));
+}
+
+/* A new socket record with a free number: the most recently freed one
+ * (a stack of them, O(1)), or the next slot, the table doubling as it
+ * fills. NULL at max_conns (EMFILE) or out of memory. */
 struct sock *sock_new(struct pn_stack *st)
 {
-	unsigned int i;
 	struct sock *so;
+	unsigned int i;
 
-	for (i = 0; i < st->nsocks && st->socks[i]; i++)
-		;
-	if (i == st->nsocks) {
+	if (st->socks_used >= st->o.max_conns)
+		return NULL;
+	if (!st->nfree) {
 		unsigned int n = st->nsocks ? st->nsocks * 2 : 64;
 		struct sock **t;
+		int *f;
 
-		if (n > MAX_SOCKS)
-			n = MAX_SOCKS;
-		if (i >= n)
+		if (n > STACK_MAX_CONNS)
+			n = STACK_MAX_CONNS;
+		if (n <= st->nsocks)
 			return NULL;
 		t = realloc(st->socks, n * sizeof(*t));
 		if (!t)
 			return NULL;
-		memset(t + st->nsocks, 0, (n - st->nsocks) * sizeof(*t));
 		st->socks = t;
+		f = realloc(st->free_ids, n * sizeof(*f));
+		if (!f)
+			return NULL; /* the bigger table stays, unused */
+		st->free_ids = f;
+		memset(t + st->nsocks, 0, (n - st->nsocks) * sizeof(*t));
+		/* lowest numbers on top: they are handed out first */
+		for (unsigned int k = n; k > st->nsocks; k--)
+			st->free_ids[st->nfree++] = (int)(k - 1);
 		st->nsocks = n;
 	}
 	so = calloc(1, sizeof(*so));
 	if (!so)
 		return NULL;
+	i = (unsigned int)st->free_ids[--st->nfree];
 	so->id = (int)i;
 	so->st = st;
 	st->socks[i] = so;
+	st->socks_used++;
 	return so;
 }
 
 void sock_free(struct sock *so)
 {
-	so->st->socks[so->id] = NULL;
+	struct pn_stack *st = so->st;
+
+	st->socks[so->id] = NULL;
+	st->free_ids[st->nfree++] = so->id;
+	st->socks_used--;
 	ep_forget(so);
 	sock_unwake(so);
+	sock_untime(so);
 	zc_release(so->st, &so->zc_head, &so->zc_tail, 0, true);
 	if (so->zc_rx)
 		pbuf_free(so->zc_rx);
@@ -133,7 +161,7 @@ PN_EXPORT int pn_socket(struct pn_stack *st, int domain, int type, int protocol)
 		return -EPROTONOSUPPORT;
 	so = sock_new(st);
 	if (!so)
-		return st->nsocks >= MAX_SOCKS ? -EMFILE : -ENOMEM;
+		return st->socks_used >= st->o.max_conns ? -EMFILE : -ENOMEM;
 	so->pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
 	if (!so->pcb) {
 		sock_free(so);

@@ -33,6 +33,7 @@ struct sock {
 	bool nospace; /* a send or a look found no send room: the ACK that
 		       * makes room is an EPOLLOUT edge (Linux's SOCK_NOSPACE) */
 	bool on_wake; /* on st->wake: its room is to be looked at */
+	bool on_timed; /* on st->timed: corked, or a user timeout set */
 	bool nonblock;
 	bool corked; /* MSG_MORE data waits for more, or the next check */
 	bool reuseaddr, keepalive, nodelay; /* options before the pcb exists */
@@ -55,6 +56,7 @@ struct sock {
 	unsigned int acc_head, acc_n, acc_max;
 	struct sock *listener; /* queued in this listener's acceptq */
 	struct sock *wake_next; /* st->wake */
+	struct sock *timed_next; /* st->timed */
 	struct ep_item *eps; /* its registrations in readiness sets */
 };
 
@@ -67,6 +69,8 @@ struct sock *sock_new(struct pn_stack *st);
 void sock_free(struct sock *so);
 
 /* sock_lwip.c */
+void sock_time(struct sock *so); /* on st->timed (sock_check_timeouts) */
+void sock_untime(struct sock *so); /* off it (the socket goes) */
 void sock_setup_pcb(struct sock *so, struct tcp_pcb *pcb);
 void sock_apply_keepalive(struct sock *so);
 err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err);

@@ -57,6 +57,8 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 	/* MSG_MORE: the data waits for more, at most until the stack's next
 	 * socket check (sock_check_timeouts()), as a cork would */
 	so->corked = more;
+	if (more)
+		sock_time(so);
 	if (!more)
 		tcp_output(so->pcb);
 	return (ssize_t)n;

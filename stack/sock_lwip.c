@@ -151,6 +151,27 @@ void sock_setup_pcb(struct sock *so, struct tcp_pcb *pcb)
 		pcb->sv = pcb->rto = 1000 / TCP_SLOW_INTERVAL;
 }
 
+/* lwIP's LWIP_HOOK_TCP_INPACKET_PCB (configs/lwipopts.h): ERR_OK lets
+ * lwIP take the segment. At max_conns, counting the connections a
+ * listener has in hand (SYN received, not yet established), a new SYN is
+ * dropped, as a kernel listener drops one when its queue is full: no
+ * reset, the client retries; every established connection goes on. */
+signed char pinnet_tcp_in_hook(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
+{
+	struct pn_stack *st;
+	const struct tcp_pcb_listen *l;
+
+	if (pcb->state != LISTEN ||
+	    (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+		return ERR_OK;
+	st = stack_current();
+	l = (const struct tcp_pcb_listen *)pcb;
+	if (st->socks_used + l->accepts_pending < st->o.max_conns)
+		return ERR_OK;
+	st->stats.syn_refused++;
+	return ERR_MEM;
+}
+
 err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 {
 	struct sock *l = arg, *so;
@@ -158,6 +179,7 @@ err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 	if (err != ERR_OK || !newpcb || !l)
 		return ERR_VAL;
 	if (l->acc_n == l->acc_max || !(so = sock_new(l->st))) {
+		l->st->stats.accept_overflow++;
 		tcp_abort(newpcb);
 		return ERR_ABRT;
 	}
@@ -224,16 +246,46 @@ void sock_close_pcb(struct sock *so)
 		tcp_abort(pcb); /* the zombie, if any, hears of it */
 }
 
+void sock_time(struct sock *so)
+{
+	if (so->on_timed)
+		return;
+	so->on_timed = true;
+	so->timed_next = so->st->timed;
+	so->st->timed = so;
+}
+
+void sock_untime(struct sock *so)
+{
+	struct sock **pp = &so->st->timed;
+
+	if (!so->on_timed)
+		return;
+	while (*pp != so)
+		pp = &(*pp)->timed_next;
+	*pp = so->timed_next;
+	so->on_timed = false;
+}
+
 /* From the stack's loop, every 50 ms: TCP_USER_TIMEOUT (data unacknowledged
  * longer aborts the connection with ETIMEDOUT, as on Linux) and MSG_MORE
- * data that no further send came to push. now is stack_now_ms(). */
+ * data that no further send came to push. now is stack_now_ms(). Only the
+ * sockets on st->timed (corked ones, those with a user timeout) are
+ * looked at: idle connections cost nothing here. */
 void sock_check_timeouts(struct pn_stack *st, uint64_t now)
 {
-	for (unsigned int i = 0; i < st->nsocks; i++) {
-		struct sock *so = st->socks[i];
+	struct sock **pp = &st->timed;
 
-		if (!so || !so->pcb || so->listening)
+	while (*pp) {
+		struct sock *so = *pp;
+
+		if (!so->pcb || so->listening ||
+		    (!so->corked && !so->user_timeout_ms)) {
+			*pp = so->timed_next; /* nothing to watch any more */
+			so->on_timed = false;
 			continue;
+		}
+		pp = &so->timed_next;
 		if (so->corked) {
 			so->corked = false;
 			tcp_output(so->pcb);

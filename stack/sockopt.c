@@ -96,6 +96,8 @@ PN_EXPORT int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 			if (v < 0)
 				return -EINVAL;
 			so->user_timeout_ms = (uint32_t)v;
+			if (v)
+				sock_time(so);
 			return 0;
 		}
 	}

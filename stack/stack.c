@@ -33,7 +33,7 @@
 
 /* The last field of struct pn_stack_opts: what a bigger, newer struct
  * holds past it must be zero (opts.h). Update when a field is added. */
-#define STACK_OPTS_LAST flags
+#define STACK_OPTS_LAST max_conns
 _Static_assert(sizeof(struct pn_stack_opts) - OFFSETOFEND(struct pn_stack_opts,
 							  STACK_OPTS_LAST) <
 		       _Alignof(struct pn_stack_opts),
@@ -131,6 +131,8 @@ PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
 		return -EINVAL;
 	all = st->stats;
 	all.rx_reads_armed = st->rx_inflight;
+	all.conns = st->socks_used;
+	all.conn_heap_bytes = sock_heap_bytes();
 	memset(s, 0, sz);
 	memcpy(s, &all, sz < sizeof(all) ? sz : sizeof(all));
 	return 0;
@@ -198,6 +200,9 @@ static int check_opts(const struct pn_stack_opts *o)
 				    o->prefix);
 	if (!o->addr.s_addr)
 		return stack_seterr(NULL, EINVAL, "no IPv4 address given");
+	if (o->max_conns > STACK_MAX_CONNS)
+		return stack_seterr(NULL, EINVAL, "max_conns %u: at most %u",
+				    o->max_conns, STACK_MAX_CONNS);
 	if (o->rx_depth > 256)
 		return stack_seterr(NULL, EINVAL, "rx_depth %u: at most 256",
 				    o->rx_depth);
@@ -281,6 +286,8 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	st->o.sz = sizeof(st->o);
 	if (!st->o.rx_depth)
 		st->o.rx_depth = 4;
+	if (!st->o.max_conns)
+		st->o.max_conns = STACK_MAX_CONNS;
 	st->fd = -1;
 	st->evfd = -1;
 	atomic_init(&st->driver, stack_self());
@@ -644,5 +651,6 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 	pn_pool_destroy(st->pool);
 	io_uring_queue_exit(&st->ring);
 	free(st->socks);
+	free(st->free_ids);
 	free(st);
 }

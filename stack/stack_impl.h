@@ -37,6 +37,7 @@ struct rxbuf {
  * and options): its pbuf (struct, headers, data) fits SEG_BUF_SIZE and
  * its IPv4 length 65535 */
 #define STACK_GSO_MAX (SEG_BUF_SIZE - 256)
+#define STACK_MAX_CONNS (1u << 20) /* pn_stack_opts.max_conns, at most */
 #define RX_COPY_MAX (SMALL_BUF_SIZE - RX_HDR - VNET_HDR_LEN)
 
 /* Owner tags of the stack's buffers (leak reports name them). */
@@ -79,8 +80,12 @@ struct pn_stack {
 	uint8_t mac[6];
 	unsigned int rx_inflight; /* reads submitted */
 	unsigned int sq_unsubmitted; /* SQEs prepared since the last submit */
-	struct sock **socks; /* index = socket number */
-	unsigned int nsocks;
+	struct sock **socks; /* index = socket number; NULL: free */
+	unsigned int nsocks; /* slots in socks */
+	unsigned int socks_used; /* of them, open sockets */
+	int *free_ids; /* a stack of free socket numbers */
+	unsigned int nfree;
+	struct sock *timed; /* sockets the 50 ms check looks at */
 	struct sock *wake; /* sockets whose send room an ACK may have freed */
 	struct ep **eps; /* readiness sets (epoll.c); index = set number */
 	unsigned int neps;
@@ -171,6 +176,7 @@ void tx_complete(struct pn_stack *st, uint64_t ud, int res);
 /* sock.c */
 void sock_abort_all(struct pn_stack *st);
 void sock_check_timeouts(struct pn_stack *st, uint64_t now_ms);
+size_t sock_heap_bytes(void); /* an idle connection's: pcb + socket */
 
 /* poll.c: the sockets on st->wake that have send room are notified */
 void sock_wake_writers(struct pn_stack *st);

@@ -113,6 +113,16 @@ static int set_stack(struct app_opts *ao, const char *k, const char *v,
 			ao->so.rx_depth = (unsigned int)x;
 		return 0;
 	}
+	if (!strcmp(k, "max_conns")) {
+		x = strtoul(v, &end, 10);
+		if (*end || !*v || !x || x > 1048576) {
+			snprintf(err, errlen, "max_conns %s: want 1 to 1048576",
+				 v);
+			return -1;
+		}
+		ao->so.max_conns = (unsigned int)x;
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key '%s' in [stack]", k);
 	return -1;
 }
@@ -162,7 +172,7 @@ static void usage(FILE *f, const char *prog, const char *what,
 	fprintf(f,
 		"usage: %s [options]\n%s\n\n"
 		"%s--config FILE    INI file: [stack] iface, backend, addr, gw, mac,\n"
-		"                       rx_depth, port; [pool] and [class SIZE] for the\n"
+		"                       rx_depth, port, max_conns; [pool] and [class SIZE] for the\n"
 		"                       pool (configs/stack.conf, configs/pool.conf)\n"
 		"  -i, --iface NAME     interface (packet backend) or TAP device name\n"
 		"  -b, --backend KIND   packet (AF_PACKET on the interface) or tap\n"
@@ -343,6 +353,12 @@ void app_report(struct pn_stack *st)
 		(unsigned long long)s.tx_writes,
 		(unsigned long long)s.tx_copied,
 		(unsigned long long)s.tx_app_bytes);
+	if (s.syn_refused || s.accept_overflow)
+		fprintf(stderr,
+			"pinnet: connections refused: %llu SYNs at max_conns, "
+			"%llu reset with the accept queue full\n",
+			(unsigned long long)s.syn_refused,
+			(unsigned long long)s.accept_overflow);
 	/* what is still out: receive buffers armed for reads, and anything
 	 * a connection did not give back */
 	fprintf(stderr, "pinnet: buffers out:");

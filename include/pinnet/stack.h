@@ -78,6 +78,12 @@ struct pn_stack_opts {
 	unsigned int
 		rx_depth; /* reads in flight (default 4: more wake more waiters per frame) */
 	unsigned int flags; /* PN_STACK_* */
+	/* sockets open at once, connections waiting to be accepted
+	 * included (0: 1048576). At the limit a new connection's SYN is
+	 * dropped (counted in syn_refused; the client retries, as when a
+	 * kernel listener's queue is full) and pn_socket() fails with
+	 * EMFILE; established connections go on. */
+	unsigned int max_conns;
 };
 
 /*
@@ -186,6 +192,12 @@ struct pn_stack_stats {
 	uint64_t tx_copied; /* of those, bytes the stack copied */
 	uint64_t submits; /* ring submissions of the stack's loop */
 	uint64_t tx_writes; /* writes of frames and super-frames */
+	uint64_t conns; /* sockets open now (listeners, unaccepted ones) */
+	uint64_t syn_refused; /* SYNs dropped at max_conns */
+	uint64_t accept_overflow; /* connections reset: accept queue full */
+	/* heap an idle established connection costs: lwIP's pcb and the
+	 * socket record (its pinned pool memory is 0 while no data waits) */
+	uint64_t conn_heap_bytes;
 };
 
 /*

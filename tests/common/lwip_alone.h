@@ -43,4 +43,11 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 	return opts;
 }
 
+signed char pinnet_tcp_in_hook(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
+{
+	(void)pcb;
+	(void)hdr;
+	return 0; /* ERR_OK: lwIP takes the segment */
+}
+
 #endif
