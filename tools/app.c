@@ -353,6 +353,11 @@ void app_report(struct pn_stack *st)
 		(unsigned long long)s.tx_writes,
 		(unsigned long long)s.tx_copied,
 		(unsigned long long)s.tx_app_bytes);
+	fprintf(stderr,
+		"pinnet: connections: %llu open at exit, %llu bytes of heap "
+		"each while idle (pcb and socket)\n",
+		(unsigned long long)s.conns,
+		(unsigned long long)s.conn_heap_bytes);
 	if (s.syn_refused || s.accept_overflow)
 		fprintf(stderr,
 			"pinnet: connections refused: %llu SYNs at max_conns, "

@@ -33,7 +33,8 @@
 struct conn {
 	struct conn *prev, *next; /* every open connection */
 	int sock;
-	char req[REQMAX]; /* received request bytes */
+	char *req; /* received request bytes: NULL, rbuf while served, or
+		    * its own buffer while it keeps some (see serve()) */
 	size_t rlen;
 	char head[512]; /* response head being sent */
 	size_t hlen, hoff;
@@ -42,13 +43,18 @@ struct conn {
 	int fd; /* file being served, or -1 for /bytes/N */
 	bool keep; /* keep-alive after this response */
 	bool closing; /* close once the response is out */
-	char *chunk; /* a file's body bytes read, not yet sent */
+	char *chunk; /* a file's body bytes read, not yet sent (allocated
+		      * for a file's response, freed after it) */
 	const char *cdata; /* the bytes being sent: chunk or the pattern */
 	size_t clen, coff;
 };
 
+/* Request bytes are read here while a connection is served; only one that
+ * keeps some afterwards (a partial or pipelined request) gets its own
+ * buffer: a connection waiting for its next request costs its record. */
+static char rbuf[REQMAX];
 static const char *root = ".";
-static uint64_t served, errors;
+static uint64_t served, errors, refused;
 static struct conn *conns; /* the open connections */
 static unsigned int nconns;
 
@@ -57,6 +63,8 @@ static void conn_reset(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	free(c->chunk);
+	c->chunk = NULL;
 	c->hlen = c->hoff = 0;
 	c->body_left = c->body_off = 0;
 	c->clen = c->coff = 0;
@@ -67,7 +75,8 @@ static void drop(struct net *n, struct conn *c)
 {
 	conn_reset(c);
 	net_close(n, c->sock);
-	free(c->chunk);
+	if (c->req != rbuf)
+		free(c->req);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -221,7 +230,11 @@ static int fill(struct conn *c)
 	size_t want = c->body_left < CHUNK ? (size_t)c->body_left : CHUNK;
 
 	if (c->fd >= 0) {
-		ssize_t r = pread(c->fd, c->chunk, want, (off_t)c->body_off);
+		ssize_t r;
+
+		if (!c->chunk && !(c->chunk = malloc(CHUNK)))
+			return -1;
+		r = pread(c->fd, c->chunk, want, (off_t)c->body_off);
 
 		if (r <= 0)
 			return -1;
@@ -312,7 +325,7 @@ static bool pump(struct net *n, struct conn *c)
  * goes on until the socket would block (EAGAIN), reading while no response
  * is pending and sending while one is, so no readiness is left unused.
  */
-static bool serve(struct net *n, struct conn *c, uint32_t rev)
+static bool serve_bytes(struct net *n, struct conn *c, uint32_t rev)
 {
 	ssize_t r;
 
@@ -351,6 +364,30 @@ static bool serve(struct net *n, struct conn *c, uint32_t rev)
 	return true;
 }
 
+/* serve_bytes() with the connection's request bytes in rbuf meanwhile;
+ * what it keeps of them afterwards moves to a buffer of its own. */
+static bool serve(struct net *n, struct conn *c, uint32_t rev)
+{
+	bool ok;
+
+	if (!c->req)
+		c->req = rbuf;
+	ok = serve_bytes(n, c, rev);
+	if (c->req == rbuf) {
+		c->req = NULL;
+		if (ok && c->rlen) {
+			c->req = malloc(REQMAX);
+			if (!c->req)
+				return false;
+			memcpy(c->req, rbuf, c->rlen);
+		}
+	} else if (!c->rlen) {
+		free(c->req);
+		c->req = NULL;
+	}
+	return ok;
+}
+
 /* Every connection waiting on the listener. */
 static void accept_all(struct net *n, int ep, int ls)
 {
@@ -360,13 +397,12 @@ static void accept_all(struct net *n, int ep, int ls)
 		struct conn *c =
 			nconns < MAXCONN ? calloc(1, sizeof(*c)) : NULL;
 
-		if (c)
-			c->chunk = malloc(CHUNK);
-		if (!c || !c->chunk) {
-			fprintf(stderr,
-				"pinnet-httpd: %s: connection refused\n",
-				c ? "out of memory" : "connection limit");
-			free(c);
+		if (!c) {
+			if (!refused++)
+				fprintf(stderr,
+					"pinnet-httpd: connection refused (%s); counting the others\n",
+					nconns < MAXCONN ? "out of memory" :
+							   "connection limit");
 			net_close(n, cs);
 			continue;
 		}
@@ -450,8 +486,9 @@ int main(int argc, char **argv)
 	net_epoll_close(n, ep);
 	net_close(n, ls);
 	fprintf(stderr,
-		"pinnet-httpd: %" PRIu64 " responses, %" PRIu64 " errors\n",
-		served, errors);
+		"pinnet-httpd: %" PRIu64 " responses, %" PRIu64
+		" errors, %" PRIu64 " connections refused\n",
+		served, errors, refused);
 	net_report(n);
 	net_destroy(n);
 	return 0;

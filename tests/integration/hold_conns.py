@@ -23,6 +23,8 @@ ap.add_argument("--expect", type=int, default=-1)
 ap.add_argument("--connect-timeout", type=float, default=30.0)
 ap.add_argument("--window", type=int, default=200)
 ap.add_argument("--hold", type=float, default=0.0)
+ap.add_argument("--src", default="", help="source addresses A,B,...: process i binds to the i-th (mod their number)")
+ap.add_argument("--no-echo", action="store_true", help="hold the connections idle (no bytes) --hold seconds, then close")
 a = ap.parse_args()
 procs = a.procs or max(1, (a.n + 9999) // 10000)
 
@@ -68,10 +70,14 @@ def worker(idx, share, barrier, q):
     up = []
     nxt = 0
     t0 = time.monotonic()
+    srcs = [x for x in a.src.split(",") if x]
+    src = srcs[idx % len(srcs)] if srcs else None
     while nxt < share or pending:
         while nxt < share and len(pending) < a.window:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
+            if src:
+                s.bind((src, 0))
             try:
                 s.connect((a.ip, a.port))
             except BlockingIOError:
@@ -97,6 +103,11 @@ def worker(idx, share, barrier, q):
     t_up = time.monotonic() - t0
     q.put(("up", idx, len(up), failed[:5], len(failed), t_up))
     barrier.wait()  # every process holds all its connections now
+    if a.no_echo:
+        time.sleep(a.hold)
+        for s in up:
+            s.close()
+        return
     for rnd in range(2 if a.hold else 1):
         if rnd:
             time.sleep(a.hold)  # held meanwhile: others flood the server
@@ -116,7 +127,7 @@ def main():
     for p in ps:
         p.start()
     ups, echoes = [], []
-    rounds = 2 if a.hold else 1
+    rounds = 0 if a.no_echo else 2 if a.hold else 1
     while len(echoes) < procs * rounds:
         m = q.get(timeout=600)
         (ups if m[0] == "up" else echoes).append(m)
@@ -127,8 +138,15 @@ def main():
                   f"({procs} processes), {n_fail} failed"
                   + (f" ({'; '.join(sum((u[3] for u in ups), [])[:3])})" if n_fail else ""),
                   flush=True)
+    if a.no_echo:
+        while not ups or len(ups) < procs:
+            ups.append(q.get(timeout=600))
+            if len(ups) == procs:
+                print(f"held: {sum(u[2] for u in ups)} of {a.n} connections up in "
+                      f"{max(u[5] for u in ups):.1f} s ({procs} processes), "
+                      f"{sum(u[4] for u in ups)} failed", flush=True)
     for p in ps:
-        p.join(60)
+        p.join(a.hold + 60 if a.no_echo else 60)
     n_up = sum(u[2] for u in ups)
     bad = 0
     for rnd in range(rounds):
