@@ -2,12 +2,14 @@
 /*
  * Zero copy: received segments lent where they lie in the pool
  * (pn_recv_zc), and sends from pool buffers the application filled
- * (pn_send_buf + pn_send_zc), held until the peer acknowledged them, also
- * past pn_close() (a zombie record keeps returning them).
+ * (pn_send_buf + pn_send_zc) or a file was read into (pn_sendfile), held
+ * until the peer acknowledged them, also past pn_close() (a zombie record
+ * keeps returning them).
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "sock.h"
@@ -216,4 +218,113 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 err:
 	free(z); /* the buffer stays the caller's */
 	return rc;
+}
+
+/*
+ * The data of one pn_sendfile() chunk: whole wire segments, as many as
+ * one offloaded segment carries, so no frame of a super-frame is short.
+ */
+static size_t sendfile_chunk(const struct tcp_pcb *pcb)
+{
+	size_t wire = pcb->mss - ((pcb->flags & TF_TIMESTAMP) ? 12 : 0);
+	size_t c = wire ? (STACK_GSO_MAX - 64) / wire * wire : 0;
+
+	if (!pcb->gso_max || c == 0)
+		c = wire ? wire : 536;
+	return c > 0xffff ? 0xffff : c;
+}
+
+PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
+			      off_t *offset, size_t count)
+{
+	struct sock *so;
+	size_t done = 0;
+	off_t pos;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (so->listening)
+		return -ENOTCONN;
+	if (in_fd < 0)
+		return -EBADF;
+	pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
+	if (pos < 0)
+		return errno == ESPIPE ? -EINVAL : -errno;
+	while (done < count) {
+		struct zc_tx *z;
+		size_t n;
+		ssize_t r;
+		void *buf;
+		err_t err;
+
+		rc = sock_can_send(so);
+		if (rc)
+			break;
+		n = sendfile_chunk(so->pcb);
+		if (n > count - done)
+			n = count - done;
+		/* room for half a chunk at least: smaller pieces would cost
+		 * a buffer and a segment each */
+		if (!sock_writable(so, 8) ||
+		    tcp_sndbuf(so->pcb) < (n + 1) / 2) {
+			if (done)
+				break; /* what is queued goes out first */
+			rc = sock_wait(so, POLLOUT, so->nonblock);
+			if (rc)
+				break;
+			continue;
+		}
+		if (n > tcp_sndbuf(so->pcb))
+			n = tcp_sndbuf(so->pcb);
+		buf = pn_buf_alloc(st->pool, n, OWNER_APP_ZC);
+		z = buf ? malloc(sizeof(*z)) : NULL;
+		if (!z) {
+			pn_send_buf_free(st, buf);
+			rc = -ENOMEM;
+			break;
+		}
+		/* the file's bytes land in the pool buffer the frames are
+		 * written from: the read is the one copy */
+		r = pread(in_fd, buf, n, pos);
+		if (r <= 0) {
+			rc = r < 0 ? -errno : 0; /* 0: the end of the file */
+			pn_buf_free(st->pool, buf);
+			free(z);
+			break;
+		}
+		if (!so->pcb->unacked && !so->pcb->unsent)
+			so->last_progress_ms = stack_now_ms();
+		err = tcp_write(so->pcb, buf, (u16_t)r,
+				done + (size_t)r < count ? TCP_WRITE_FLAG_MORE :
+							   0);
+		if (err != ERR_OK) {
+			pn_buf_free(st->pool, buf);
+			free(z);
+			rc = errno_of(err);
+			if (err == ERR_MEM)
+				sock_send_blocked(so);
+			break;
+		}
+		pos += r;
+		done += (size_t)r;
+		so->sent_total += (uint64_t)r;
+		st->stats.tx_app_bytes += (uint64_t)r;
+		*z = (struct zc_tx){ NULL, buf, so->sent_total };
+		if (so->zc_tail)
+			so->zc_tail->next = z;
+		else
+			so->zc_head = z;
+		so->zc_tail = z;
+		if ((size_t)r < n)
+			break; /* a short read: the file ends here */
+	}
+	if (!done)
+		return rc;
+	tcp_output(so->pcb);
+	if (offset)
+		*offset = pos;
+	else
+		lseek(in_fd, pos, SEEK_SET);
+	return (ssize_t)done;
 }

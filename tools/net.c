@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -214,6 +215,16 @@ int net_poll(struct net *n, struct pn_pollfd *fds, unsigned int nfds,
 	for (unsigned int i = 0; i < nfds; i++)
 		fds[i].revents = n->pfd[i].revents;
 	return rc;
+}
+
+ssize_t net_sendfile(struct net *n, int s, int fd, off_t *off, size_t count)
+{
+	ssize_t r;
+
+	if (!n->kernel)
+		return pn_sendfile(n->st, s, fd, off, count);
+	r = sendfile(s, fd, off, count);
+	return r < 0 ? -errno : r;
 }
 
 int net_epoll_create(struct net *n)

@@ -36,6 +36,11 @@ ssize_t net_send(struct net *n, int s, const void *buf, size_t len);
  * leave together, with no Nagle wait between them */
 ssize_t net_send_more(struct net *n, int s, const void *buf, size_t len,
 		      bool more);
+/* Up to count bytes of file fd from *off (moved on) to s: sendfile(2) on
+ * kernel sockets, pn_sendfile() on the stack (the file read into pool
+ * buffers and sent from them). Bytes queued, 0 at the file's end, -errno
+ * (-EAGAIN: no room). */
+ssize_t net_sendfile(struct net *n, int s, int fd, off_t *off, size_t count);
 /* TCP_NODELAY on: small writes leave at once (what MSG_MORE does not
  * hold). 0 or -errno. */
 int net_set_nodelay(struct net *n, int s);

@@ -43,9 +43,7 @@ struct conn {
 	int fd; /* file being served, or -1 for /bytes/N */
 	bool keep; /* keep-alive after this response */
 	bool closing; /* close once the response is out */
-	char *chunk; /* a file's body bytes read, not yet sent (allocated
-		      * for a file's response, freed after it) */
-	const char *cdata; /* the bytes being sent: chunk or the pattern */
+	const char *cdata; /* the /bytes/N pattern bytes being sent */
 	size_t clen, coff;
 };
 
@@ -63,8 +61,6 @@ static void conn_reset(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	free(c->chunk);
-	c->chunk = NULL;
 	c->hlen = c->hoff = 0;
 	c->body_left = c->body_off = 0;
 	c->clen = c->coff = 0;
@@ -224,45 +220,29 @@ static void pattern_init(void)
 		pattern[i] = (char)(i % 251);
 }
 
-/* Point c->cdata at the next body bytes. */
-static int fill(struct conn *c)
+/* Point c->cdata at the next bytes of a /bytes/N body. */
+static void fill(struct conn *c)
 {
-	size_t want = c->body_left < CHUNK ? (size_t)c->body_left : CHUNK;
-
-	if (c->fd >= 0) {
-		ssize_t r;
-
-		if (!c->chunk && !(c->chunk = malloc(CHUNK)))
-			return -1;
-		r = pread(c->fd, c->chunk, want, (off_t)c->body_off);
-
-		if (r <= 0)
-			return -1;
-		want = (size_t)r;
-		c->cdata = c->chunk;
-	} else {
-		c->cdata = pattern + c->body_off % 251;
-	}
-	c->clen = want;
+	c->cdata = pattern + c->body_off % 251;
+	c->clen = c->body_left < CHUNK ? (size_t)c->body_left : CHUNK;
 	c->coff = 0;
-	return 0;
 }
 
-/* A file's body on kernel sockets: sendfile(2), as nginx serves it, so
- * the comparison with it is fair. false when the connection should go;
- * true when done or waiting for room. */
-static bool pump_sendfile(struct conn *c)
+/* A file's body: sendfile(2) on kernel sockets, as nginx serves it;
+ * pn_sendfile() on the stack, which reads the file into pool buffers and
+ * sends from them. false when the connection should go; true when done
+ * or waiting for room. */
+static bool pump_file(struct net *n, struct conn *c)
 {
 	while (c->body_left) {
 		off_t off = (off_t)c->body_off;
-		ssize_t r =
-			sendfile(c->sock, c->fd, &off,
-				 c->body_left < CHUNK ? c->body_left : CHUNK);
+		ssize_t r = net_sendfile(n, c->sock, c->fd, &off,
+					 (size_t)c->body_left);
 
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		if (r == -EAGAIN || r == -EINTR)
 			return true;
 		if (r <= 0)
-			return false;
+			return false; /* an error, or the file shrank */
 		c->body_off += (uint64_t)r;
 		c->body_left -= (uint64_t)r;
 	}
@@ -286,15 +266,15 @@ static bool pump(struct net *n, struct conn *c)
 			return false;
 		c->hoff += (size_t)r;
 	}
-	if (c->fd >= 0 && !net_stack(n)) {
-		if (!pump_sendfile(c))
+	if (c->fd >= 0) {
+		if (!pump_file(n, c))
 			return false;
 		if (c->body_left)
 			return true;
 	}
 	while (c->body_left) {
-		if (c->coff == c->clen && fill(c))
-			return false;
+		if (c->coff == c->clen)
+			fill(c);
 		r = net_send_more(n, c->sock, c->cdata + c->coff,
 				  c->clen - c->coff,
 				  c->body_left > c->clen - c->coff);

@@ -303,6 +303,21 @@ void *pn_send_buf(struct pn_stack *st, size_t size);
 void pn_send_buf_free(struct pn_stack *st, void *buf);
 ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len);
 
+/*
+ * pn_sendfile - as sendfile(2): up to count bytes of in_fd (a regular
+ * file, or anything pread(2) reads), from *offset (updated) or, with
+ * offset NULL, from the file's position (moved on). The stack's answer to
+ * the kernel's zero-copy sendfile: the bytes are read into pool buffers
+ * and sent from there, copied by nothing else (each buffer goes back
+ * once the peer acknowledged it). Blocking as pn_send: waits for send
+ * room until some bytes are queued. Returns bytes queued (fewer at the end
+ * of the file; 0 at it), or -errno as pn_send, and EBADF, EINVAL (in_fd
+ * not seekable), EIO and the other errors of pread(2), ENOMEM (the pool
+ * had no buffer).
+ */
+ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd, off_t *offset,
+		    size_t count);
+
 /* pn_shutdown - SHUT_RD, SHUT_WR, SHUT_RDWR. EBADF, ENOTCONN, EINVAL. */
 int pn_shutdown(struct pn_stack *st, int s, int how);
 

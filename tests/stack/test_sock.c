@@ -577,6 +577,90 @@ static void test_vectored_and_zero_copy(void)
 	close(ls);
 }
 
+/* pn_sendfile: a file read into pool buffers and sent from them, nothing
+ * copied by the stack; sendfile(2)'s offsets and its errors. */
+static void test_sendfile(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5010);
+	struct pn_pool_part_stats before, after;
+	struct pn_stack_stats s0, s1;
+	const size_t size = 3 * 1024 * 1024 + 123;
+	char path[] = "/tmp/pinnet-sendfile.XXXXXX";
+	char *data = malloc(size), *back = malloc(size);
+	int ls = kernel_listen(5010), s, c, fd, p[2];
+	struct pn_pollfd pf;
+	size_t got = 0;
+	bool again = false;
+	off_t off = 0;
+
+	CU_ASSERT_FATAL(ls >= 0 && data && back);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)(i * 31 + (i >> 12));
+	fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(path);
+	CU_ASSERT_FATAL(write(fd, data, size) == (ssize_t)size);
+	s = pn_socket(st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CU_ASSERT_EQUAL(pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)),
+			-EINPROGRESS);
+	pf = (struct pn_pollfd){ s, POLLOUT, 0 };
+	CU_ASSERT_EQUAL_FATAL(pn_poll(st, &pf, 1, 2000), 1);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+	pn_pool_stats(pn_stack_pool(st), 1, &before, sizeof(before));
+	pn_stack_stats(st, &s0, sizeof(s0));
+
+	/* the whole file, from an offset that moves on; the kernel reads */
+	for (int i = 0; i < 200000 && got < size; i++) {
+		ssize_t n = pn_sendfile(st, s, fd, &off, size - (size_t)off);
+
+		if (n == -EAGAIN)
+			again = true;
+		else
+			CU_ASSERT_FATAL(n >= 0);
+		n = recv(c, back + got, size - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		pn_stack_process(st, 0);
+	}
+	CU_ASSERT_EQUAL(got, size);
+	CU_ASSERT_EQUAL(off, (off_t)size);
+	CU_ASSERT(memcmp(data, back, size) == 0);
+	CU_ASSERT(again); /* 3 MiB is more than lwIP's send buffer */
+	pn_stack_stats(st, &s1, sizeof(s1));
+	CU_ASSERT_EQUAL(s1.tx_copied, s0.tx_copied);
+	CU_ASSERT_EQUAL(s1.tx_app_bytes - s0.tx_app_bytes, size);
+	/* at the end of the file: 0 */
+	CU_ASSERT_EQUAL(pn_sendfile(st, s, fd, &off, 100), 0);
+
+	/* no offset: from the file's position, which moves on */
+	CU_ASSERT_EQUAL(lseek(fd, 1000, SEEK_SET), 1000);
+	CU_ASSERT_EQUAL(pn_sendfile(st, s, fd, NULL, 500), 500);
+	CU_ASSERT_EQUAL(lseek(fd, 0, SEEK_CUR), 1500);
+	CU_ASSERT_EQUAL(kernel_read(c, back, 500), 500);
+	CU_ASSERT(memcmp(back, data + 1000, 500) == 0);
+
+	/* errors: no file, a pipe (no offsets), a listener */
+	CU_ASSERT_EQUAL(pn_sendfile(st, s, -1, NULL, 10), -EBADF);
+	CU_ASSERT_FATAL(pipe(p) == 0);
+	CU_ASSERT_EQUAL(pn_sendfile(st, s, p[0], NULL, 10), -EINVAL);
+	close(p[0]);
+	close(p[1]);
+	CU_ASSERT_EQUAL(pn_sendfile(st, 9999, fd, NULL, 10), -EBADF);
+
+	/* every pool buffer back once the kernel acknowledged */
+	pump(100);
+	pn_pool_stats(pn_stack_pool(st), 1, &after, sizeof(after));
+	CU_ASSERT_EQUAL(after.in_use, before.in_use);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	close(c);
+	close(ls);
+	close(fd);
+	free(data);
+	free(back);
+	pump(20);
+}
+
 /* Non-blocking connect and the descriptor for an outside event loop. */
 static void test_nonblocking_and_event_fd(void)
 {
@@ -635,6 +719,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_client_of_kernel),
 	CU_TEST_ENTRY(test_server_for_kernel),
 	CU_TEST_ENTRY(test_vectored_and_zero_copy),
+	CU_TEST_ENTRY(test_sendfile),
 	CU_TEST_ENTRY(test_nonblocking_and_event_fd),
 };
 
