@@ -27,6 +27,10 @@ for t in wrk nginx; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t missing (scripts/setup.sh installs wrk and nginx-light)"; exit 77; }
 done
 
+# an idle set still held when the benchmark ends (or fails) goes too
+hold_pid=
+trap 'rc=$?; [ -n "$hold_pid" ] && kill -TERM -- "-$hold_pid" 2>/dev/null; (exit $rc); cleanup' EXIT
+
 make_pair
 make_kernel_pair
 # the idle clients' source addresses: 8 on each of the peer's ends, all
@@ -98,6 +102,7 @@ hold() {
 unhold() {
 	kill -TERM -- "-$hold_pid" 2>/dev/null || true
 	wait "$hold_pid" 2>/dev/null || true
+	hold_pid=
 	sleep 3 # the closes go through
 }
 
