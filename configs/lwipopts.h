@@ -103,6 +103,15 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 			      const struct tcp_pcb *pcb, uint32_t *opts);
 #define LWIP_HOOK_TCP_OUT_ADD_TCPOPTS(p, hdr, pcb, opts) \
 	pinnet_tcp_out_hook(p, hdr, pcb, opts)
+
+/* ---- connections by 4-tuple (patch 0005): tcp_input() finds a segment's
+ * pcb in a hash table of the active and TIME-WAIT pcbs; its buckets are
+ * lwIP's bookkeeping, from libc, not the pinned pool (mem_malloc would
+ * place blocks of 1 KiB and more there). */
+#include <stdlib.h>
+#define LWIP_TCP_PCB_HASH_ALLOC(size) malloc(size)
+#define LWIP_TCP_PCB_HASH_FREE(ptr) free(ptr)
+
 #define LWIP_NETIF_STATUS_CALLBACK 1
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define ETH_PAD_SIZE 0

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lwip/tcp.h"
 
@@ -17,6 +18,8 @@ void tcp_loss_recovery(void);
  * the frame (ip4: its IPv4 header, len bytes from there), unmark after. */
 struct dsack_mark {
 	struct tcp_pcb *pcb;
+	ip4_addr_t local_ip, remote_ip; /* its 4-tuple, to find it again */
+	uint16_t local_port, remote_port;
 	struct tcp_sack_range saved[LWIP_TCP_MAX_SACK_NUM];
 };
 bool tcp_dsack_mark(const void *ip4, size_t len, struct dsack_mark *m);
