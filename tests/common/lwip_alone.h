@@ -2,12 +2,13 @@
 /*
  * What pinnet's lwIP port expects from the stack (configs/lwipopts.h),
  * for programs that run lwIP alone (the lwIP unit test, the frame fuzzer):
- * the allocator hooks go to libc, the transmit offload's output hook does
- * nothing, and the 4-tuple's hooks (the pcb table's hash, ISNs) are
- * stack/tcp_hash.c's with the keys in lwip_alone_keys: zero unless the
- * program draws them (the fuzzer's runs repeat), the ISN's clock from the
- * program's sys_now(). Include once, in the program's one C file, after
- * lwIP's headers; link stack/tcp_hash.c, libxxhash and libsodium.
+ * the allocator hooks go to libc (lwip_alone_fail_allocs makes the next
+ * ones fail), the transmit offload's output hook does nothing, and the
+ * 4-tuple's hooks (the pcb table's hash, ISNs) are stack/tcp_hash.c's
+ * with the keys in lwip_alone_keys: zero unless the program draws them
+ * (the fuzzer's runs repeat), the ISN's clock from the program's
+ * sys_now(). Include once, in the program's one C file, after lwIP's
+ * headers; link stack/tcp_hash.c, libxxhash and libsodium.
  */
 #ifndef PINNET_TEST_LWIP_ALONE_H
 #define PINNET_TEST_LWIP_ALONE_H
@@ -25,13 +26,24 @@ void *pinnet_lwip_malloc(size_t size);
 void *pinnet_lwip_calloc(size_t n, size_t size);
 void pinnet_lwip_free(void *p);
 
+/* a test makes this many of lwIP's next allocations fail */
+int lwip_alone_fail_allocs;
+
 void *pinnet_lwip_malloc(size_t size)
 {
+	if (lwip_alone_fail_allocs > 0) {
+		lwip_alone_fail_allocs--;
+		return NULL;
+	}
 	return malloc(size);
 }
 
 void *pinnet_lwip_calloc(size_t n, size_t size)
 {
+	if (lwip_alone_fail_allocs > 0) {
+		lwip_alone_fail_allocs--;
+		return NULL;
+	}
 	return calloc(n, size);
 }
 
