@@ -109,6 +109,30 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 signed char pinnet_tcp_in_hook(struct tcp_pcb *pcb, const struct tcp_hdr *hdr);
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
 	pinnet_tcp_in_hook((struct tcp_pcb *)(pcb), hdr)
+
+/* ---- connections by 4-tuple (patch 0005): tcp_input() finds a segment's
+ * pcb in a hash table of the active and TIME-WAIT pcbs. Its hash is keyed
+ * with a random seed of the stack's (stack/tcp_hash.c: XXH3), so that a
+ * peer cannot choose ports that all land in one bucket; its buckets are
+ * lwIP's bookkeeping, from libc, not the pinned pool (mem_malloc would
+ * place blocks of 1 KiB and more there). Initial sequence numbers are RFC
+ * 6528's: SipHash-2-4 of the 4-tuple with a secret of the stack's, plus a
+ * 4 us clock (lwIP's own added the timer ticks to the last one: anyone
+ * could predict them). Both hooks find the stack from lwip_state. */
+struct ip4_addr;
+uint32_t pinnet_tcp_hash(const struct ip4_addr *local_ip, uint16_t local_port,
+			 const struct ip4_addr *remote_ip,
+			 uint16_t remote_port);
+uint32_t pinnet_tcp_isn(const struct ip4_addr *local_ip, uint16_t local_port,
+			const struct ip4_addr *remote_ip, uint16_t remote_port);
+#define LWIP_HOOK_TCP_HASH(local_ip, local_port, remote_ip, remote_port) \
+	pinnet_tcp_hash(local_ip, local_port, remote_ip, remote_port)
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
+	pinnet_tcp_isn(local_ip, local_port, remote_ip, remote_port)
+#include <stdlib.h>
+#define LWIP_TCP_PCB_HASH_ALLOC(size) malloc(size)
+#define LWIP_TCP_PCB_HASH_FREE(ptr) free(ptr)
+
 #define LWIP_NETIF_STATUS_CALLBACK 1
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define ETH_PAD_SIZE 0

@@ -23,7 +23,7 @@ clang "${cflags[@]}" -o "$out/fuzz_pool" tests/fuzz/fuzz_pool.c "${pool_src[@]}"
 clang "${cflags[@]}" -o "$out/fuzz_config" tests/fuzz/fuzz_config.c "${pool_src[@]}" -luring -linih -lpthread
 # lwIP with every UBSan check (patch 0001 fixed the one it found)
 clang "${cflags[@]}" -w -Istack -Istack/port -Itests/common -Iconfigs -I$lwip/include -o "$out/fuzz_frame" \
-	tests/fuzz/fuzz_frame.c stack/tcp_ext.c "${lwip_src[@]}"
+	tests/fuzz/fuzz_frame.c stack/tcp_ext.c stack/tcp_hash.c "${lwip_src[@]}" -lxxhash -lsodium
 
 rc=0
 for f in pool config frame; do

@@ -29,7 +29,9 @@ packages=(
 	libelf-dev
 	libinih-dev
 	libjson-c-dev
+	libsodium-dev
 	liburing-dev
+	libxxhash-dev
 	llvm
 	meson
 	nginx-light

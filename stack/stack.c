@@ -96,6 +96,24 @@ u32_t sys_now(void)
 	return (u32_t)(st ? st->now_ms : stack_now_ms());
 }
 
+/* ---- lwIP's hooks for a connection's 4-tuple (configs/lwipopts.h): the
+ * hash of lwIP's pcb table and RFC 6528 ISNs, keyed with the stack's
+ * secrets (tcp_hash.c) */
+
+uint32_t pinnet_tcp_hash(const ip4_addr_t *local_ip, uint16_t local_port,
+			 const ip4_addr_t *remote_ip, uint16_t remote_port)
+{
+	return tcp_tuple_hash(&stack_current()->tcp_keys, local_ip, local_port,
+			      remote_ip, remote_port);
+}
+
+uint32_t pinnet_tcp_isn(const ip4_addr_t *local_ip, uint16_t local_port,
+			const ip4_addr_t *remote_ip, uint16_t remote_port)
+{
+	return tcp_tuple_isn(&stack_current()->tcp_keys, local_ip, local_port,
+			     remote_ip, remote_port, stack_now_ns());
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 int stack_seterr(struct pn_stack *st, int err, const char *fmt, ...)
@@ -301,6 +319,11 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		while (getrandom(st->mac, 6, 0) != 6)
 			;
 		st->mac[0] = (uint8_t)((st->mac[0] & 0xfe) | 0x02);
+	}
+	err = tcp_keys_init(&st->tcp_keys); /* the 4-tuple's hash, ISNs */
+	if (err) {
+		stack_seterr(NULL, -err, "getrandom: %s", strerror(-err));
+		goto err_free;
 	}
 
 	err = ring_init(st);

@@ -103,6 +103,7 @@ struct pn_stack {
 	struct txrec *tx_open; /* tx.c: the super-frame being merged */
 	bool gso_off; /* the kernel refused a GSO write: no more merging */
 	unsigned int gso_refuse_test; /* PINNET_TEST_GSO_REFUSE: pretend */
+	struct tcp_keys tcp_keys; /* the 4-tuple's hash and ISNs (tcp_hash.c) */
 	char err[256];
 };
 

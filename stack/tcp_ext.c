@@ -79,16 +79,17 @@ void tcp_loss_recovery(void)
  * the window (measured in bench_stack.sh). Only segments of an
  * established connection that negotiated SACK, with no SYN/FIN/RST.
  */
+/* The connection of a segment, found as tcp_input() will (lwIP's pcb
+ * table, patch 0005): the 4-tuple is kept in m */
 static struct tcp_pcb *dsack_pcb(const struct ip_hdr *iph,
-				 const struct tcp_hdr *th)
+				 const struct tcp_hdr *th, struct dsack_mark *m)
 {
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		if (pcb->local_port == lwip_ntohs(th->dest) &&
-		    pcb->remote_port == lwip_ntohs(th->src) &&
-		    ip_2_ip4(&pcb->remote_ip)->addr == iph->src.addr &&
-		    ip_2_ip4(&pcb->local_ip)->addr == iph->dest.addr)
-			return pcb;
-	return NULL;
+	ip4_addr_copy(m->local_ip, iph->dest);
+	ip4_addr_copy(m->remote_ip, iph->src);
+	m->local_port = lwip_ntohs(th->dest);
+	m->remote_port = lwip_ntohs(th->src);
+	return tcp_hash_lookup(&m->local_ip, m->local_port, &m->remote_ip,
+			       m->remote_port, NETIF_NO_INDEX);
 }
 
 bool tcp_dsack_mark(const void *ip4, size_t len, struct dsack_mark *m)
@@ -114,7 +115,7 @@ bool tcp_dsack_mark(const void *ip4, size_t len, struct dsack_mark *m)
 		return false; /* no data, or not a plain data segment */
 	seq = lwip_ntohl(th->seqno);
 	end = seq + (uint32_t)(tot - ihl - doff);
-	pcb = dsack_pcb(iph, th);
+	pcb = dsack_pcb(iph, th, m);
 	if (!pcb || pcb->state != ESTABLISHED || !(pcb->flags & TF_SACK) ||
 	    TCP_SEQ_GT(end, pcb->rcv_nxt))
 		return false;
@@ -128,12 +129,14 @@ bool tcp_dsack_mark(const void *ip4, size_t len, struct dsack_mark *m)
 }
 
 /* After lwIP took the segment (and sent its ACK): the D-SACK block goes,
- * unless lwIP freed the connection meanwhile. */
+ * unless lwIP freed the connection meanwhile (then its tuple finds
+ * another pcb, or none). */
 void tcp_dsack_unmark(const struct dsack_mark *m)
 {
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		if (pcb == m->pcb) {
-			memcpy(pcb->rcv_sacks, m->saved, sizeof(m->saved));
-			return;
-		}
+	struct tcp_pcb *pcb =
+		tcp_hash_lookup(&m->local_ip, m->local_port, &m->remote_ip,
+				m->remote_port, NETIF_NO_INDEX);
+
+	if (pcb == m->pcb)
+		memcpy(pcb->rcv_sacks, m->saved, sizeof(m->saved));
 }
