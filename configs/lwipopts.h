@@ -86,6 +86,8 @@ void pinnet_lwip_free(void *p);
 #define MEMP_NUM_TCP_PCB_LISTEN 64
 #define MEMP_NUM_TCP_SEG 65536
 #define LWIP_TCP_KEEPALIVE 1 /* SO_KEEPALIVE */
+/* TIME-WAIT lasts 2 x MSL: 60 s, as on Linux (lwIP's default is 2 min) */
+#define TCP_MSL 30000UL
 #define SO_REUSE 1 /* SO_REUSEADDR */
 
 /* ---- frames: scatter-gather TX (no forced copy), per-netif checksum control

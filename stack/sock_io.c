@@ -16,52 +16,70 @@
 #define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
 
-/* One tcp_write of up to len bytes (copied), once there is room. */
+/*
+ * Up to len bytes (copied), once there is room: as much as lwIP's send
+ * buffer takes, in tcp_write()s of at most 64 KiB (it takes a u16), so a
+ * short write means a full buffer, as on Linux (and the room that comes
+ * back is an EPOLLOUT edge).
+ */
 static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 {
 	bool nonblock = so->nonblock || (flags & MSG_DONTWAIT);
 	bool more = flags & MSG_MORE;
-	size_t n;
+	size_t done = 0, n;
 	err_t err;
 	int rc;
 
-	for (;;) {
+	while (done < len) {
 		rc = sock_can_send(so);
-		if (rc)
+		if (rc) {
+			if (done)
+				break;
 			return rc;
+		}
 		if (sock_writable(so, 4)) {
-			n = len > tcp_sndbuf(so->pcb) ? tcp_sndbuf(so->pcb) :
-							len;
-			if (n > 0xffff)
-				n = 0xffff; /* tcp_write takes a u16 */
+			n = len - done;
+			if (n > tcp_sndbuf(so->pcb))
+				n = tcp_sndbuf(so->pcb); /* at most 64 KiB */
 			if (!so->pcb->unacked && !so->pcb->unsent)
 				so->last_progress_ms =
 					stack_now_ms(); /* a new wait */
-			err = tcp_write(
-				so->pcb, buf, (u16_t)n,
-				TCP_WRITE_FLAG_COPY |
-					(more ? TCP_WRITE_FLAG_MORE : 0));
-			if (err != ERR_MEM)
-				break;
+			err = tcp_write(so->pcb, (const char *)buf + done,
+					(u16_t)n,
+					TCP_WRITE_FLAG_COPY |
+						(more || done + n < len ?
+							 TCP_WRITE_FLAG_MORE :
+							 0));
+			if (err == ERR_OK) {
+				done += n;
+				continue;
+			}
+			if (err != ERR_MEM) {
+				if (done)
+					break;
+				return errno_of(err);
+			}
 			sock_send_blocked(so); /* out of segments or pbufs */
 		}
+		if (done)
+			break; /* no more room: a short write */
 		rc = sock_wait(so, POLLOUT, nonblock);
 		if (rc)
 			return rc;
 	}
-	if (err != ERR_OK)
-		return errno_of(err);
-	so->sent_total += n;
-	so->st->stats.tx_app_bytes += n;
-	so->st->stats.tx_copied += n; /* into lwIP's segments, once */
+	if (done < len)
+		so->nospace = true;
+	so->sent_total += done;
+	so->st->stats.tx_app_bytes += done;
+	so->st->stats.tx_copied += done; /* into lwIP's segments, once */
 	/* MSG_MORE: the data waits for more, at most until the stack's next
 	 * socket check (sock_check_timeouts()), as a cork would */
 	so->corked = more;
 	if (more)
 		sock_time(so);
-	if (!more)
+	else
 		tcp_output(so->pcb);
-	return (ssize_t)n;
+	return (ssize_t)done;
 }
 
 PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,

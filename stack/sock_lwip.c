@@ -121,10 +121,12 @@ void sock_apply_keepalive(struct sock *so)
 {
 	if (!so->pcb || so->listening)
 		return;
-	if (so->keepalive)
+	if (so->keepalive) {
 		ip_set_option(so->pcb, SOF_KEEPALIVE);
-	else
+		tcp_busy_add(so->pcb); /* lwIP's slow timer keeps it alive */
+	} else {
 		ip_reset_option(so->pcb, SOF_KEEPALIVE);
+	}
 	if (so->keep_idle_ms)
 		so->pcb->keep_idle = so->keep_idle_ms;
 	if (so->keep_intvl_ms)

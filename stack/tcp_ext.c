@@ -36,7 +36,9 @@ static bool few_out(const struct tcp_pcb *pcb)
 
 void tcp_loss_recovery(void)
 {
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+	/* only the connections with timer work (patch 0006): one with data
+	 * unacknowledged, so any in recovery, is among them */
+	for (struct tcp_pcb *pcb = tcp_busy_pcbs; pcb; pcb = pcb->busy_next) {
 		uint64_t rec = (uintptr_t)tcp_ext_arg_get(pcb, 0);
 		bool open = pcb->state == ESTABLISHED && pcb->unacked &&
 			    !(pcb->flags & TF_RTO);

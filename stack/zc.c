@@ -199,6 +199,8 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 		}
 		/* the whole buffer must fit: wait for acknowledgements */
 		rc = -EAGAIN;
+		so->nospace =
+			true; /* the room that comes is an EPOLLOUT edge */
 		if (so->nonblock)
 			goto err;
 		rc = stack_run(st, 10);
@@ -268,6 +270,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		 * a buffer and a segment each */
 		if (!sock_writable(so, 8) ||
 		    tcp_sndbuf(so->pcb) < (n + 1) / 2) {
+			so->nospace = true; /* room is an EPOLLOUT edge */
 			if (done)
 				break; /* what is queued goes out first */
 			rc = sock_wait(so, POLLOUT, so->nonblock);

@@ -469,6 +469,28 @@ static void edge_out_after_full(void)
 	close(p);
 }
 
+/* one send bigger than the send buffer: short, not EAGAIN; the room that
+ * comes back is still an edge */
+static void edge_out_after_short_write(void)
+{
+	static char big[16 << 20];
+	int p, s = pair(&p), ep = l_epoll();
+	long r, got;
+
+	l_ctl(ep, EPOLL_CTL_ADD, s, EPOLLOUT | EPOLLET, 1);
+	look(ep, "writable", 8);
+	r = l_send(s, big, sizeof(big));
+	say("one big send: %s",
+	    r > 0 && r < (long)sizeof(big) ? "short" : rcname(r));
+	got = peer_recv(p, r);
+	say("peer read it: %s", got == r ? "yes" : "no");
+	look(ep, "room again", 8);
+	look(ep, "and not again", 8);
+	l_epclose(ep);
+	l_close(s);
+	close(p);
+}
+
 static void connect_and_accept(void)
 {
 	int port = next_port++, lport = next_port++;
@@ -615,9 +637,11 @@ static void blocking_wait(void)
 }
 
 static void (*const scenarios[])(void) = {
-	level_and_edge,		  oneshot_and_modify,  fin_and_reset,
-	local_shutdown_and_fresh, edge_out_after_full, connect_and_accept,
-	many_few_ready,		  bad_calls,
+	level_and_edge,	     oneshot_and_modify,
+	fin_and_reset,	     local_shutdown_and_fresh,
+	edge_out_after_full, edge_out_after_short_write,
+	connect_and_accept,  many_few_ready,
+	bad_calls,
 };
 
 /* Each scenario on both transports; the transcripts must agree. */

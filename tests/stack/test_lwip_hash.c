@@ -197,6 +197,28 @@ static void check_table(struct side *s)
 	lwip_state = &s->st;
 	lists[0] = tcp_active_pcbs;
 	lists[1] = tcp_tw_pcbs;
+	/* patch 0006: every pcb on the busy list is an active one, linked
+	 * both ways; every active one with timer work is on it */
+	for (struct tcp_pcb **pp = &tcp_busy_pcbs; *pp;
+	     pp = &(*pp)->busy_next) {
+		CU_ASSERT_PTR_EQUAL((*pp)->busy_pprev, pp);
+		CU_ASSERT_PTR_EQUAL((*pp)->on_list, &tcp_active_pcbs);
+		if (++m > 2 * NCONN + 16)
+			break; /* a cycle */
+	}
+	m = 0;
+	for (int l = 0; l < 2; l++)
+		for (struct tcp_pcb **pp = l ? &tcp_tw_pcbs : &tcp_active_pcbs;
+		     *pp; pp = &(*pp)->next) {
+			CU_ASSERT_PTR_EQUAL((*pp)->pprev, pp);
+			CU_ASSERT_PTR_EQUAL((*pp)->on_list,
+					    l ? &tcp_tw_pcbs :
+						&tcp_active_pcbs);
+			if (!l && !tcp_pcb_quiet(*pp))
+				CU_ASSERT_PTR_NOT_NULL((*pp)->busy_pprev);
+			if (l)
+				CU_ASSERT_PTR_NULL((*pp)->busy_pprev);
+		}
 	for (int l = 0; l < 2; l++)
 		for (struct tcp_pcb *pcb = lists[l]; pcb; pcb = pcb->next) {
 			n++;
@@ -425,10 +447,12 @@ static void test_time_wait(void)
 	}
 	CU_ASSERT_EQUAL(n, 1000);
 
-	/* 2 MSL later the slow timer drops them all */
+	/* 2 MSL later the slow timer drops them all, at its next walk of
+	 * the TIME-WAIT pcbs (every TCP_TW_SCAN_TICKS, patch 0006) */
 	lwip_state = &B.st;
 	tcp_ticks += 2 * TCP_MSL / TCP_SLOW_INTERVAL + 1;
-	tcp_slowtmr();
+	for (int k = 0; k < TCP_TW_SCAN_TICKS && tcp_tw_pcbs; k++)
+		tcp_slowtmr();
 	CU_ASSERT_PTR_NULL(tcp_tw_pcbs);
 	CU_ASSERT_EQUAL(list_len(tcp_active_pcbs), NCONN - 1000);
 	check_table(&B);
