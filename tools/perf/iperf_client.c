@@ -142,7 +142,7 @@ int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 			while ((r = net_recv(net, t.s[i].sock, blk, MAXBLK)) !=
 			       0) {
 				if (r == -EAGAIN) {
-					if (wait_sock(t.s[i].sock, POLLIN,
+					if (wait_sock(t.s[i].sock, EPOLLIN,
 						      now_s() + 5))
 						break;
 					continue;

@@ -62,7 +62,7 @@ static int accept_streams(struct test *t, int ls)
 		int s = net_accept(net, ls), rc;
 
 		if (s == -EAGAIN) {
-			rc = wait_sock(ls, POLLIN, deadline);
+			rc = wait_sock(ls, EPOLLIN, deadline);
 			if (rc)
 				return rc;
 			continue;

@@ -183,6 +183,7 @@ int main(int argc, char **argv)
 		srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
 		rc = client_run(client, ao.port, csecs, cbytes, cpar, crev,
 				cjson);
+		wait_close();
 		net_report(net);
 		net_destroy(net);
 		free(blk);
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
 	if (sls >= 0)
 		net_close(net, sls);
 	sp_report();
+	wait_close();
 	net_close(net, ls);
 	net_report(net);
 	net_destroy(net);

@@ -65,8 +65,11 @@ extern struct net *net;
 extern char *blk;
 
 /* iperf.c: I/O on non-blocking sockets with a deadline (0 or -errno), the
- * length-prefixed JSON messages, our side's results, closing a test. */
-int wait_sock(int s, short ev, double deadline);
+ * length-prefixed JSON messages, our side's results, closing a test.
+ * wait_sock() waits for EPOLLIN or EPOLLOUT on one socket, in a readiness
+ * set of its own that wait_close() closes. */
+int wait_sock(int s, uint32_t ev, double deadline);
+void wait_close(void);
 int read_exact(int s, void *buf, size_t len, double timeout);
 int write_all(int s, const void *buf, size_t len, double timeout);
 int send_state(int s, signed char state);
