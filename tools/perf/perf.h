@@ -36,9 +36,6 @@ struct json_object;
 #define MAXSTREAMS 128
 #define MAXBLK (1 << 20)
 
-/* sockperf connections served at once */
-#define SP_MAXCONN 1024
-
 struct stream {
 	int sock;
 	int id; /* iperf3 numbers streams 1, 3, 4, 5 ... */
@@ -87,13 +84,10 @@ void serve(int ls, int c);
 int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 	       int parallel, bool reverse, bool json);
 
-/* sockperf.c: the sockperf server's connections. */
-void sp_init(void); /* every slot free */
-void sp_accept(int ls); /* take every pending connection on ls */
-/* Add a pollfd for each connection to pf from pf[n] on, its slot in idx;
- * returns the new n. */
-unsigned int sp_pollfds(struct pn_pollfd *pf, int *idx, unsigned int n);
-void sp_ready(int i, short revents); /* serve slot i, drop it if it failed */
+/* sockperf.c: the sockperf server's connections, registered in the
+ * readiness set ep with their record as data.ptr. */
+void sp_accept(int ep, int ls); /* take every pending connection on ls */
+void sp_ready(void *conn); /* serve an event's record, drop it if it failed */
 void sp_close_all(void);
 void sp_report(void); /* messages and replies, if any came */
 
