@@ -170,6 +170,9 @@ void close_test(struct test *t)
 	if (t->ctrl >= 0)
 		net_close(net, t->ctrl);
 	t->ctrl = -1;
+	if (t->ep >= 0)
+		net_epoll_close(net, t->ep);
+	t->ep = -1;
 }
 
 static double cpu_pct(const struct timeval *a, const struct timeval *b,

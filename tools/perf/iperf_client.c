@@ -29,6 +29,7 @@ int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 	       int parallel, bool reverse, bool json)
 {
 	struct test t = { .ctrl = -1,
+			  .ep = -1,
 			  .reverse = reverse,
 			  .parallel = parallel,
 			  .blksize = 131072 };

@@ -45,6 +45,7 @@ struct stream {
 
 struct test {
 	int ctrl;
+	int ep; /* the streams' readiness set, or -1 */
 	char cookie[COOKIE_SIZE];
 	bool reverse;
 	int parallel;
