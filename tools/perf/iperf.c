@@ -161,6 +161,20 @@ int write_json(int s, struct json_object *j)
 	return rc;
 }
 
+int test_set(struct test *t, uint32_t ev)
+{
+	int rc = net_epoll_create(net);
+
+	if (rc < 0)
+		return rc;
+	t->ep = rc;
+	rc = 0;
+	for (int i = 0; !rc && i < t->ns; i++)
+		rc = net_epoll_ctl(net, t->ep, EPOLL_CTL_ADD, t->s[i].sock, ev,
+				   &t->s[i]);
+	return rc;
+}
+
 void close_test(struct test *t)
 {
 	for (int i = 0; i < t->ns; i++)

@@ -131,14 +131,10 @@ static int run(struct test *t)
 
 	t->t_start = now_s();
 	getrusage(RUSAGE_SELF, &t->ru0);
-	rc = net_epoll_create(net);
-	if (rc < 0)
-		return rc;
-	t->ep = rc;
-	rc = net_epoll_ctl(net, t->ep, EPOLL_CTL_ADD, t->ctrl, EPOLLIN, NULL);
-	for (int i = 0; !rc && i < t->ns; i++)
-		rc = net_epoll_ctl(net, t->ep, EPOLL_CTL_ADD, t->s[i].sock, ev,
-				   &t->s[i]);
+	rc = test_set(t, ev);
+	if (!rc)
+		rc = net_epoll_ctl(net, t->ep, EPOLL_CTL_ADD, t->ctrl, EPOLLIN,
+				   NULL);
 	if (rc)
 		return rc;
 	while (!stop) {

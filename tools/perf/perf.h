@@ -74,7 +74,10 @@ int send_state(int s, signed char state);
 struct json_object *read_json(int s);
 int write_json(int s, struct json_object *j);
 struct json_object *results_json(const struct test *t, bool sender);
-void close_test(struct test *t);
+/* The test's readiness set (t->ep) with every stream for ev, data.ptr
+ * its struct stream; 0 or -errno. */
+int test_set(struct test *t, uint32_t ev);
+void close_test(struct test *t); /* its sockets and set */
 
 /* iperf_server.c: run the test whose control connection c was accepted on
  * the listening socket ls (its streams arrive there too); closes c. */
