@@ -82,24 +82,29 @@ static bool sp_flush(struct spconn *c)
 }
 
 /* Send replies, holding what the send buffer has no room for; false when
- * the connection failed or holds too much (the client does not read). */
+ * the connection failed or holds too much (the client does not read).
+ * Nothing held: straight out, until a send says EAGAIN: on the stack only
+ * a send that found no room arms the edge-triggered EPOLLOUT (a short one
+ * does not, where Linux's would), so stopping at a short send could wait
+ * for good. */
 static bool sp_queue(struct spconn *c, const char *p, size_t n)
 {
-	size_t left = c->tlen - c->toff;
+	size_t left;
 	char *t;
 
-	if (!c->tx) {
+	while (!c->tx && n) {
 		ssize_t w = net_send(net, c->sock, p, n);
 
 		if (w == -EAGAIN)
-			w = 0;
-		else if (w < 0)
+			break;
+		if (w < 0)
 			return false;
 		p += w;
 		n -= (size_t)w;
-		if (!n)
-			return true;
 	}
+	if (!n)
+		return true;
+	left = c->tlen - c->toff;
 	if (left + n > SP_TXMAX)
 		return false;
 	if (c->toff) {
