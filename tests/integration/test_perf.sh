@@ -5,6 +5,7 @@
 # the client received what we sent, less what was still in flight when the
 # test ended); then Debian's sockperf ping-pong and under-load --tcp against
 # pinnet-perf's sockperf server: no message lost, duplicated or reordered;
+# 3000 sockperf connections at once, each answered (sockperf_conns.py);
 # finally pinnet-perf's client mode against a real iperf3 -s. With --kernel as the second argument the same tests run
 # against the same program on kernel sockets (in the peer's namespace).
 # Usage: test_perf.sh BUILD_DIR [--kernel]
@@ -50,6 +51,7 @@ sp() {
 }
 sp ping_pong ping-pong
 sp under_load under-load --mps=10000
+in_b python3 "$here/sockperf_conns.py" "$IP_A" 11111 3000 || exit 1
 
 kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}"

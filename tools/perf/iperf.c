@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,24 +18,49 @@
 
 /* ---- blocking-style I/O on non-blocking sockets, with a deadline ------- */
 
-int wait_sock(int s, short ev, double deadline)
+/* The set wait_sock() waits on: one socket at a time, registered for the
+ * wait and removed after it. */
+static int wait_ep = -1;
+
+int wait_sock(int s, uint32_t ev, double deadline)
 {
-	struct pn_pollfd pf = { s, ev, 0 };
+	struct epoll_event e;
+	int rc;
 
-	while (!stop) {
-		double left = deadline - now_s();
-		int rc;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		rc = net_poll(net, &pf, 1,
-			      left > 0.2 ? 200 : (int)(left * 1000) + 1);
+	if (wait_ep < 0) {
+		rc = net_epoll_create(net);
 		if (rc < 0)
 			return rc;
-		if (pf.revents)
-			return 0;
+		wait_ep = rc;
 	}
-	return -EINTR;
+	rc = net_epoll_ctl(net, wait_ep, EPOLL_CTL_ADD, s, ev, NULL);
+	if (rc)
+		return rc;
+	rc = -EINTR;
+	while (!stop) {
+		double left = deadline - now_s();
+		int n;
+
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		n = net_epoll_wait(net, wait_ep, &e, 1,
+				   left > 0.2 ? 200 : (int)(left * 1000) + 1);
+		if (n) {
+			rc = n < 0 ? n : 0;
+			break;
+		}
+	}
+	net_epoll_ctl(net, wait_ep, EPOLL_CTL_DEL, s, 0, NULL);
+	return rc;
+}
+
+void wait_close(void)
+{
+	if (wait_ep >= 0)
+		net_epoll_close(net, wait_ep);
+	wait_ep = -1;
 }
 
 int read_exact(int s, void *buf, size_t len, double timeout)
@@ -48,7 +72,7 @@ int read_exact(int s, void *buf, size_t len, double timeout)
 		ssize_t r = net_recv(net, s, (char *)buf + got, len - got);
 
 		if (r == -EAGAIN) {
-			int rc = wait_sock(s, POLLIN, deadline);
+			int rc = wait_sock(s, EPOLLIN, deadline);
 
 			if (rc)
 				return rc;
@@ -73,7 +97,7 @@ int write_all(int s, const void *buf, size_t len, double timeout)
 			net_send(net, s, (const char *)buf + off, len - off);
 
 		if (w == -EAGAIN) {
-			int rc = wait_sock(s, POLLOUT, deadline);
+			int rc = wait_sock(s, EPOLLOUT, deadline);
 
 			if (rc)
 				return rc;
@@ -137,6 +161,20 @@ int write_json(int s, struct json_object *j)
 	return rc;
 }
 
+int test_set(struct test *t, uint32_t ev)
+{
+	int rc = net_epoll_create(net);
+
+	if (rc < 0)
+		return rc;
+	t->ep = rc;
+	rc = 0;
+	for (int i = 0; !rc && i < t->ns; i++)
+		rc = net_epoll_ctl(net, t->ep, EPOLL_CTL_ADD, t->s[i].sock, ev,
+				   &t->s[i]);
+	return rc;
+}
+
 void close_test(struct test *t)
 {
 	for (int i = 0; i < t->ns; i++)
@@ -146,6 +184,9 @@ void close_test(struct test *t)
 	if (t->ctrl >= 0)
 		net_close(net, t->ctrl);
 	t->ctrl = -1;
+	if (t->ep >= 0)
+		net_epoll_close(net, t->ep);
+	t->ep = -1;
 }
 
 static double cpu_pct(const struct timeval *a, const struct timeval *b,

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@ int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 	       int parallel, bool reverse, bool json)
 {
 	struct test t = { .ctrl = -1,
+			  .ep = -1,
 			  .reverse = reverse,
 			  .parallel = parallel,
 			  .blksize = 131072 };
@@ -96,39 +96,41 @@ int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 		rc = -EPROTO;
 	if (!rc && read_state(t.ctrl, 10) != TEST_RUNNING)
 		rc = -EPROTO;
+	/* level-triggered, an operation per report, as the streams are
+	 * blocking sockets on the stack (net_connect's) */
+	if (!rc)
+		rc = test_set(&t, reverse ? EPOLLIN : EPOLLOUT);
 	if (!rc) {
-		struct pn_pollfd pf[MAXSTREAMS];
+		struct epoll_event evs[MAXSTREAMS];
 		uint64_t total = 0;
 
 		t.t_start = now_s();
 		getrusage(RUSAGE_SELF, &t.ru0);
 		while (!stop &&
 		       (bytes ? total < bytes : now_s() - t.t_start < secs)) {
-			for (int i = 0; i < t.ns; i++)
-				pf[i] = (struct pn_pollfd){
-					t.s[i].sock,
-					(short)(reverse ? POLLIN : POLLOUT), 0
-				};
-			if (net_poll(net, pf, (unsigned int)t.ns, 100) < 0)
-				break;
-			for (int i = 0; i < t.ns; i++) {
-				ssize_t r;
-				size_t want = t.blksize;
+			int n = net_epoll_wait(net, t.ep, evs, MAXSTREAMS, 100);
 
-				if (!pf[i].revents)
-					continue;
+			if (n < 0)
+				break;
+			for (int k = 0; k < n; k++) {
+				struct stream *s = evs[k].data.ptr;
+				size_t want = t.blksize;
+				ssize_t r;
+
 				if (reverse) {
-					r = net_recv(net, t.s[i].sock, blk,
-						     MAXBLK);
+					r = net_recv(net, s->sock, blk, MAXBLK);
 				} else {
 					if (bytes && bytes - total < want)
 						want = (size_t)(bytes - total);
-					r = net_send(net, t.s[i].sock, blk,
-						     want);
+					r = net_send(net, s->sock, blk, want);
 				}
 				if (r > 0) {
-					t.s[i].bytes += (uint64_t)r;
+					s->bytes += (uint64_t)r;
 					total += (uint64_t)r;
+				} else if (r != -EAGAIN && (reverse || want)) {
+					/* ended or failed: not reported on */
+					net_epoll_ctl(net, t.ep, EPOLL_CTL_DEL,
+						      s->sock, 0, NULL);
 				}
 			}
 		}
@@ -142,7 +144,7 @@ int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 			while ((r = net_recv(net, t.s[i].sock, blk, MAXBLK)) !=
 			       0) {
 				if (r == -EAGAIN) {
-					if (wait_sock(t.s[i].sock, POLLIN,
+					if (wait_sock(t.s[i].sock, EPOLLIN,
 						      now_s() + 5))
 						break;
 					continue;

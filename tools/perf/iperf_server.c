@@ -9,7 +9,6 @@
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -62,7 +61,7 @@ static int accept_streams(struct test *t, int ls)
 		int s = net_accept(net, ls), rc;
 
 		if (s == -EAGAIN) {
-			rc = wait_sock(ls, POLLIN, deadline);
+			rc = wait_sock(ls, EPOLLIN, deadline);
 			if (rc)
 				return rc;
 			continue;
@@ -89,56 +88,79 @@ static int accept_streams(struct test *t, int ls)
 	return 0;
 }
 
-/* Move data until the client says TEST_END (or goes away). */
+/*
+ * Serve a stream: count what came, until it would block; or send one block
+ * of the pattern (reverse), as often as the stream is reported writable.
+ * Sending is level-triggered, a block per wait: on kernel sockets ACKs free
+ * room while we send, so a loop until EAGAIN goes on as long as the client
+ * reads, and it reads on after its TEST_END, which would wait behind it.
+ */
+static void move(struct test *t, struct stream *s)
+{
+	ssize_t r;
+
+	if (s->eof)
+		return;
+	if (t->reverse) {
+		r = net_send(net, s->sock, blk, t->blksize);
+		if (r > 0)
+			s->bytes += (uint64_t)r;
+	} else {
+		while ((r = net_recv(net, s->sock, blk, MAXBLK)) > 0)
+			s->bytes += (uint64_t)r;
+		if (r == 0)
+			s->eof = true;
+	}
+	if (r < 0 && r != -EAGAIN)
+		s->eof = true;
+	if (s->eof) /* ended or failed: nothing more to wait for */
+		net_epoll_ctl(net, t->ep, EPOLL_CTL_DEL, s->sock, 0, NULL);
+}
+
+/*
+ * Move data until the client says TEST_END (or goes away), in the test's
+ * readiness set: the control connection level-triggered (data.ptr NULL),
+ * the streams with their record: edge-triggered when receiving, each event
+ * served until the stream would block; level-triggered when sending.
+ */
 static int run(struct test *t)
 {
-	struct pn_pollfd pf[MAXSTREAMS + 1];
+	struct epoll_event evs[MAXSTREAMS + 1];
+	uint32_t ev = t->reverse ? EPOLLOUT : EPOLLIN | EPOLLRDHUP | EPOLLET;
+	int rc;
 
 	t->t_start = now_s();
 	getrusage(RUSAGE_SELF, &t->ru0);
+	rc = test_set(t, ev);
+	if (!rc)
+		rc = net_epoll_ctl(net, t->ep, EPOLL_CTL_ADD, t->ctrl, EPOLLIN,
+				   NULL);
+	if (rc)
+		return rc;
 	while (!stop) {
-		int n = 0, rc;
+		bool end = false;
+		int n = net_epoll_wait(net, t->ep, evs, MAXSTREAMS + 1, 200);
 
-		pf[n++] = (struct pn_pollfd){ t->ctrl, POLLIN, 0 };
-		for (int i = 0; i < t->ns; i++)
-			pf[n++] = (struct pn_pollfd){
-				t->s[i].sock,
-				(short)(t->reverse ? POLLOUT : POLLIN), 0
-			};
-		rc = net_poll(net, pf, (unsigned int)n, 200);
-		if (rc < 0)
-			return rc;
-		if (pf[0].revents) {
+		if (n < 0)
+			return n;
+		for (int k = 0; k < n; k++) {
+			struct stream *s = evs[k].data.ptr;
 			signed char st;
 
+			if (s) {
+				move(t, s);
+				continue;
+			}
 			rc = read_exact(t->ctrl, &st, 1, 5);
 			if (rc)
 				return rc;
 			if (st == TEST_END)
-				return 0;
-			if (st == CLIENT_TERMINATE)
+				end = true; /* after the rest of these events */
+			else if (st == CLIENT_TERMINATE)
 				return -ECONNABORTED;
 		}
-		for (int i = 0; i < t->ns; i++) {
-			struct stream *s = &t->s[i];
-			ssize_t r;
-
-			if (!pf[i + 1].revents || s->eof)
-				continue;
-			if (t->reverse) {
-				r = net_send(net, s->sock, blk, t->blksize);
-				if (r > 0)
-					s->bytes += (uint64_t)r;
-			} else {
-				while ((r = net_recv(net, s->sock, blk,
-						     MAXBLK)) > 0)
-					s->bytes += (uint64_t)r;
-				if (r == 0)
-					s->eof = true;
-			}
-			if (r < 0 && r != -EAGAIN)
-				s->eof = true;
-		}
+		if (end)
+			return 0;
 	}
 	return -EINTR;
 }
@@ -146,24 +168,23 @@ static int run(struct test *t)
 /* After TEST_END: what the client sent before it is still arriving. */
 static void drain(struct test *t)
 {
+	struct epoll_event evs[MAXSTREAMS];
 	double quiet_until = now_s() + 0.2;
 
+	net_epoll_ctl(net, t->ep, EPOLL_CTL_DEL, t->ctrl, 0, NULL);
 	while (now_s() < quiet_until) {
-		bool got = false;
+		int n = net_epoll_wait(net, t->ep, evs, MAXSTREAMS, 10);
 
-		for (int i = 0; i < t->ns; i++) {
-			ssize_t r;
+		if (n < 0)
+			break;
+		for (int k = 0; k < n; k++) {
+			struct stream *s = evs[k].data.ptr;
+			uint64_t had = s->bytes;
 
-			while (!t->s[i].eof &&
-			       (r = net_recv(net, t->s[i].sock, blk, MAXBLK)) >
-				       0) {
-				t->s[i].bytes += (uint64_t)r;
-				got = true;
-			}
+			move(t, s);
+			if (s->bytes > had)
+				quiet_until = now_s() + 0.2;
 		}
-		if (got)
-			quiet_until = now_s() + 0.2;
-		net_poll(net, NULL, 0, 10);
 	}
 }
 
@@ -187,7 +208,7 @@ static int exchange_results(struct test *t)
 
 void serve(int ls, int c)
 {
-	struct test t = { .ctrl = c };
+	struct test t = { .ctrl = c, .ep = -1 };
 	struct pn_stack_stats s0 = { 0 }, s1 = { 0 };
 	uint64_t total = 0;
 	signed char done;

@@ -14,7 +14,6 @@
  * one loop that serves iperf3 (iperf_server.c) and sockperf (sockperf.c).
  */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,8 @@
 #include "net.h"
 #include "perf.h"
 #include "util.h"
+
+#define EVENTS 256 /* readiness events taken per wait */
 
 struct net *net;
 char *blk;
@@ -66,8 +67,7 @@ static int parse_bytes(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	static struct pn_pollfd pf[SP_MAXCONN + 2];
-	static int idx[SP_MAXCONN + 2];
+	static struct epoll_event evs[EVENTS];
 	unsigned int sp_port = 11111;
 	const char *client = NULL;
 	bool server = false; /* -s: the default, accepted as iperf3 has it */
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	int cpar = 1;
 	bool crev = false, cjson = false;
 	struct app_opts ao;
-	int ls, sls = -1, rc;
+	int ls, sls = -1, ep, rc;
 	char *args[64];
 	int nargs = 1;
 
@@ -138,7 +138,6 @@ int main(int argc, char **argv)
 	args[nargs] = NULL;
 	argc = nargs;
 	argv = args;
-	sp_init();
 
 	rc = app_parse(
 		&ao, argc, argv, "pinnet-perf",
@@ -183,6 +182,7 @@ int main(int argc, char **argv)
 		srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
 		rc = client_run(client, ao.port, csecs, cbytes, cpar, crev,
 				cjson);
+		wait_close();
 		net_report(net);
 		net_destroy(net);
 		free(blk);
@@ -202,40 +202,46 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* the listeners level-triggered, told apart by data.ptr; sockperf's
+	 * connections carry their record */
+	rc = ep = net_epoll_create(net);
+	if (ep >= 0)
+		rc = net_epoll_ctl(net, ep, EPOLL_CTL_ADD, ls, EPOLLIN, &ls);
+	if (!rc && sls >= 0)
+		rc = net_epoll_ctl(net, ep, EPOLL_CTL_ADD, sls, EPOLLIN, &sls);
+	if (rc < 0) {
+		fprintf(stderr, "pinnet-perf: readiness set: %s\n",
+			strerror(-rc));
+		net_destroy(net);
+		return 1;
+	}
 	printf("pinnet-perf: iperf3 server on port %u, sockperf on %u (%s)\n",
 	       ao.port, sp_port, ao.kernel ? "kernel sockets" : ao.iface);
 	fflush(stdout);
 	while (!stop) {
-		unsigned int n = 0;
-		int c;
-
-		pf[n] = (struct pn_pollfd){ ls, POLLIN, 0 };
-		idx[n++] = -1;
-		if (sls >= 0) {
-			pf[n] = (struct pn_pollfd){ sls, POLLIN, 0 };
-			idx[n++] = -2;
-		}
-		n = sp_pollfds(pf, idx, n);
-		rc = net_poll(net, pf, n, 200);
+		rc = net_epoll_wait(net, ep, evs, EVENTS, 200);
 		if (rc < 0)
 			break;
-		for (unsigned int k = 0; k < n; k++) {
-			if (!pf[k].revents)
-				continue;
-			if (idx[k] == -1) {
+		for (int k = 0; k < rc; k++) {
+			void *p = evs[k].data.ptr;
+			int c;
+
+			if (p == &ls) {
 				while ((c = net_accept(net, ls)) >= 0)
 					serve(ls, c);
-			} else if (idx[k] == -2) {
-				sp_accept(sls);
+			} else if (p == &sls) {
+				sp_accept(ep, sls);
 			} else {
-				sp_ready(idx[k], pf[k].revents);
+				sp_ready(p);
 			}
 		}
 	}
 	sp_close_all();
+	net_epoll_close(net, ep);
 	if (sls >= 0)
 		net_close(net, sls);
 	sp_report();
+	wait_close();
 	net_close(net, ls);
 	net_report(net);
 	net_destroy(net);

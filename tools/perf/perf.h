@@ -36,9 +36,6 @@ struct json_object;
 #define MAXSTREAMS 128
 #define MAXBLK (1 << 20)
 
-/* sockperf connections served at once */
-#define SP_MAXCONN 1024
-
 struct stream {
 	int sock;
 	int id; /* iperf3 numbers streams 1, 3, 4, 5 ... */
@@ -48,6 +45,7 @@ struct stream {
 
 struct test {
 	int ctrl;
+	int ep; /* the streams' readiness set, or -1 */
 	char cookie[COOKIE_SIZE];
 	bool reverse;
 	int parallel;
@@ -65,15 +63,21 @@ extern struct net *net;
 extern char *blk;
 
 /* iperf.c: I/O on non-blocking sockets with a deadline (0 or -errno), the
- * length-prefixed JSON messages, our side's results, closing a test. */
-int wait_sock(int s, short ev, double deadline);
+ * length-prefixed JSON messages, our side's results, closing a test.
+ * wait_sock() waits for EPOLLIN or EPOLLOUT on one socket, in a readiness
+ * set of its own that wait_close() closes. */
+int wait_sock(int s, uint32_t ev, double deadline);
+void wait_close(void);
 int read_exact(int s, void *buf, size_t len, double timeout);
 int write_all(int s, const void *buf, size_t len, double timeout);
 int send_state(int s, signed char state);
 struct json_object *read_json(int s);
 int write_json(int s, struct json_object *j);
 struct json_object *results_json(const struct test *t, bool sender);
-void close_test(struct test *t);
+/* The test's readiness set (t->ep) with every stream for ev, data.ptr
+ * its struct stream; 0 or -errno. */
+int test_set(struct test *t, uint32_t ev);
+void close_test(struct test *t); /* its sockets and set */
 
 /* iperf_server.c: run the test whose control connection c was accepted on
  * the listening socket ls (its streams arrive there too); closes c. */
@@ -84,13 +88,10 @@ void serve(int ls, int c);
 int client_run(const char *host, unsigned int port, double secs, uint64_t bytes,
 	       int parallel, bool reverse, bool json);
 
-/* sockperf.c: the sockperf server's connections. */
-void sp_init(void); /* every slot free */
-void sp_accept(int ls); /* take every pending connection on ls */
-/* Add a pollfd for each connection to pf from pf[n] on, its slot in idx;
- * returns the new n. */
-unsigned int sp_pollfds(struct pn_pollfd *pf, int *idx, unsigned int n);
-void sp_ready(int i, short revents); /* serve slot i, drop it if it failed */
+/* sockperf.c: the sockperf server's connections, registered in the
+ * readiness set ep with their record as data.ptr. */
+void sp_accept(int ep, int ls); /* take every pending connection on ls */
+void sp_ready(void *conn); /* serve an event's record, drop it if it failed */
 void sp_close_all(void);
 void sp_report(void); /* messages and replies, if any came */
 
