@@ -154,7 +154,8 @@ void sock_setup_pcb(struct sock *so, struct tcp_pcb *pcb)
 }
 
 /* lwIP's LWIP_HOOK_TCP_INPACKET_PCB (configs/lwipopts.h): ERR_OK lets
- * lwIP take the segment. At max_conns, counting the connections a
+ * lwIP take the segment. A connection's segment notes it for the loss
+ * recovery pass after the batch (tcp_ext.c). At max_conns, counting the connections a
  * listener has in hand (SYN received, not yet established), a new SYN is
  * dropped, as a kernel listener drops one when its queue is full: no
  * reset, the client retries; every established connection goes on. */
@@ -163,8 +164,11 @@ signed char pinnet_tcp_in_hook(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
 	struct pn_stack *st;
 	const struct tcp_pcb_listen *l;
 
-	if (pcb->state != LISTEN ||
-	    (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+	if (pcb->state != LISTEN) {
+		tcp_loss_note(pcb); /* loss recovery looks after input */
+		return ERR_OK;
+	}
+	if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK)) != TCP_SYN)
 		return ERR_OK;
 	st = stack_current();
 	l = (const struct tcp_pcb_listen *)pcb;

@@ -151,6 +151,12 @@ PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
 	all.rx_reads_armed = st->rx_inflight;
 	all.conns = st->socks_used;
 	all.conn_heap_bytes = sock_heap_bytes();
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+		all.tcp_active++;
+		all.tcp_orphans += pcb->callback_arg == NULL;
+	}
+	for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
+		all.tcp_time_wait++;
 	memset(s, 0, sz);
 	memcpy(s, &all, sz < sizeof(all) ? sz : sizeof(all));
 	return 0;

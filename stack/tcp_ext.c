@@ -20,7 +20,8 @@
  * snd_nxt as its recovery point (ext arg 0); when lwIP has left recovery
  * but the ACK stops short of that point, the next hole is retransmitted at
  * once and the connection stays in recovery, until an ACK covers it. Also
- * early retransmit, below. Connections with nothing lost cost one test.
+ * early retransmit, below. Only connections that took in segments are
+ * looked at; those with nothing lost cost one test.
  */
 #define RECOVER_SET (1ull << 32)
 
@@ -34,37 +35,100 @@ static bool few_out(const struct tcp_pcb *pcb)
 	       (!pcb->unsent || out >= LWIP_MIN(pcb->cwnd, pcb->snd_wnd));
 }
 
-void tcp_loss_recovery(void)
-{
-	/* only the connections with timer work (patch 0006): one with data
-	 * unacknowledged, so any in recovery, is among them */
-	for (struct tcp_pcb *pcb = tcp_busy_pcbs; pcb; pcb = pcb->busy_next) {
-		uint64_t rec = (uintptr_t)tcp_ext_arg_get(pcb, 0);
-		bool open = pcb->state == ESTABLISHED && pcb->unacked &&
-			    !(pcb->flags & TF_RTO);
+/*
+ * The connections that took in segments since the last pass: the pass
+ * looks only at them (recovery moves on ACKs), not at every connection.
+ * Noted by the stack's input hook (tcp_loss_note()) while a batch is taken
+ * in; a pcb may go meanwhile (a reset), so each is found again by its
+ * 4-tuple before it is looked at. One batch at a time per thread: a
+ * thread drives its stacks one after the other, and each pass empties
+ * the list. Past its capacity the pass walks tcp_busy_pcbs instead.
+ */
+#define NOTED_MAX 1024
+struct noted {
+	struct tcp_pcb *pcb;
+	ip_addr_t local_ip, remote_ip;
+	u16_t local_port, remote_port;
+};
+static __thread struct noted noted[NOTED_MAX];
+static __thread unsigned int nnoted;
+static __thread bool noted_overflow;
+static __thread const struct tcp_pcb *noted_last;
 
-		if (!rec && !pcb->dupacks && !(pcb->flags & TF_INFR))
-			continue; /* the common case: nothing lost */
-		if (pcb->flags & TF_INFR) {
-			if (!rec)
-				tcp_ext_arg_set(
-					pcb, 0,
+void tcp_loss_note(struct tcp_pcb *pcb)
+{
+	struct noted *n;
+
+	if (pcb->state == LISTEN || pcb->state == TIME_WAIT)
+		return; /* nothing in flight */
+	if (pcb == noted_last)
+		return; /* the common case: a burst of one connection */
+	noted_last = pcb;
+	if (nnoted == NOTED_MAX) {
+		noted_overflow = true;
+		return;
+	}
+	n = &noted[nnoted++];
+	n->pcb = pcb;
+	ip_addr_copy(n->local_ip, pcb->local_ip);
+	ip_addr_copy(n->remote_ip, pcb->remote_ip);
+	n->local_port = pcb->local_port;
+	n->remote_port = pcb->remote_port;
+}
+
+/* One connection's step of NewReno partial ACKs and early retransmit. */
+static void recover(struct tcp_pcb *pcb)
+{
+	uint64_t rec = (uintptr_t)tcp_ext_arg_get(pcb, 0);
+	bool open = pcb->state == ESTABLISHED && pcb->unacked &&
+		    !(pcb->flags & TF_RTO);
+
+	if (!rec && !pcb->dupacks && !(pcb->flags & TF_INFR))
+		return; /* the common case: nothing lost */
+	if (pcb->flags & TF_INFR) {
+		if (!rec)
+			tcp_ext_arg_set(pcb, 0,
 					(void *)(uintptr_t)(RECOVER_SET |
 							    pcb->snd_nxt));
-		} else if (!rec) {
-			if (open && few_out(pcb)) {
-				tcp_rexmit_fast(pcb);
-				tcp_output(pcb);
-			}
-		} else if (open && TCP_SEQ_LT(pcb->lastack, (uint32_t)rec) &&
-			   tcp_rexmit(pcb) == ERR_OK) {
-			/* a partial ACK: the next hole goes at once */
-			tcp_set_flags(pcb, TF_INFR);
-			pcb->rtime = 0;
+	} else if (!rec) {
+		if (open && few_out(pcb)) {
+			tcp_rexmit_fast(pcb);
 			tcp_output(pcb);
-		} else {
-			tcp_ext_arg_set(pcb, 0, NULL); /* recovery is over */
 		}
+	} else if (open && TCP_SEQ_LT(pcb->lastack, (uint32_t)rec) &&
+		   tcp_rexmit(pcb) == ERR_OK) {
+		/* a partial ACK: the next hole goes at once */
+		tcp_set_flags(pcb, TF_INFR);
+		pcb->rtime = 0;
+		tcp_output(pcb);
+	} else {
+		tcp_ext_arg_set(pcb, 0, NULL); /* recovery is over */
+	}
+}
+
+void tcp_loss_recovery(void)
+{
+	unsigned int n = nnoted;
+
+	nnoted = 0;
+	noted_last = NULL;
+	if (noted_overflow) {
+		/* more connections than noted: every one with timer work
+		 * (patch 0006), which includes all with data unacknowledged */
+		noted_overflow = false;
+		for (struct tcp_pcb *pcb = tcp_busy_pcbs; pcb;
+		     pcb = pcb->busy_next)
+			recover(pcb);
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct noted *d = &noted[i];
+		struct tcp_pcb *pcb = tcp_hash_lookup(
+			&d->local_ip, d->local_port, &d->remote_ip,
+			d->remote_port, NETIF_NO_INDEX);
+
+		if (pcb == d->pcb && pcb->state != TIME_WAIT)
+			recover(pcb);
 	}
 }
 

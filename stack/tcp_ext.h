@@ -12,7 +12,9 @@
 
 #include "lwip/tcp.h"
 
-/* NewReno partial ACKs and early retransmit: after each input batch. */
+/* NewReno partial ACKs and early retransmit: after each input batch, for
+ * the connections noted during it (tcp_loss_note(), from the input hook) */
+void tcp_loss_note(struct tcp_pcb *pcb);
 void tcp_loss_recovery(void);
 
 /* D-SACK for a data segment wholly below rcv_nxt: mark before lwIP takes

@@ -355,9 +355,13 @@ void app_report(struct pn_stack *st)
 		(unsigned long long)s.tx_app_bytes);
 	fprintf(stderr,
 		"pinnet: connections: %llu open at exit, %llu bytes of heap "
-		"each while idle (pcb and socket)\n",
+		"each while idle (pcb and socket); lwIP: %llu active (%llu "
+		"closing without a socket), %llu in TIME-WAIT\n",
 		(unsigned long long)s.conns,
-		(unsigned long long)s.conn_heap_bytes);
+		(unsigned long long)s.conn_heap_bytes,
+		(unsigned long long)s.tcp_active,
+		(unsigned long long)s.tcp_orphans,
+		(unsigned long long)s.tcp_time_wait);
 	if (s.syn_refused || s.accept_overflow)
 		fprintf(stderr,
 			"pinnet: connections refused: %llu SYNs at max_conns, "

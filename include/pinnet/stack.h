@@ -198,6 +198,10 @@ struct pn_stack_stats {
 	/* heap an idle established connection costs: lwIP's pcb and the
 	 * socket record (its pinned pool memory is 0 while no data waits) */
 	uint64_t conn_heap_bytes;
+	/* lwIP's connections now: active ones (established or in the
+	 * handshake, closing after the socket went: the kernel's orphans
+	 * among them), and those in TIME-WAIT */
+	uint64_t tcp_active, tcp_orphans, tcp_time_wait;
 };
 
 /*

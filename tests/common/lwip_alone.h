@@ -61,10 +61,19 @@ uint32_t *pinnet_tcp_out_hook(struct pbuf *p, struct tcp_hdr *hdr,
 	return opts;
 }
 
+#ifdef LWIP_ALONE_LOSS_NOTE
+void tcp_loss_note(struct tcp_pcb *pcb); /* stack/tcp_ext.c */
+#endif
+
+/* as stack/sock_lwip.c's, without a connection limit */
 signed char pinnet_tcp_in_hook(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
 {
-	(void)pcb;
 	(void)hdr;
+#ifdef LWIP_ALONE_LOSS_NOTE
+	tcp_loss_note(pcb); /* the program runs tcp_loss_recovery() */
+#else
+	(void)pcb;
+#endif
 	return 0; /* ERR_OK: lwIP takes the segment */
 }
 

@@ -19,6 +19,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#define LWIP_ALONE_LOSS_NOTE /* it links stack/tcp_ext.c */
 #include "lwip_alone.h" /* allocator and output hooks */
 #include "tcp_ext.h"
 

@@ -16,7 +16,7 @@ make_pair
 start_a echo "$build/tools/pinnet-echo" --iface "$IF_A" --addr "$IP_A/24" --port 7
 wait_port "$IP_A" 7
 in_b python3 "$here/hold_conns.py" "$IP_A" 7 "$n"
-sleep 1 # the closes' last ACKs come in
+sleep 2 # the closes' last ACKs come in
 kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}"
 echo "pinnet-echo exited 0 after $n connections"
