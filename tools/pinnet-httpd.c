@@ -36,7 +36,11 @@ struct conn {
 	char *req; /* received request bytes: NULL, rbuf while served, or
 		    * its own buffer while it keeps some (see serve()) */
 	size_t rlen;
-	char head[512]; /* response head being sent */
+	/* the response head being sent: what it says (it is written out
+	 * again when sent, so an idle connection keeps no copy of it) */
+	int code;
+	const char *reason, *type;
+	uint64_t content_len;
 	size_t hlen, hoff;
 	uint64_t body_left; /* body bytes still to send */
 	uint64_t body_off; /* position in the body */
@@ -104,17 +108,28 @@ static const char *mime(const char *path)
 	return "application/octet-stream";
 }
 
+/* The response head of c into hbuf; its length. */
+static char hbuf[512];
+static size_t render_head(const struct conn *c)
+{
+	return (size_t)snprintf(hbuf, sizeof(hbuf),
+				"HTTP/1.1 %d %s\r\n"
+				"Server: pinnet-httpd\r\n"
+				"Content-Type: %s\r\n"
+				"Content-Length: %" PRIu64 "\r\n"
+				"Connection: %s\r\n\r\n",
+				c->code, c->reason, c->type, c->content_len,
+				c->keep ? "keep-alive" : "close");
+}
+
 static void respond(struct conn *c, int code, const char *reason,
 		    const char *type, uint64_t len, bool head_only)
 {
-	c->hlen = (size_t)snprintf(c->head, sizeof(c->head),
-				   "HTTP/1.1 %d %s\r\n"
-				   "Server: pinnet-httpd\r\n"
-				   "Content-Type: %s\r\n"
-				   "Content-Length: %" PRIu64 "\r\n"
-				   "Connection: %s\r\n\r\n",
-				   code, reason, type, len,
-				   c->keep ? "keep-alive" : "close");
+	c->code = code;
+	c->reason = reason;
+	c->type = type;
+	c->content_len = len;
+	c->hlen = render_head(c);
 	c->hoff = 0;
 	c->body_left = head_only ? 0 : len;
 	c->body_off = 0;
@@ -257,8 +272,10 @@ static bool pump(struct net *n, struct conn *c)
 	/* the head and the body leave together (MSG_MORE until the body's
 	 * last piece): a head sent alone and a body held by Nagle until the
 	 * client's delayed ACK cost 40 ms per small response */
+	if (c->hoff < c->hlen)
+		render_head(c);
 	while (c->hoff < c->hlen) {
-		r = net_send_more(n, c->sock, c->head + c->hoff,
+		r = net_send_more(n, c->sock, hbuf + c->hoff,
 				  c->hlen - c->hoff, c->body_left > 0);
 		if (r == -EAGAIN)
 			return true;
