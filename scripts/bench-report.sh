@@ -5,7 +5,7 @@
 # Usage: scripts/bench-report.sh [--out DIR] [--runs N] [--skip NAME,...]
 #   --out DIR    results folder (default build/report-YYYYmmdd-HHMMSS)
 #   --runs N     rounds of the stack and HTTP benchmarks (default 5)
-#   --skip LIST  leave out benchmarks: pool, stack, http, memory, bpf
+#   --skip LIST  leave out benchmarks: pool, stack, http, conns, memory, bpf
 #   --render DIR only rebuild REPORT.md and the plots from DIR's JSON
 # Needs root (namespaces, BPF). Installs what it needs (scripts/setup.sh)
 # and builds build/ first. Takes about 18 minutes on 2 cores.
@@ -47,7 +47,7 @@ out=$(cd "$out" && pwd)
 echo "bench-report: results in $out"
 failed=0
 n=0
-total=$(( 5 - $(tr ',' '\n' <<<"$skip" | grep -cE '^(pool|stack|http|memory|bpf)$' || true) ))
+total=$(( 6 - $(tr ',' '\n' <<<"$skip" | grep -cE '^(pool|stack|http|conns|memory|bpf)$' || true) ))
 
 step() { # NAME DESCRIPTION COMMAND...
 	local name=$1 what=$2
@@ -75,6 +75,8 @@ step stack "pinnet against the kernel's TCP, $runs rounds (~$((runs * 35 / 60 + 
 	bash tests/bench/bench_stack.sh "$build" "$runs" --no-bar
 step http "HTTP: pinnet-httpd on pinnet and on kernel sockets against nginx, $runs rounds (~$((runs * 70 / 60 + 1)) min)" \
 	bash tests/bench/bench_http.sh "$build" "$runs" 5 --no-bar
+step conns "many connections: 0, 10k and 100k idle beside 1000 and 10000 active, against nginx, $runs rounds (~$((runs * 40 / 60 + 2)) min)" \
+	bash tests/bench/bench_conns.sh "$build" "$runs" 5 --no-bar
 step memory "pinned memory under bursty HTTP load, 3 pools taking turns (~3.5 min)" \
 	bash tests/bench/bench_memory.sh "$build" "$out/memory" --no-bar
 step bpf "cost of the BPF tools attached (~2 min)" \

@@ -114,8 +114,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     d = sys.argv[1]
-    pool, stack, http, mem, bpf = (load(d, n) for n in ("pool", "stack", "http", "memory", "bpf"))
-    if not any((pool, stack, mem, bpf)):
+    pool, stack, http, conns, mem, bpf = (load(d, n) for n in ("pool", "stack", "http", "conns", "memory", "bpf"))
+    if not any((pool, stack, http, conns, mem, bpf)):
         print(f"bench_render: no benchmark JSON in {d}", file=sys.stderr)
         return 1
     cpu = "?"
@@ -132,7 +132,7 @@ def main():
           "Absolute numbers vary between machines (and between runs on a shared VM); "
           "the ratios, each measured against its baseline in the same run, are what to "
           "compare. Every figure below is copied from the JSON files next to this "
-          "report (`pool.json`, `stack.json`, `http.json`, `memory.json`, `bpf.json`).", ""]
+          "report (`pool.json`, `stack.json`, `http.json`, `conns.json`, `memory.json`, `bpf.json`).", ""]
     bars_met = []
 
     if mem:
@@ -241,6 +241,34 @@ def main():
                f"p99 no worse, no errors: **{'met' if b.get('met') else 'NOT met'}**"
                + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "") + ".", ""]
         bars_met.append(("http", b.get("met")))
+
+    if conns:
+        md += ["## Many connections: pinnet-httpd against nginx", "",
+               f"{conns.get('client')}; medians of {conns.get('runs')} rounds of {conns.get('seconds_each')} s; "
+               "ratios against the same server with nothing idle and against nginx.", ""]
+        rows = [l for l in conns["loads"] if l["active"] == 1000]
+        idles = sorted({l["idle"] for l in rows})
+        def rps(who, idle):
+            return next((l["req_per_s"] for l in rows if l["server"] == who and l["idle"] == idle), 0)
+        png = bars(d, "conns", "1 KiB requests from 1000 active connections beside idle ones", "requests/s",
+                   [f"{i} idle" for i in idles],
+                   [("pinnet-httpd on pinnet", [rps("pinnet", i) for i in idles]),
+                    ("nginx on kernel sockets", [rps("nginx", i) for i in idles])])
+        if png:
+            md += [f"![connections]({png})", ""]
+        md += ["| server | idle | active | req/s | p99 ms | errors | idle set up in s | still usable | RSS B per idle | "
+               "pinned B per idle | vs none idle | vs nginx |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for l in conns["loads"]:
+            md.append(f"| {l['name']} | {l['idle']} | {l['active']} | {l['req_per_s']} | {l['p99_ms']} | {l['errors']} | "
+                      f"{l.get('idle_setup_s', '')} | {l.get('idle_usable_after', '')} | {l.get('rss_bytes_per_idle', '')} | "
+                      f"{l.get('pinned_bytes_per_idle', '')} | {l.get('ratio_vs_none_idle', '')} | {l.get('ratio_vs_nginx', '')} |")
+        if conns.get("nginx_idle_max"):
+            md += ["", f"nginx: {conns['nginx_idle_max']}."]
+        b = conns.get("bar", {})
+        md += ["", f"Bar: every idle connection up and still usable, req/s with the most idle at least 0.9x with none, "
+               f"pinnet-httpd at least 1.0x nginx at 1000 and 10000 active, per idle connection 0 pinned bytes and at most "
+               f"1 KiB: **{'met' if b.get('met') else 'NOT met'}**" + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "") + ".", ""]
+        bars_met.append(("conns", b.get("met")))
 
     if pool:
         md += ["## Pool alloc+free against glibc malloc and a free list", ""]

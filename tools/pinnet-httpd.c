@@ -275,8 +275,8 @@ static bool pump(struct net *n, struct conn *c)
 	if (c->hoff < c->hlen)
 		render_head(c);
 	while (c->hoff < c->hlen) {
-		r = net_send_more(n, c->sock, hbuf + c->hoff,
-				  c->hlen - c->hoff, c->body_left > 0);
+		r = net_send_more(n, c->sock, hbuf + c->hoff, c->hlen - c->hoff,
+				  c->body_left > 0);
 		if (r == -EAGAIN)
 			return true;
 		if (r < 0)

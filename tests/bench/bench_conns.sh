@@ -10,7 +10,8 @@
 # with nothing idle; the time to establish each idle set; the server's RSS
 # and VmPin per idle connection (VmPin read once the pool is back at its
 # base, up to 20 s). One JSON object on stdout; exit 1 if a bar is missed
-# (every idle connection up and usable; req/s with IDLE_MAX idle >= 0.9x
+# (every idle connection up and, after the load, still answering a
+# request; req/s with IDLE_MAX idle >= 0.9x
 # with none; pinnet-httpd >= 1.0x nginx's req/s at 1000 and 10000 active;
 # per idle connection 0 pinned bytes and <= 1 KiB of memory) unless
 # --no-bar.
@@ -89,7 +90,7 @@ hold() {
 	local ip=$1 port=$2 n=$3 srcs=$4 log=$WORK/hold.log
 	: >"$log"
 	ip netns exec "$NS_B" setsid python3 "$here/../integration/hold_conns.py" "$ip" "$port" "$n" \
-		--src "$srcs" --no-echo --hold 3600 --window 500 >"$log" 2>&1 &
+		--src "$srcs" --no-echo --hold 3600 --window 500 --http-check /1k >"$log" 2>&1 &
 	hold_pid=$!
 	for _ in $(seq 1 3000); do
 		grep -q '^held:' "$log" && break
@@ -98,6 +99,19 @@ hold() {
 	done
 	grep '^held:' "$log" >&2 || { echo "FAIL: the idle set did not come up" >&2; cat "$log" >&2; return 1; }
 	read -r held_up held_s < <(sed -n 's/^held: \([0-9]*\) of [0-9]* connections up in \([0-9.]*\) s.*/\1 \2/p' "$log")
+}
+# Every held connection asks HEAD /1k and must get a 200 (hold_conns.py's
+# SIGUSR1): sets usable to how many did
+check_usable() {
+	local procs=$1 log=$WORK/hold.log
+	kill -USR1 -- "-$hold_pid"
+	usable=0
+	for _ in $(seq 1 1200); do
+		[ "$(grep -c '^usable:' "$log")" -ge "$procs" ] && break
+		sleep 0.1
+	done
+	usable=$(awk '/^usable:/ {s += $2} END {print s + 0}' "$log")
+	echo "bench_conns: $usable idle connections still usable" >&2
 }
 unhold() {
 	kill -TERM -- "-$hold_pid" 2>/dev/null || true
@@ -109,7 +123,7 @@ unhold() {
 : >"$WORK/rows"
 measure() { # WHO PID URL IDLE ACTIVE SRCS IP PORT
 	local who=$1 pid=$2 url=$3 idle=$4 active=$5 srcs=$6 ip=$7 port=$8
-	local up=0 setup=0 rss0 rss1 pin0 pin1 r res
+	local up=0 setup=0 rss0 rss1 pin0 pin1 r res usable=0
 	rss0=$(status_kb VmRSS "$pid")
 	pin0=$(status_kb VmPin "$pid")
 	if [ "$idle" -gt 0 ]; then
@@ -129,7 +143,11 @@ measure() { # WHO PID URL IDLE ACTIVE SRCS IP PORT
 			-s "$here/wrk_json.lua" "$url/1k" | tail -n 1)
 		echo "$who $idle $active $up $setup $rss0 $rss1 $pin0 $pin1 $res" >>"$WORK/rows"
 	done
-	[ "$idle" -gt 0 ] && unhold
+	if [ "$idle" -gt 0 ]; then
+		check_usable $(((idle + 9999) / 10000))
+		echo "$who $idle $usable" >>"$WORK/usable"
+		unhold
+	fi
 	return 0
 }
 for idle in 0 10000 "$idle_max"; do
@@ -143,4 +161,5 @@ measure nginx "${PIDS[1]}" "http://$KIP:8081" 0 10000 "" "$KIP" 8081
 for p in "${PIDS[@]}"; do
 	kill -0 "$p" 2>/dev/null || { echo "FAIL: a server died during the benchmark" >&2; exit 1; }
 done
-python3 "$here/conns_report.py" "$WORK/rows" "$runs" "$secs" "$bar" "$idle_max" "$(nproc)" "$(uname -r)"
+touch "$WORK/usable"
+python3 "$here/conns_report.py" "$WORK/rows" "$WORK/usable" "$runs" "$secs" "$bar" "$idle_max" "$(nproc)" "$(uname -r)"

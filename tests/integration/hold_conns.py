@@ -12,7 +12,7 @@ With --hold S, the connections are held S seconds after the echo and
 echo once more.
 Usage: hold_conns.py IP PORT N [--procs P] [--expect K] [--connect-timeout S] [--hold S]
 """
-import argparse, errno, multiprocessing as mp, os, resource, select, socket, struct, sys, time
+import argparse, errno, multiprocessing as mp, os, resource, select, signal, socket, struct, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("ip")
@@ -25,6 +25,9 @@ ap.add_argument("--window", type=int, default=200)
 ap.add_argument("--hold", type=float, default=0.0)
 ap.add_argument("--src", default="", help="source addresses A,B,...: process i binds to the i-th (mod their number)")
 ap.add_argument("--no-echo", action="store_true", help="hold the connections idle (no bytes) --hold seconds, then close")
+ap.add_argument("--http-check", default="", metavar="PATH",
+                help="with --no-echo: on SIGUSR1 each held connection sends HEAD PATH and must get a 200; "
+                     "each process prints 'usable: OK of N'")
 a = ap.parse_args()
 procs = a.procs or max(1, (a.n + 9999) // 10000)
 
@@ -58,6 +61,34 @@ def echo_all(ep, idx, rnd, up):
     for fd in want:
         ep.unregister(fd)
     return bad + len(want)
+
+
+def http_all(ep, up, path):
+    """Each connection asks HEAD path (keep-alive) and must get a 200."""
+    req = f"HEAD {path} HTTP/1.1\r\nHost: pinnet\r\n\r\n".encode()
+    want, ok = {}, 0
+    for s in up:
+        want[s.fileno()] = (s, bytearray())
+        s.setblocking(True)
+        s.sendall(req)
+        s.setblocking(False)
+        ep.register(s.fileno(), select.EPOLLIN)
+    deadline = time.monotonic() + 60
+    while want and time.monotonic() < deadline:
+        for fd, ev in ep.poll(0.5):
+            s, got = want[fd]
+            try:
+                d = s.recv(4096)
+            except BlockingIOError:
+                continue
+            got += d
+            if not d or b"\r\n\r\n" in got:
+                ok += got.startswith(b"HTTP/1.1 200")
+                ep.unregister(fd)
+                del want[fd]
+    for fd in want:
+        ep.unregister(fd)
+    return ok
 
 
 def worker(idx, share, barrier, q):
@@ -104,7 +135,15 @@ def worker(idx, share, barrier, q):
     q.put(("up", idx, len(up), failed[:5], len(failed), t_up))
     barrier.wait()  # every process holds all its connections now
     if a.no_echo:
-        time.sleep(a.hold)
+        asked = []
+        signal.signal(signal.SIGUSR1, lambda *_: asked.append(1))
+        end = time.monotonic() + a.hold
+        while time.monotonic() < end:
+            time.sleep(0.1)
+            if asked and a.http_check:
+                asked.clear()
+                ok = http_all(ep, up, a.http_check)
+                print(f"usable: {ok} of {len(up)}", flush=True)
         for s in up:
             s.close()
         return
@@ -120,6 +159,7 @@ def worker(idx, share, barrier, q):
 
 
 def main():
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # the workers' call
     shares = [a.n // procs + (1 if i < a.n % procs else 0) for i in range(procs)]
     barrier = mp.Barrier(procs)
     q = mp.Queue()

@@ -636,6 +636,56 @@ static void blocking_wait(void)
 	close(p);
 }
 
+/* pinnet only: the application's own loop waits in a kernel epoll set on
+ * pn_stack_fd() beside its other descriptors, then runs the stack and
+ * looks at its readiness set without waiting */
+static void external_loop(void)
+{
+	struct epoll_event ev[4], kev;
+	int p, s, ep, kep, efd, n = 0;
+	int pipefd[2];
+
+	kern = false;
+	s = pair(&p);
+	ep = pn_epoll_create(st);
+	kep = epoll_create1(0);
+	efd = pn_stack_fd(st);
+	CU_ASSERT_FATAL(ep >= 0 && kep >= 0 && efd >= 0);
+	CU_ASSERT_FATAL(pipe(pipefd) == 0);
+	kev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 1 };
+	CU_ASSERT(epoll_ctl(kep, EPOLL_CTL_ADD, efd, &kev) == 0);
+	kev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 2 };
+	CU_ASSERT(epoll_ctl(kep, EPOLL_CTL_ADD, pipefd[0], &kev) == 0);
+	CU_ASSERT(pn_epoll_ctl(st, ep, EPOLL_CTL_ADD, s,
+			       &(struct epoll_event){ .events = EPOLLIN,
+						      .data.u64 = 7 }) == 0);
+	/* a kernel descriptor and a pinnet socket, both ready at once */
+	CU_ASSERT(write(pipefd[1], "k", 1) == 1);
+	CU_ASSERT(send(p, "net", 3, 0) == 3);
+	for (int i = 0; i < 200 && n == 0; i++) {
+		int k = epoll_wait(kep, ev, 4, pn_stack_timeout(st));
+		bool pipe_ready = false;
+
+		for (int j = 0; j < k; j++)
+			pipe_ready |= ev[j].data.u64 == 2;
+		if (pipe_ready) {
+			char c;
+
+			CU_ASSERT(read(pipefd[0], &c, 1) == 1);
+		}
+		pn_stack_process(st, 0);
+		n = pn_epoll_wait(st, ep, ev, 4, 0);
+	}
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT(ev[0].data.u64 == 7 && (ev[0].events & EPOLLIN));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(kep);
+	pn_epoll_close(st, ep);
+	pn_close(st, s);
+	close(p);
+}
+
 static void (*const scenarios[])(void) = {
 	level_and_edge,	     oneshot_and_modify,
 	fin_and_reset,	     local_shutdown_and_fresh,
@@ -699,6 +749,7 @@ static int suite_clean(void)
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_against_kernel_epoll),
 	CU_TEST_ENTRY(blocking_wait),
+	CU_TEST_ENTRY(external_loop),
 };
 
 int main(void)

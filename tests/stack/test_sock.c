@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -661,6 +662,83 @@ static void test_sendfile(void)
 	pump(20);
 }
 
+/* Active opens are limited by the 4-tuple, not a port range in all (lwIP
+ * patch 0007): more connections than the 16383 local ports of lwIP's
+ * range, to two kernel listeners, each established. */
+static void test_active_opens_per_tuple(void)
+{
+	enum { PER_PORT = 9000, BATCH = 500 };
+	static int pn[2 * PER_PORT], ks[2 * PER_PORT];
+	struct rlimit rl;
+	int ls[2], up = 0, accepted = 0;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_max < 2 * PER_PORT + 64) {
+		printf("(skipped: %llu fds allowed, %d needed) ",
+		       (unsigned long long)rl.rlim_max, 2 * PER_PORT + 64);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_in a = sa(KERNEL_IP, 5100 + i);
+		int one = 1;
+
+		ls[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		setsockopt(ls[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		CU_ASSERT_FATAL(bind(ls[i], (struct sockaddr *)&a, sizeof(a)) ==
+					0 &&
+				listen(ls[i], 4096) == 0);
+	}
+	for (int b = 0; b < 2 * PER_PORT; b += BATCH) {
+		for (int i = b; i < b + BATCH; i++) {
+			struct sockaddr_in a = sa(KERNEL_IP, 5100 + i % 2);
+
+			pn[i] = pn_socket(st, AF_INET,
+					  SOCK_STREAM | SOCK_NONBLOCK, 0);
+			CU_ASSERT_FATAL(pn[i] >= 0);
+			CU_ASSERT_EQUAL_FATAL(pn_connect(st, pn[i],
+							 (struct sockaddr *)&a,
+							 sizeof(a)),
+					      -EINPROGRESS);
+		}
+		for (int t = 0; t < 5000 && accepted < b + BATCH; t++) {
+			for (int k = 0; k < 2; k++) {
+				int c;
+
+				while ((c = accept4(ls[k], NULL, NULL,
+						    SOCK_NONBLOCK)) >= 0)
+					ks[accepted++] = c;
+			}
+			pn_stack_process(st, 1);
+		}
+		CU_ASSERT_EQUAL_FATAL(accepted, b + BATCH);
+	}
+	/* every one established: writable, no error */
+	pump(20);
+	for (int i = 0; i < 2 * PER_PORT; i++) {
+		struct pn_pollfd pf = { pn[i], POLLOUT, 0 };
+
+		up += pn_poll(st, &pf, 1, 0) == 1 && pf.revents == POLLOUT;
+	}
+	CU_ASSERT_EQUAL(up, 2 * PER_PORT);
+	for (int i = 0; i < 2 * PER_PORT; i++) {
+		pn_close(st, pn[i]);
+		close(ks[i]);
+	}
+	close(ls[0]);
+	close(ls[1]);
+	/* every connection ends (and its buffers come back) */
+	for (int i = 0; i < 5000; i++) {
+		struct pn_stack_stats ss;
+
+		pn_stack_stats(st, &ss, sizeof(ss));
+		if (!ss.tcp_active)
+			break;
+		pn_stack_process(st, 1);
+	}
+}
+
 /* Non-blocking connect and the descriptor for an outside event loop. */
 static void test_nonblocking_and_event_fd(void)
 {
@@ -720,6 +798,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_server_for_kernel),
 	CU_TEST_ENTRY(test_vectored_and_zero_copy),
 	CU_TEST_ENTRY(test_sendfile),
+	CU_TEST_ENTRY(test_active_opens_per_tuple),
 	CU_TEST_ENTRY(test_nonblocking_and_event_fd),
 };
 
