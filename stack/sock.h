@@ -97,6 +97,9 @@ static inline void sock_notify(struct sock *so)
 }
 void ep_forget(struct sock *so); /* the socket goes: out of every set */
 
+/* sock_io.c */
+size_t rx_queued(const struct sock *so);
+
 /* zc.c */
 void zc_release(struct pn_stack *st, struct zc_tx **head, struct zc_tx **tail,
 		uint64_t acked, bool all);

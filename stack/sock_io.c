@@ -101,8 +101,8 @@ PN_EXPORT ssize_t pn_send(struct pn_stack *st, int s, const void *buf,
 	return send_one(so, buf, len, flags);
 }
 
-/* Bytes queued for the application. */
-static size_t rx_queued(const struct sock *so)
+/* Bytes queued for the application (FIONREAD). */
+size_t rx_queued(const struct sock *so)
 {
 	size_t n = 0;
 

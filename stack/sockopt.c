@@ -5,6 +5,8 @@
  * when it does (sock_setup_pcb()).
  */
 #include <errno.h>
+#include <limits.h>
+#include <sys/ioctl.h>
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
@@ -154,4 +156,35 @@ PN_EXPORT int pn_getsockopt(struct pn_stack *st, int s, int level, int name,
 	memcpy(val, &v, sizeof(v));
 	*len = sizeof(v);
 	return 0;
+}
+
+PN_EXPORT int pn_ioctl(struct pn_stack *st, int s, unsigned long request,
+		       void *arg)
+{
+	struct sock *so;
+	int rc = sock_lookup(st, s, &so);
+
+	if (rc)
+		return rc;
+	if (!arg)
+		return -EFAULT;
+	switch (request) {
+	case FIONBIO:
+		so->nonblock = *(const int *)arg != 0;
+		return 0;
+	case FIONREAD: /* as Linux: EINVAL on a listener */
+		if (so->listening)
+			return -EINVAL;
+		*(int *)arg = (int)(rx_queued(so) > INT_MAX ? INT_MAX :
+							      rx_queued(so));
+		return 0;
+	case TIOCOUTQ: /* SIOCOUTQ: bytes not yet acknowledged */
+		if (so->listening)
+			return -EINVAL;
+		*(int *)arg =
+			so->pcb ? (int)(so->sent_total - so->acked_total) : 0;
+		return 0;
+	default:
+		return -ENOTTY;
+	}
 }

@@ -351,6 +351,15 @@ int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 int pn_getsockopt(struct pn_stack *st, int s, int level, int name, void *val,
 		  socklen_t *len);
 
+/*
+ * pn_ioctl - as ioctl(2) on a socket: FIONBIO (int *: non-zero makes the
+ * socket non-blocking, as O_NONBLOCK through fcntl(2) would), FIONREAD
+ * (int *: bytes received and not yet read; EINVAL on a listener),
+ * TIOCOUTQ/SIOCOUTQ (int *: bytes sent and not yet acknowledged).
+ * Returns 0 or -errno: EBADF, EFAULT (arg NULL), ENOTTY (another request).
+ */
+int pn_ioctl(struct pn_stack *st, int s, unsigned long request, void *arg);
+
 /* One entry of pn_poll(): events/revents are POLLIN, POLLOUT, POLLERR,
  * POLLHUP as for poll(2). */
 struct pn_pollfd {

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -662,6 +664,48 @@ static void test_sendfile(void)
 	pump(20);
 }
 
+/* pn_ioctl: FIONBIO, FIONREAD, SIOCOUTQ, as on a kernel socket */
+static void test_ioctl(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5011);
+	int ls = kernel_listen(5011), s, c, on = 1, off = 0, v = -1;
+	char b[64];
+
+	CU_ASSERT_FATAL(ls >= 0);
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_EQUAL_FATAL(
+		pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)), 0);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+	/* blocking by default; non-blocking after FIONBIO */
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, FIONBIO, &on), 0);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), -EAGAIN);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, FIONREAD, &v), 0);
+	CU_ASSERT_EQUAL(v, 0);
+	CU_ASSERT_EQUAL(send(c, "twelve bytes", 12, 0), 12);
+	pump(20);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, FIONREAD, &v), 0);
+	CU_ASSERT_EQUAL(v, 12);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, 5, 0), 5);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, FIONREAD, &v), 0);
+	CU_ASSERT_EQUAL(v, 7);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, FIONBIO, &off), 0);
+	CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), 7); /* blocks, gets */
+	/* sent, not yet acknowledged: 0 once the kernel has acked */
+	CU_ASSERT_EQUAL(pn_send(st, s, "abc", 3, 0), 3);
+	CU_ASSERT_EQUAL(kernel_read(c, b, 3), 3);
+	pump(50);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, SIOCOUTQ, &v), 0);
+	CU_ASSERT_EQUAL(v, 0);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, FIONREAD, NULL), -EFAULT);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, 0x1234, &v), -ENOTTY);
+	CU_ASSERT_EQUAL(pn_ioctl(st, 9999, FIONREAD, &v), -EBADF);
+	pn_close(st, s);
+	close(c);
+	close(ls);
+	pump(20);
+}
+
 /* Active opens are limited by the 4-tuple, not a port range in all (lwIP
  * patch 0007): more connections than the 16383 local ports of lwIP's
  * range, to two kernel listeners, each established. */
@@ -798,6 +842,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_server_for_kernel),
 	CU_TEST_ENTRY(test_vectored_and_zero_copy),
 	CU_TEST_ENTRY(test_sendfile),
+	CU_TEST_ENTRY(test_ioctl),
 	CU_TEST_ENTRY(test_active_opens_per_tuple),
 	CU_TEST_ENTRY(test_nonblocking_and_event_fd),
 };
