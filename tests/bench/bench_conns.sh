@@ -6,7 +6,8 @@
 # addresses; a process holds at most 20000 fds here) establish IDLE idle
 # connections and hold them; then wrk -t2 -c1000 runs SECONDS, RUNS times:
 # req/s and p99. nginx, one process, cannot hold more than its fd limit
-# (20000): its IDLE_MAX row is left out and says so. Also: wrk -c10000
+# (20000): its IDLE_MAX row is left out and says so. pinnet's rounds with
+# nothing idle run before and after the idle sets. Also: wrk -c10000
 # with nothing idle; the time to establish each idle set; the server's RSS
 # and VmPin per idle connection (VmPin read once the pool is back at its
 # base, up to 20 s). One JSON object on stdout; exit 1 if a bar is missed
@@ -156,6 +157,9 @@ for idle in 0 10000 "$idle_max"; do
 		measure nginx "${PIDS[1]}" "http://$KIP:8081" "$idle" 1000 "$srcs_k" "$KIP" 8081
 	fi
 done
+# nothing idle again, after the idle sets: the baseline's rounds come from
+# before and after them (a shared VM drifts over minutes)
+measure pinnet "${PIDS[0]}" "http://$IP_A:80" 0 1000 "" "$IP_A" 80
 measure pinnet "${PIDS[0]}" "http://$IP_A:80" 0 10000 "" "$IP_A" 80
 measure nginx "${PIDS[1]}" "http://$KIP:8081" 0 10000 "" "$KIP" 8081
 for p in "${PIDS[@]}"; do
