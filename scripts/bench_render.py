@@ -256,10 +256,11 @@ def main():
                     ("nginx on kernel sockets", [rps("nginx", i) for i in idles])])
         if png:
             md += [f"![connections]({png})", ""]
-        md += ["| server | idle | active | req/s | p99 ms | errors | idle set up in s | still usable | RSS B per idle | "
-               "pinned B per idle | vs none idle | vs nginx |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        md += ["| server | idle | active | req/s | p99 ms | errors | CPU us per request | idle set up in s | still usable | "
+               "RSS B per idle | pinned B per idle | vs none idle | vs nginx |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for l in conns["loads"]:
             md.append(f"| {l['name']} | {l['idle']} | {l['active']} | {l['req_per_s']} | {l['p99_ms']} | {l['errors']} | "
+                      f"{l.get('cpu_us_per_req', '')} | "
                       f"{l.get('idle_setup_s', '')} | {l.get('idle_usable_after', '')} | {l.get('rss_bytes_per_idle', '')} | "
                       f"{l.get('pinned_bytes_per_idle', '')} | {l.get('ratio_vs_none_idle', '')} | {l.get('ratio_vs_nginx', '')} |")
         if conns.get("nginx_idle_max"):

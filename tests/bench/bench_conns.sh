@@ -80,6 +80,9 @@ start_a nginx nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx"
 wait_port "$IP_A" 80
 wait_port "$KIP" 8081
 
+cpu_s() { # utime + stime of PID, in seconds
+	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
 status_kb() { # FIELD PID: a /proc/PID/status field, in kB
 	awk -v f="$1:" '$1 == f {print $2}' "/proc/$2/status"
 }
@@ -124,7 +127,7 @@ unhold() {
 : >"$WORK/rows"
 measure() { # WHO PID URL IDLE ACTIVE SRCS IP PORT
 	local who=$1 pid=$2 url=$3 idle=$4 active=$5 srcs=$6 ip=$7 port=$8
-	local up=0 setup=0 rss0 rss1 pin0 pin1 r res usable=0
+	local up=0 setup=0 rss0 rss1 pin0 pin1 r res usable=0 c0 c1
 	rss0=$(status_kb VmRSS "$pid")
 	pin0=$(status_kb VmPin "$pid")
 	if [ "$idle" -gt 0 ]; then
@@ -140,9 +143,11 @@ measure() { # WHO PID URL IDLE ACTIVE SRCS IP PORT
 	done
 	for r in $(seq 1 "$runs"); do
 		echo "bench_conns: $who, $idle idle, $active active, round $r/$runs" >&2
+		c0=$(cpu_s "$pid")
 		res=$(in_b wrk -t2 -c"$active" -d"${secs}s" --timeout 5s \
 			-s "$here/wrk_json.lua" "$url/1k" | tail -n 1)
-		echo "$who $idle $active $up $setup $rss0 $rss1 $pin0 $pin1 $res" >>"$WORK/rows"
+		c1=$(cpu_s "$pid")
+		echo "$who $idle $active $up $setup $rss0 $rss1 $pin0 $pin1 $c0 $c1 $res" >>"$WORK/rows"
 	done
 	if [ "$idle" -gt 0 ]; then
 		check_usable $(((idle + 9999) / 10000))

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """bench_conns's JSON from its rows ("who idle active up setup_s rss0 rss1
-pin0 pin1 {wrk json}" per measurement, kB for the memory): per server,
-idle set and active load the medians over RUNS of req/s and p99, wrk's
-errors, the time the idle set took to establish and the server's RSS and
+pin0 pin1 cpu0 cpu1 {wrk json}" per measurement, kB for the memory, CPU
+seconds of the server): per server, idle set and active load the medians
+over RUNS of req/s, p99 and the server's CPU microseconds per request (the
+steadier measure on a shared VM), wrk's errors, the time the idle set took to establish and the server's RSS and
 VmPin per idle connection; ratios against the same server with nothing
 idle and of pinnet-httpd against nginx. Exit 1 if BAR is 1 and a bar is
 missed.
@@ -19,12 +20,13 @@ for line in open(usable_f):
     usable[(who, int(idle))] = int(n)
 d = {}
 for line in open(rows):
-    who, idle, active, up, setup, rss0, rss1, pin0, pin1, js = line.split(None, 9)
+    who, idle, active, up, setup, rss0, rss1, pin0, pin1, c0, c1, js = line.split(None, 11)
     try:
         w = json.loads(js)
     except ValueError:
         w = {"requests": 0, "seconds": secs, "p99_us": 0, "errors": {"connect": 1}}
     w.update(up=int(up), setup=float(setup), rss=(int(rss1) - int(rss0)) * 1024,
+             cpu=float(c1) - float(c0),
              pin=(int(pin1) - int(pin0)) * 1024)
     d.setdefault((who, int(idle), int(active)), []).append(w)
 
@@ -40,6 +42,8 @@ for (who, idle, active), ws in sorted(d.items(), key=lambda kv: (kv[0][2], kv[0]
            "req_per_s": round(st.median(rps)),
            "p99_ms": round(st.median(w["p99_us"] for w in ws) / 1000, 3),
            "errors": sum(sum(w["errors"].values()) for w in ws),
+           "cpu_us_per_req": round(st.median(w["cpu"] * 1e6 / w["requests"] for w in ws if w["requests"]), 2)
+           if any(w["requests"] for w in ws) else None,
            "req_per_s_runs": [round(x) for x in rps]}
     if idle:
         w = ws[0]
@@ -58,6 +62,8 @@ for l in out["loads"]:
     base = get(l["server"], 0, l["active"])
     if base and base["req_per_s"]:
         l["ratio_vs_none_idle"] = round(l["req_per_s"] / base["req_per_s"], 3)
+    if base and base.get("cpu_us_per_req") and l.get("cpu_us_per_req"):
+        l["cpu_per_req_vs_none_idle"] = round(l["cpu_us_per_req"] / base["cpu_us_per_req"], 3)
     ng = get("nginx", l["idle"], l["active"])
     if l["server"] == "pinnet" and ng and ng["req_per_s"]:
         l["ratio_vs_nginx"] = round(l["req_per_s"] / ng["req_per_s"], 3)
