@@ -227,6 +227,29 @@ ssize_t net_sendfile(struct net *n, int s, int fd, off_t *off, size_t count)
 	return r < 0 ? -errno : r;
 }
 
+ssize_t net_recv_discard(struct net *n, int s, size_t max)
+{
+	static char sink[256 * 1024];
+	struct pn_zc_rx zc;
+	size_t got = 0;
+	ssize_t r;
+
+	if (n->kernel) {
+		r = recv(s, sink, max < sizeof(sink) ? max : sizeof(sink), 0);
+		return r < 0 ? -errno : r;
+	}
+	while (got < max) {
+		r = pn_recv_zc(n->st, s, &zc);
+		if (r <= 0)
+			return got ? (ssize_t)got : r;
+		got += (size_t)r;
+		r = pn_recv_zc_done(n->st, s, &zc);
+		if (r < 0)
+			return r;
+	}
+	return (ssize_t)got;
+}
+
 int net_epoll_create(struct net *n)
 {
 	if (!n->kernel)

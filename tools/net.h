@@ -45,6 +45,11 @@ ssize_t net_sendfile(struct net *n, int s, int fd, off_t *off, size_t count);
  * hold). 0 or -errno. */
 int net_set_nodelay(struct net *n, int s);
 ssize_t net_recv(struct net *n, int s, void *buf, size_t len);
+/* Take up to max received bytes and drop them (a sink, as iperf3's server
+ * is): recv(2) into a scratch buffer on kernel sockets; on the stack, the
+ * segments are borrowed where they lie and given back (pn_recv_zc), so
+ * nothing is copied. Bytes taken, 0 at the end of stream, -errno. */
+ssize_t net_recv_discard(struct net *n, int s, size_t max);
 int net_shutdown_wr(struct net *n, int s);
 int net_close(struct net *n, int s);
 int net_set_nonblock(struct net *n, int s, int on);
