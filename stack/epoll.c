@@ -22,7 +22,6 @@
 /* Bits of a registration that are modes, not events (Linux's
  * EP_PRIVATE_BITS): a fired one-shot registration keeps only these. */
 #define EP_MODES (EPOLLET | EPOLLONESHOT | EPOLLWAKEUP | EPOLLEXCLUSIVE)
-#define STALE_NS 50000 /* as pn_poll: run the loop when its turn is older */
 
 struct ep_item {
 	struct ep *ep;
@@ -262,11 +261,23 @@ static int collect(struct ep *ep, struct epoll_event *evs, int max)
 	return n;
 }
 
+struct ep_look {
+	struct ep *ep;
+	struct epoll_event *evs;
+	int max;
+};
+
+static int collect_look(void *arg)
+{
+	struct ep_look *l = arg;
+
+	return collect(l->ep, l->evs, l->max);
+}
+
 PN_EXPORT int pn_epoll_wait(struct pn_stack *st, int epn,
 			    struct epoll_event *events, int maxevents,
 			    int timeout_ms)
 {
-	uint64_t deadline = 0;
 	struct ep *ep;
 	int rc = stack_enter(st);
 
@@ -280,34 +291,6 @@ PN_EXPORT int pn_epoll_wait(struct pn_stack *st, int epn,
 		return -EINVAL;
 	if (!events)
 		return -EFAULT;
-	if (timeout_ms > 0)
-		deadline = stack_now_ms() + (uint64_t)timeout_ms;
-	/* input and completions are taken in even by a loop that always
-	 * finds something ready (see pn_poll) */
-	if (stack_now_ns() - st->last_run_ns > STALE_NS) {
-		rc = stack_run(st, 0);
-		if (rc < 0)
-			return rc;
-	}
-	for (;;) {
-		int n = collect(ep, events, maxevents);
-		uint64_t now;
-
-		if (n || timeout_ms == 0) {
-			stack_push(st); /* what was sent since goes out */
-			return n;
-		}
-		if (timeout_ms < 0) {
-			rc = stack_run(st, 1000);
-		} else {
-			now = stack_now_ms();
-			if (now >= deadline)
-				return 0;
-			rc = stack_run(st, deadline - now > 1000 ?
-						   1000 :
-						   (int)(deadline - now));
-		}
-		if (rc < 0)
-			return rc;
-	}
+	return sock_wait_ready(st, timeout_ms, collect_look,
+			       &(struct ep_look){ ep, events, maxevents });
 }

@@ -133,8 +133,14 @@ short sock_revents(struct sock *so, short events)
 		       ((uint32_t)(uint16_t)events | EPOLLERR | EPOLLHUP));
 }
 
-static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
-			unsigned int n, int timeout_ms)
+/*
+ * The wait of pn_poll() and pn_epoll_wait(): look(arg) (the number ready,
+ * filled in) until it finds some or timeout_ms passes (0: one look, -1:
+ * no end), running the stack between looks. Returns look's count, 0 on
+ * timeout, or -errno.
+ */
+int sock_wait_ready(struct pn_stack *st, int timeout_ms, int (*look)(void *),
+		    void *arg)
 {
 	uint64_t deadline = 0;
 
@@ -154,22 +160,15 @@ static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
 			return rc;
 	}
 	for (;;) {
-		int ready = 0;
+		int ready = look(arg);
 		uint64_t now;
 		int rc;
 
-		for (unsigned int i = 0; i < n; i++) {
-			struct sock *so = sock_get(st, fds[i].sock);
-
-			fds[i].revents =
-				so ? sock_revents(so, fds[i].events) : POLLNVAL;
-			ready += fds[i].revents != 0;
-		}
 		if (ready || timeout_ms == 0) {
 			/* what the application sent since the stack's last
 			 * turn goes out (at most every 20 us): a loop that
 			 * always finds some socket ready would otherwise hold
-			 * its responses until a poll found none */
+			 * its responses until a look found none */
 			stack_push(st);
 			return ready;
 		}
@@ -186,6 +185,35 @@ static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
 		if (rc < 0)
 			return rc;
 	}
+}
+
+struct poll_look {
+	struct pn_stack *st;
+	struct pn_pollfd *fds;
+	unsigned int n;
+};
+
+static int poll_look(void *arg)
+{
+	struct poll_look *pl = arg;
+	int ready = 0;
+
+	for (unsigned int i = 0; i < pl->n; i++) {
+		struct sock *so = sock_get(pl->st, pl->fds[i].sock);
+
+		pl->fds[i].revents =
+			so ? sock_revents(so, pl->fds[i].events) : POLLNVAL;
+		ready += pl->fds[i].revents != 0;
+	}
+	return ready;
+}
+
+static int poll_entered(struct pn_stack *st, struct pn_pollfd *fds,
+			unsigned int n, int timeout_ms)
+{
+	struct poll_look pl = { st, fds, n };
+
+	return sock_wait_ready(st, timeout_ms, poll_look, &pl);
 }
 
 PN_EXPORT int pn_poll(struct pn_stack *st, struct pn_pollfd *fds,

@@ -83,6 +83,8 @@ void sock_send_blocked(struct sock *so);
 uint32_t sock_events(struct sock *so); /* EPOLL* as Linux's tcp_poll */
 short sock_revents(struct sock *so, short events);
 int sock_wait(struct sock *so, short events, bool nonblock);
+int sock_wait_ready(struct pn_stack *st, int timeout_ms, int (*look)(void *),
+		    void *arg);
 /* Send room may have come (an ACK): look at it after this turn's input. */
 void sock_wake_later(struct sock *so);
 void sock_unwake(struct sock *so); /* off st->wake (the socket goes) */
