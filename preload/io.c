@@ -56,6 +56,16 @@ static ssize_t do_recv(int pn, void *buf, size_t len, int flags)
 	int rc;
 
 	flags &= ~(MSG_NOSIGNAL | MSG_CMSG_CLOEXEC);
+	if (!len && !(flags & MSG_PEEK)) {
+		/* as Linux: a 0-byte read waits for something to read
+		 * (EAGAIN if it may not), then returns 0 or the error */
+		rc = pl_pn_wait(pn, POLLIN,
+				blocking(p, flags) ? (p->rcvtimeo_ms ?: -1) :
+						     0);
+		if (rc)
+			return rc;
+		return pn_recv(pl_st, pn, buf, 0, flags);
+	}
 	rc = timed_wait(p, pn, POLLIN, flags);
 	if (rc)
 		return rc;

@@ -137,6 +137,7 @@ struct pl_psock {
 	int refs; /* descriptors naming it (dup) */
 	bool nonblock;
 	bool listening;
+	bool connecting; /* a non-blocking connect said EINPROGRESS */
 	int held; /* accepted, but no descriptor could be made: the next accept's */
 	int rcvtimeo_ms, sndtimeo_ms; /* SO_RCVTIMEO/SO_SNDTIMEO; 0: none */
 };

@@ -271,7 +271,17 @@ PL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	default:
 		return REAL(connect)(fd, addr, len);
 	}
-	return (int)pl_ret(pn_connect(pl_st, s->pn, addr, len));
+	rc = pn_connect(pl_st, s->pn, addr, len);
+	if (rc == -EINPROGRESS) {
+		pl_psock(s->pn)->connecting = true;
+	} else if (pl_psock(s->pn)->connecting && rc != -EALREADY) {
+		/* as Linux: the first connect() after a non-blocking one
+		 * completed returns 0 (its outcome), the next EISCONN */
+		pl_psock(s->pn)->connecting = false;
+		if (rc == -EISCONN)
+			rc = 0;
+	}
+	return (int)pl_ret(rc);
 }
 
 PL_EXPORT int shutdown(int fd, int how)
