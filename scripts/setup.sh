@@ -39,6 +39,8 @@ packages=(
 	patch
 	pkg-config
 	python3
+	redis-server
+	redis-tools
 	sockperf
 	systemtap-sdt-dev
 	valgrind

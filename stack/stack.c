@@ -525,12 +525,15 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 	struct io_uring_cqe *cqe;
 	uint32_t next = sys_timeouts_sleeptime();
 	uint64_t now, now_ns;
+	bool signalled = false;
 	int n, rc;
 
 	if (st->evfd >= 0) {
 		uint64_t v;
 
-		if (read(st->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		if (read(st->evfd, &v, sizeof(v)) == sizeof(v))
+			signalled = true;
+		else if (errno != EAGAIN)
 			stack_seterr(st, errno, "eventfd read: %s",
 				     strerror(errno));
 	}
@@ -552,7 +555,14 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 		} while (timeout_ms && stack_now_ns() < st->busy_until_ns);
 	}
 	if (timeout_ms == 0) {
-		if (!io_uring_cq_ready(&st->ring))
+		/* With deferred task work, completions are posted only when
+		 * the ring is entered for events, and the ring signals the
+		 * eventfd only when its list of such work goes from empty to
+		 * not: once signalled (and the eventfd drained above), the
+		 * work must run now even when some CQEs already wait, or the
+		 * application's next sleep on the eventfd would miss the
+		 * completions that follow (until a timer woke it). */
+		if (signalled || !io_uring_cq_ready(&st->ring))
 			rc = io_uring_submit_and_get_events(&st->ring);
 	} else {
 		struct __kernel_timespec ts = {
