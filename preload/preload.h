@@ -138,6 +138,7 @@ struct pl_psock {
 	bool nonblock;
 	bool listening;
 	bool connecting; /* a non-blocking connect said EINPROGRESS */
+	bool cork; /* TCP_CORK: every send waits for more (MSG_MORE) */
 	int held; /* accepted, but no descriptor could be made: the next accept's */
 	int rcvtimeo_ms, sndtimeo_ms; /* SO_RCVTIMEO/SO_SNDTIMEO; 0: none */
 };

@@ -566,6 +566,23 @@ static void basics(void)
 	show_int_opt("TCP_USER_TIMEOUT", s, IPPROTO_TCP, TCP_USER_TIMEOUT);
 	SHOW("setsockopt TCP_KEEPIDLE 0",
 	     set_int(s, IPPROTO_TCP, TCP_KEEPIDLE, 0));
+	SHOW("setsockopt TCP_CORK 1", set_int(s, IPPROTO_TCP, TCP_CORK, 1));
+	show_int_opt("TCP_CORK", s, IPPROTO_TCP, TCP_CORK);
+	SHOW("send corked", send(s, "cork1", 5, 0));
+	{
+		struct iovec w[2] = { { "cork2", 5 }, { "cork3", 5 } };
+
+		SHOW("writev corked", writev(s, w, 2));
+	}
+	SHOW("setsockopt TCP_CORK 0", set_int(s, IPPROTO_TCP, TCP_CORK, 0));
+	show_read("read after the uncork", s, 15);
+	SHOW("setsockopt TCP_NODELAY 0",
+	     set_int(s, IPPROTO_TCP, TCP_NODELAY, 0));
+	SHOW("send", send(s, "nagle1", 6, 0));
+	SHOW("send", send(s, "nagle2", 6, 0));
+	SHOW("setsockopt TCP_NODELAY 1",
+	     set_int(s, IPPROTO_TCP, TCP_NODELAY, 1));
+	show_read("read", s, 12);
 	{
 		struct linger lg = { 1, 5 }, g = { -1, -1 };
 		socklen_t len = sizeof(g);
