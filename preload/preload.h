@@ -102,10 +102,18 @@ enum pl_kind {
 	PL_EP, /* an epoll set with pinnet members (slot.pn: the shadow set) */
 };
 
+/* A candidate's registration in an epoll set, moved with it. */
+struct pl_reg {
+	int epfd;
+	struct epoll_event ev;
+	struct pl_reg *next;
+};
+
 struct pl_slot {
 	_Atomic uint8_t kind; /* enum pl_kind */
 	uint8_t ep_kernel_first; /* PL_EP: the kernel side goes first next */
 	int pn; /* PL_PN: the pinnet socket; PL_EP: the shadow set */
+	struct pl_reg *regs; /* PL_CAND: its epoll registrations */
 };
 
 /* The slot of fd, or NULL when none was ever made (then it is PL_NONE). */
@@ -130,6 +138,14 @@ void pl_fresh(int fd);
 
 /* Forget what fd was (before the kernel's close of it). */
 void pl_forget(int fd, struct pl_slot *s);
+
+/* A candidate's epoll_ctl that the kernel took: noted, so that the
+ * registration follows the socket to pinnet (wait.c moves it). */
+void pl_cand_epoll(struct pl_slot *s, int epfd, int op,
+		   const struct epoll_event *ev);
+/* Register pinnet socket pn in epoll set epfd (its shadow set). 0 or
+ * -errno. */
+int pl_ep_add(int epfd, int pn, const struct epoll_event *ev);
 
 /* ---- pinnet sockets ----------------------------------------------------- */
 

@@ -277,12 +277,27 @@ static int shadow_of(int epfd, struct pl_slot **sp)
 	return 0;
 }
 
+int pl_ep_add(int epfd, int pn, const struct epoll_event *ev)
+{
+	struct pl_slot *es;
+	int rc = shadow_of(epfd, &es);
+
+	return rc ? rc : pn_epoll_ctl(pl_st, es->pn, EPOLL_CTL_ADD, pn, ev);
+}
+
 PL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct pl_slot *s, *es = NULL;
+	enum pl_kind k = pl_kind_of(fd, &s);
 	int rc;
 
-	if (pl_kind_of(fd, &s) != PL_PN)
+	if (k == PL_CAND) {
+		rc = REAL(epoll_ctl)(epfd, op, fd, ev);
+		if (rc == 0)
+			pl_cand_epoll(s, epfd, op, ev);
+		return rc;
+	}
+	if (k != PL_PN)
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
 	rc = pl_check();
 	if (rc)

@@ -684,6 +684,31 @@ static void nonblocking_connect(void)
 		SHOW("close", close(s));
 	}
 
+	s = showfd("socket SOCK_NONBLOCK",
+		   net_socket(SOCK_STREAM | SOCK_NONBLOCK));
+	{
+		struct epoll_event ev = { .events = EPOLLOUT | EPOLLRDHUP },
+				   got = { 0 };
+		int ep = epoll_create1(0);
+
+		SHOW("epoll_ctl ADD EPOLLOUT before the connect",
+		     epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+		SHOW("connect", connect(s, (struct sockaddr *)&sa, sizeof(sa)));
+		SHOW("epoll_wait", epoll_wait(ep, &got, 1, 3000));
+		out("events: %s", pollnames((int)got.events));
+		SHOW("write command", write(s, "ECHO\n", 5));
+		SHOW("write", write(s, "early", 5));
+		ev.events = EPOLLIN;
+		SHOW("epoll_ctl MOD EPOLLIN",
+		     epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+		SHOW("epoll_wait", epoll_wait(ep, &got, 1, 3000));
+		out("events: %s", pollnames((int)got.events));
+		show_read("read", s, 5);
+		SHOW("epoll_ctl DEL", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+		close(ep);
+		SHOW("close", close(s));
+	}
+
 	s = showfd("socket", net_socket(SOCK_STREAM));
 	SHOW("connect blocking to a closed port",
 	     connect(s, (struct sockaddr *)&no, sizeof(no)));
