@@ -50,7 +50,7 @@ static void *next(const char *name)
 {
 	void *f = dlsym(RTLD_NEXT, name);
 
-	if (!f && strcmp(name, "close_range")) {
+	if (!f && strcmp(name, "close_range") && strcmp(name, "epoll_pwait2")) {
 		/* nothing can work without libc's own call */
 		static const char msg[] =
 			"pinnet: libc's socket calls not found (dlsym RTLD_NEXT)\n";
@@ -100,6 +100,7 @@ void pl_resolve(void)
 	R(epoll_create1);
 	R(epoll_ctl);
 	R(epoll_pwait);
+	R(epoll_pwait2); /* glibc 2.35+ */
 #undef R
 	/* glibc 2.28+: fcntl64 is the call; fcntl may be its compat alias */
 	r.fcntl = dlsym(RTLD_NEXT, "fcntl64");

@@ -423,6 +423,25 @@ PL_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max,
 	return mixed_epoll(epfd, s, evs, max, timeout, mask);
 }
 
+PL_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max,
+			   const struct timespec *ts, const sigset_t *mask)
+{
+	struct pl_slot *s;
+
+	if (pl_kind_of(epfd, &s) != PL_EP) {
+		if (!pl_real.epoll_pwait2)
+			pl_resolve();
+		if (!pl_real.epoll_pwait2)
+			return (int)pl_ret(-ENOSYS);
+		return pl_real.epoll_pwait2(epfd, evs, max, ts, mask);
+	}
+	if (ts &&
+	    (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000))
+		return (int)pl_ret(-EINVAL);
+	/* the stack's waits are in milliseconds: rounded up */
+	return mixed_epoll(epfd, s, evs, max, ms_of(ts), mask);
+}
+
 PL_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max,
 			 int timeout)
 {

@@ -813,7 +813,20 @@ static void epoll_mixed(int c, int l)
 	collect("timer", ep, 1u << T_TIMER, 1000);
 	drain(tfd);
 	SHOW("write conn", write(c, "ping", 4));
-	collect("conn echo", ep, 1u << T_CONN, 2000);
+	{
+		struct epoll_event ev;
+		struct timespec ts = { 2, 0 };
+		int64_t end = now_ms() + 2000;
+		int n = 0;
+
+		/* the echo, through epoll_pwait2 */
+		while (n == 0 && now_ms() < end)
+			n = epoll_pwait2(ep, &ev, 1, &ts, NULL);
+		out("epoll_pwait2: %d %s=%s", n,
+		    n == 1 && ev.data.u32 < T_MAX ? tag_names[ev.data.u32] :
+						    "?",
+		    n == 1 ? pollnames((int)ev.events) : "");
+	}
 	collect("again (edge-triggered: none)", ep, 0, 100);
 	show_read("read conn", c, 4);
 	SHOW("write pipe", write(p[1], "y", 1));
@@ -853,6 +866,14 @@ static void epoll_mixed(int c, int l)
 		     epoll_pwait(ep, evs, 4, 100, &mask));
 		out("it waited: %d", now_ms() - t0 >= 90);
 		SHOW("epoll_wait maxevents 0", epoll_wait(ep, evs, 0, 0));
+		{
+			struct timespec ts = { 0, 100000000 };
+
+			t0 = now_ms();
+			SHOW("epoll_pwait2 100 ms, nothing",
+			     epoll_pwait2(ep, evs, 4, &ts, NULL));
+			out("it waited: %d", now_ms() - t0 >= 90);
+		}
 	}
 
 	SHOW("ADD conn IN|RDHUP|ET",
