@@ -75,7 +75,7 @@ static ssize_t do_recv(int pn, void *buf, size_t len, int flags)
 static ssize_t do_send(int pn, const void *buf, size_t len, int flags)
 {
 	struct pl_psock *p = pl_psock(pn);
-	int f = flags & ~MSG_NOSIGNAL;
+	int f = (flags & ~MSG_NOSIGNAL) | (p->cork ? MSG_MORE : 0);
 	size_t done = 0;
 	ssize_t n;
 
@@ -102,6 +102,8 @@ static size_t iov_total(const struct iovec *iov, int n)
 	return t;
 }
 
+static ssize_t do_sendmsg(int pn, const struct iovec *iov, int n, int flags);
+
 /* writev: pn_sendv, again with what is left while blocking. */
 static ssize_t do_sendv(int pn, const struct iovec *iov, int n)
 {
@@ -112,6 +114,8 @@ static ssize_t do_sendv(int pn, const struct iovec *iov, int n)
 
 	if (n < 0 || n > IOV_MAX || (n && !iov))
 		return -EINVAL;
+	if (p->cork) /* pn_sendv pushes at its end: piece by piece */
+		return do_sendmsg(pn, iov, n, MSG_MORE);
 	if (!blocking(p, 0))
 		return pn_sendv(pl_st, pn, iov, n);
 	total = iov_total(iov, n);

@@ -129,8 +129,16 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (var)
+		if (opt == 'c') {
+			/* absolute: the program, or one it starts, may have
+			 * changed directory when the library reads it */
+			char *abs = realpath(optarg, NULL);
+
+			setenv(var, abs ? abs : optarg, 1);
+			free(abs);
+		} else if (var) {
 			setenv(var, optarg, 1);
+		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "pinnet-run: no program to run (see --help)\n");

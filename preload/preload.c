@@ -50,7 +50,7 @@ static void *next(const char *name)
 {
 	void *f = dlsym(RTLD_NEXT, name);
 
-	if (!f && strcmp(name, "close_range")) {
+	if (!f && strcmp(name, "close_range") && strcmp(name, "epoll_pwait2")) {
 		/* nothing can work without libc's own call */
 		static const char msg[] =
 			"pinnet: libc's socket calls not found (dlsym RTLD_NEXT)\n";
@@ -100,6 +100,7 @@ void pl_resolve(void)
 	R(epoll_create1);
 	R(epoll_ctl);
 	R(epoll_pwait);
+	R(epoll_pwait2); /* glibc 2.35+ */
 #undef R
 	/* glibc 2.28+: fcntl64 is the call; fcntl may be its compat alias */
 	r.fcntl = dlsym(RTLD_NEXT, "fcntl64");
@@ -171,11 +172,67 @@ struct pl_slot *pl_slot_make(int fd)
 	return c ? &c[(unsigned int)fd & (CHUNK - 1)] : NULL;
 }
 
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The candidate's registrations, taken off it. */
+static struct pl_reg *take_regs(struct pl_slot *s)
+{
+	struct pl_reg *r;
+
+	if (!s->regs)
+		return NULL;
+	pthread_mutex_lock(&reg_lock);
+	r = s->regs;
+	s->regs = NULL;
+	pthread_mutex_unlock(&reg_lock);
+	return r;
+}
+
+static void free_regs(struct pl_reg *r)
+{
+	while (r) {
+		struct pl_reg *n = r->next;
+
+		free(r);
+		r = n;
+	}
+}
+
+void pl_cand_epoll(struct pl_slot *s, int epfd, int op,
+		   const struct epoll_event *ev)
+{
+	struct pl_reg **pp, *r;
+
+	pthread_mutex_lock(&reg_lock);
+	for (pp = &s->regs; *pp && (*pp)->epfd != epfd; pp = &(*pp)->next)
+		;
+	r = *pp;
+	if (op == EPOLL_CTL_DEL) {
+		if (r) {
+			*pp = r->next;
+			free(r);
+		}
+	} else if (ev) {
+		if (!r) {
+			r = calloc(1, sizeof(*r));
+			if (r) {
+				r->epfd = epfd;
+				*pp = r;
+			}
+		}
+		if (r)
+			r->ev = *ev;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 void pl_forget(int fd, struct pl_slot *s)
 {
 	(void)fd;
-	if (s)
-		atomic_store_explicit(&s->kind, PL_NONE, memory_order_release);
+	if (!s)
+		return;
+	atomic_store_explicit(&s->kind, PL_NONE, memory_order_release);
+	free_regs(take_regs(s));
 }
 
 void pl_fresh(int fd)
@@ -448,6 +505,7 @@ int pl_tv_ms(const struct timeval *tv)
 
 int pl_to_pinnet(int fd, struct pl_slot *s, int no_stack, const char *why)
 {
+	struct pl_reg *regs;
 	struct timeval tv;
 	socklen_t len;
 	bool nb;
@@ -493,5 +551,16 @@ int pl_to_pinnet(int fd, struct pl_slot *s, int no_stack, const char *why)
 	atomic_store_explicit(&s->kind, PL_PN, memory_order_release);
 	if (pl_debug)
 		pl_log("pinnet: fd %d is pinnet socket %d (%s)", fd, pn, why);
+	/* epoll sets it joined as a kernel socket: now the pinnet socket's
+	 * registrations, the kernel socket's gone */
+	for (struct pl_reg *r = regs = take_regs(s); r; r = r->next) {
+		if (REAL(epoll_ctl)(r->epfd, EPOLL_CTL_DEL, fd, NULL))
+			continue; /* the set was closed */
+		rc = pl_ep_add(r->epfd, pn, &r->ev);
+		if (rc)
+			pl_log("pinnet: fd %d: its registration in epoll set %d could not follow it to pinnet: %s",
+			       fd, r->epfd, strerror(-rc));
+	}
+	free_regs(regs);
 	return 0;
 }

@@ -84,6 +84,8 @@ struct pl_real {
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*epoll_pwait)(int, struct epoll_event *, int, int,
 			   const sigset_t *);
+	int (*epoll_pwait2)(int, struct epoll_event *, int,
+			    const struct timespec *, const sigset_t *);
 };
 
 extern struct pl_real pl_real;
@@ -102,10 +104,18 @@ enum pl_kind {
 	PL_EP, /* an epoll set with pinnet members (slot.pn: the shadow set) */
 };
 
+/* A candidate's registration in an epoll set, moved with it. */
+struct pl_reg {
+	int epfd;
+	struct epoll_event ev;
+	struct pl_reg *next;
+};
+
 struct pl_slot {
 	_Atomic uint8_t kind; /* enum pl_kind */
 	uint8_t ep_kernel_first; /* PL_EP: the kernel side goes first next */
 	int pn; /* PL_PN: the pinnet socket; PL_EP: the shadow set */
+	struct pl_reg *regs; /* PL_CAND: its epoll registrations */
 };
 
 /* The slot of fd, or NULL when none was ever made (then it is PL_NONE). */
@@ -131,6 +141,14 @@ void pl_fresh(int fd);
 /* Forget what fd was (before the kernel's close of it). */
 void pl_forget(int fd, struct pl_slot *s);
 
+/* A candidate's epoll_ctl that the kernel took: noted, so that the
+ * registration follows the socket to pinnet (wait.c moves it). */
+void pl_cand_epoll(struct pl_slot *s, int epfd, int op,
+		   const struct epoll_event *ev);
+/* Register pinnet socket pn in epoll set epfd (its shadow set). 0 or
+ * -errno. */
+int pl_ep_add(int epfd, int pn, const struct epoll_event *ev);
+
 /* ---- pinnet sockets ----------------------------------------------------- */
 
 struct pl_psock {
@@ -138,6 +156,7 @@ struct pl_psock {
 	bool nonblock;
 	bool listening;
 	bool connecting; /* a non-blocking connect said EINPROGRESS */
+	bool cork; /* TCP_CORK: every send waits for more (MSG_MORE) */
 	int held; /* accepted, but no descriptor could be made: the next accept's */
 	int rcvtimeo_ms, sndtimeo_ms; /* SO_RCVTIMEO/SO_SNDTIMEO; 0: none */
 };

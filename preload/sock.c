@@ -553,7 +553,24 @@ PL_EXPORT int setsockopt(int fd, int level, int name, const void *val,
 		}
 		return 0;
 	}
+	if (level == IPPROTO_TCP && name == TCP_CORK) {
+		/* the stack has MSG_MORE, not a cork: while corked every send
+		 * waits for more (at most ~50 ms, the kernel's cork 200 ms),
+		 * and uncorking pushes what waits, as the kernel does; the
+		 * kernel socket checks the value and keeps it for getsockopt */
+		rc = REAL(setsockopt)(fd, level, name, val, len);
+		if (rc)
+			return rc;
+		pl_psock(s->pn)->cork = *(const int *)val != 0;
+		if (!pl_psock(s->pn)->cork)
+			pn_sendv(pl_st, s->pn, NULL, 0); /* the push */
+		return 0;
+	}
 	rc = pn_setsockopt(pl_st, s->pn, level, name, val, len);
+	if (rc == 0 && level == IPPROTO_TCP && name == TCP_NODELAY &&
+	    *(const int *)val)
+		/* as Linux: what Nagle held leaves now */
+		pn_sendv(pl_st, s->pn, NULL, 0);
 	if (rc == -ENOPROTOOPT)
 		/* not the stack's: accepted (or refused) as the kernel does,
 		 * without effect on pinnet's traffic */

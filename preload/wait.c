@@ -277,12 +277,27 @@ static int shadow_of(int epfd, struct pl_slot **sp)
 	return 0;
 }
 
+int pl_ep_add(int epfd, int pn, const struct epoll_event *ev)
+{
+	struct pl_slot *es;
+	int rc = shadow_of(epfd, &es);
+
+	return rc ? rc : pn_epoll_ctl(pl_st, es->pn, EPOLL_CTL_ADD, pn, ev);
+}
+
 PL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct pl_slot *s, *es = NULL;
+	enum pl_kind k = pl_kind_of(fd, &s);
 	int rc;
 
-	if (pl_kind_of(fd, &s) != PL_PN)
+	if (k == PL_CAND) {
+		rc = REAL(epoll_ctl)(epfd, op, fd, ev);
+		if (rc == 0)
+			pl_cand_epoll(s, epfd, op, ev);
+		return rc;
+	}
+	if (k != PL_PN)
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
 	rc = pl_check();
 	if (rc)
@@ -406,6 +421,25 @@ PL_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max,
 	if (pl_kind_of(epfd, &s) != PL_EP)
 		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
 	return mixed_epoll(epfd, s, evs, max, timeout, mask);
+}
+
+PL_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max,
+			   const struct timespec *ts, const sigset_t *mask)
+{
+	struct pl_slot *s;
+
+	if (pl_kind_of(epfd, &s) != PL_EP) {
+		if (!pl_real.epoll_pwait2)
+			pl_resolve();
+		if (!pl_real.epoll_pwait2)
+			return (int)pl_ret(-ENOSYS);
+		return pl_real.epoll_pwait2(epfd, evs, max, ts, mask);
+	}
+	if (ts &&
+	    (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000))
+		return (int)pl_ret(-EINVAL);
+	/* the stack's waits are in milliseconds: rounded up */
+	return mixed_epoll(epfd, s, evs, max, ms_of(ts), mask);
 }
 
 PL_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max,

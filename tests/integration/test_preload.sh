@@ -3,8 +3,11 @@
 # pinnet-run (libpinnet-preload.so) in $NS_A; kernel clients in $NS_B.
 # redis-benchmark (8 commands, 100000 requests, 50 clients, then pipelined
 # 16 deep) with no error, and redis-cli round trips of values from 1 byte
-# to 1 MiB, checked byte for byte. Then SHUTDOWN: redis exits 0 and the
-# library's exit closes the stack. With --bench the same benchmark runs
+# to 1 MiB, checked byte for byte; BGSAVE's forked child saves while the
+# parent serves on. Then SHUTDOWN: redis exits 0 and the library's exit
+# closes the stack. Starting errors: a wrong interface, no privileges: one
+# line naming the cause, then the calls fail as the kernel's would (no
+# hang); pinnet-run's own checks exit 2. With --bench the same benchmark runs
 # against the same redis-server on kernel sockets over a second veth pair
 # between the namespaces, and both figures are printed as JSON.
 # Usage: test_preload.sh BUILD_DIR [--bench]
@@ -20,7 +23,7 @@ for t in redis-server redis-benchmark redis-cli; do
 done
 [ -x "$run" ] || { echo "FAIL: $run not built"; exit 1; }
 
-redis_args=(--save "" --appendonly no --daemonize no --protected-mode no)
+redis_args=(--save "" --appendonly no --daemonize no --protected-mode no --dir "$WORK")
 tests=set,get,incr,lpush,rpop,sadd,hset,lrange_100
 
 make_pair
@@ -78,6 +81,20 @@ for size in 1 2 15 16 100 1000 1460 1461 4096 65535 65536 65537 100000 262144 10
 done
 echo "redis-cli: 16 values from 1 B to 1 MiB set and read back byte for byte"
 
+# a fork()ed child (BGSAVE) closes its copies of the parent's pinnet
+# sockets and writes the file, never touching the stack
+r=$(in_b redis-cli -h "$IP_A" bgsave)
+case $r in *started*) ;; *) echo "FAIL: BGSAVE: $r"; exit 1 ;; esac
+for _ in $(seq 1 50); do
+	in_b redis-cli -h "$IP_A" info persistence | grep -q "rdb_bgsave_in_progress:0" && break
+	sleep 0.1
+done
+in_b redis-cli -h "$IP_A" info persistence | grep -q "rdb_last_bgsave_status:ok" &&
+	[ -s "$WORK/dump.rdb" ] || { echo "FAIL: BGSAVE did not complete"; exit 1; }
+[ "$(in_b redis-cli -h "$IP_A" strlen k1048576)" = 1048576 ] ||
+	{ echo "FAIL: the parent no longer serves after BGSAVE"; exit 1; }
+echo "BGSAVE: the forked child saved $(stat -c %s "$WORK/dump.rdb") bytes, the parent serves on"
+
 # pinnet said nothing went wrong (EPERM from a thread, a failed start)
 if grep -E "^pinnet: " "$WORK/redis.log"; then
 	echo "FAIL: the library complained"
@@ -97,6 +114,46 @@ rc=0
 wait "$REDIS_PID" || rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: redis-server exited $rc after SHUTDOWN"; exit 1; }
 echo "redis-server exited 0 after SHUTDOWN (the stack closed at exit)"
+
+# errors at start: one line naming the cause, then the kernel's errno
+lib=$build/preload/libpinnet-preload.so
+py=/usr/bin/python3
+probe="import socket
+for what, addr in (('bind', ('$IP_A', 80)), ('connect', ('$IP_B', 80))):
+    s = socket.socket()
+    try:
+        s.bind(addr) if what == 'bind' else s.connect(addr)
+        print(what, 'ok')
+    except OSError as e:
+        print(what, e.errno)"
+if [ -x $py ]; then
+	in_a env LD_PRELOAD="$lib" PINNET_IFACE=nosuch0 PINNET_ADDR="$IP_A/24" \
+		timeout 10 $py -c "$probe" >"$WORK/noif.out" 2>"$WORK/noif.err"
+	[ "$(cat "$WORK/noif.out")" = "$(printf 'bind 99\nconnect 101')" ] &&
+		[ "$(grep -c "cannot start the stack on nosuch0 .*no interface nosuch0" "$WORK/noif.err")" = 1 ] ||
+		{ echo "FAIL: a wrong interface:"; cat "$WORK/noif.out" "$WORK/noif.err"; exit 1; }
+	echo "a wrong interface: $(cat "$WORK/noif.err"); bind EADDRNOTAVAIL, connect ENETUNREACH"
+	in_a env LD_PRELOAD="$lib" PINNET_IFACE="$IF_A" PINNET_ADDR="$IP_A/24" \
+		timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		$py -c "$probe" >"$WORK/nopriv.out" 2>"$WORK/nopriv.err"
+	grep -q "^bind \(99\|13\)$" "$WORK/nopriv.out" &&
+		[ "$(grep -c "cannot start the stack on $IF_A" "$WORK/nopriv.err")" = 1 ] ||
+		{ echo "FAIL: no privileges:"; cat "$WORK/nopriv.out" "$WORK/nopriv.err"; exit 1; }
+	echo "no privileges: $(cat "$WORK/nopriv.err")"
+fi
+rc=0
+in_a env LD_PRELOAD="$lib" PINNET_IFACE=nosuch0 PINNET_ADDR="$IP_A/24" \
+	timeout 10 redis-server "${redis_args[@]}" --bind "$IP_A" --port 6379 >"$WORK/noif.log" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "Cannot assign requested address" "$WORK/noif.log" ||
+	{ echo "FAIL: redis-server on a wrong interface: exit $rc"; cat "$WORK/noif.log"; exit 1; }
+echo "redis-server on a wrong interface: exit 1 at once, 'Cannot assign requested address'"
+for args in "-i nosuch0 -a $IP_A/24" "-i $IF_A -a $IP_A/33" "-i $IF_A"; do
+	rc=0
+	# shellcheck disable=SC2086
+	in_a "$run" $args -- true 2>"$WORK/run.err" || rc=$?
+	[ $rc = 2 ] || { echo "FAIL: pinnet-run $args: exit $rc, want 2"; exit 1; }
+	echo "pinnet-run $args: exit 2, $(cat "$WORK/run.err")"
+done
 
 if [ "$bench" = --bench ]; then
 	# the same binary on kernel sockets, a second veth pair, same run

@@ -6,7 +6,8 @@
 # errno names, poll/epoll events, bytes; addresses and ports named, not
 # numbered) must be the same. Then the pinnet-only parts: the sockets that
 # must stay the kernel's did, and a pinnet socket used from a second
-# thread fails with EPERM, said once on stderr.
+# thread fails with EPERM, said once on stderr (the options from a
+# --config file).
 # Usage: test_preload_conform.sh BUILD_DIR
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -52,8 +53,11 @@ fi
 echo "sockets moved to pinnet: $moved of $want network sockets"
 [ "$moved" = "$want" ] || { echo "FAIL: $moved sockets moved to pinnet, want $want"; exit 1; }
 
-# a second thread: EPERM and one line naming the cause
-in_a timeout 30 "$run" --iface "$IF_A" --addr "$IP_A/24" -- \
+# a second thread: EPERM and one line naming the cause (the stack's
+# options from an INI file this time, as the tools' --config)
+printf '[stack]\niface = %s\naddr = %s/24\nrx_depth = 4\n[pool]\nrelease = peak\n' \
+	"$IF_A" "$IP_A" >"$WORK/stack.conf"
+in_a timeout 30 "$run" --config "$WORK/stack.conf" -- \
 	"$conform" thread "$IP_A" "$IP_B" $port >"$WORK/thread.txt" 2>"$WORK/thread.log" ||
 	{ echo "FAIL: conform thread exited $?"; cat "$WORK/thread.log"; exit 1; }
 cat "$WORK/thread.txt"

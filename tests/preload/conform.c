@@ -566,6 +566,23 @@ static void basics(void)
 	show_int_opt("TCP_USER_TIMEOUT", s, IPPROTO_TCP, TCP_USER_TIMEOUT);
 	SHOW("setsockopt TCP_KEEPIDLE 0",
 	     set_int(s, IPPROTO_TCP, TCP_KEEPIDLE, 0));
+	SHOW("setsockopt TCP_CORK 1", set_int(s, IPPROTO_TCP, TCP_CORK, 1));
+	show_int_opt("TCP_CORK", s, IPPROTO_TCP, TCP_CORK);
+	SHOW("send corked", send(s, "cork1", 5, 0));
+	{
+		struct iovec w[2] = { { "cork2", 5 }, { "cork3", 5 } };
+
+		SHOW("writev corked", writev(s, w, 2));
+	}
+	SHOW("setsockopt TCP_CORK 0", set_int(s, IPPROTO_TCP, TCP_CORK, 0));
+	show_read("read after the uncork", s, 15);
+	SHOW("setsockopt TCP_NODELAY 0",
+	     set_int(s, IPPROTO_TCP, TCP_NODELAY, 0));
+	SHOW("send", send(s, "nagle1", 6, 0));
+	SHOW("send", send(s, "nagle2", 6, 0));
+	SHOW("setsockopt TCP_NODELAY 1",
+	     set_int(s, IPPROTO_TCP, TCP_NODELAY, 1));
+	show_read("read", s, 12);
 	{
 		struct linger lg = { 1, 5 }, g = { -1, -1 };
 		socklen_t len = sizeof(g);
@@ -663,6 +680,31 @@ static void nonblocking_connect(void)
 		SHOW("epoll_wait", epoll_wait(ep, &got, 1, 3000));
 		out("events: %s", pollnames((int)got.events));
 		SHOW("write command", write(s, "HOLD\n", 5));
+		close(ep);
+		SHOW("close", close(s));
+	}
+
+	s = showfd("socket SOCK_NONBLOCK",
+		   net_socket(SOCK_STREAM | SOCK_NONBLOCK));
+	{
+		struct epoll_event ev = { .events = EPOLLOUT | EPOLLRDHUP },
+				   got = { 0 };
+		int ep = epoll_create1(0);
+
+		SHOW("epoll_ctl ADD EPOLLOUT before the connect",
+		     epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+		SHOW("connect", connect(s, (struct sockaddr *)&sa, sizeof(sa)));
+		SHOW("epoll_wait", epoll_wait(ep, &got, 1, 3000));
+		out("events: %s", pollnames((int)got.events));
+		SHOW("write command", write(s, "ECHO\n", 5));
+		SHOW("write", write(s, "early", 5));
+		ev.events = EPOLLIN;
+		SHOW("epoll_ctl MOD EPOLLIN",
+		     epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+		SHOW("epoll_wait", epoll_wait(ep, &got, 1, 3000));
+		out("events: %s", pollnames((int)got.events));
+		show_read("read", s, 5);
+		SHOW("epoll_ctl DEL", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
 		close(ep);
 		SHOW("close", close(s));
 	}
@@ -771,7 +813,20 @@ static void epoll_mixed(int c, int l)
 	collect("timer", ep, 1u << T_TIMER, 1000);
 	drain(tfd);
 	SHOW("write conn", write(c, "ping", 4));
-	collect("conn echo", ep, 1u << T_CONN, 2000);
+	{
+		struct epoll_event ev;
+		struct timespec ts = { 2, 0 };
+		int64_t end = now_ms() + 2000;
+		int n = 0;
+
+		/* the echo, through epoll_pwait2 */
+		while (n == 0 && now_ms() < end)
+			n = epoll_pwait2(ep, &ev, 1, &ts, NULL);
+		out("epoll_pwait2: %d %s=%s", n,
+		    n == 1 && ev.data.u32 < T_MAX ? tag_names[ev.data.u32] :
+						    "?",
+		    n == 1 ? pollnames((int)ev.events) : "");
+	}
 	collect("again (edge-triggered: none)", ep, 0, 100);
 	show_read("read conn", c, 4);
 	SHOW("write pipe", write(p[1], "y", 1));
@@ -811,6 +866,14 @@ static void epoll_mixed(int c, int l)
 		     epoll_pwait(ep, evs, 4, 100, &mask));
 		out("it waited: %d", now_ms() - t0 >= 90);
 		SHOW("epoll_wait maxevents 0", epoll_wait(ep, evs, 0, 0));
+		{
+			struct timespec ts = { 0, 100000000 };
+
+			t0 = now_ms();
+			SHOW("epoll_pwait2 100 ms, nothing",
+			     epoll_pwait2(ep, evs, 4, &ts, NULL));
+			out("it waited: %d", now_ms() - t0 >= 90);
+		}
 	}
 
 	SHOW("ADD conn IN|RDHUP|ET",
