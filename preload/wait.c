@@ -193,6 +193,12 @@ static bool has_pinnet(const struct pollfd *fds, nfds_t n)
 	return false;
 }
 
+/* glibc declares poll()'s and ppoll()'s array write-only (access
+ * attribute, for its fortified checks), though poll(2) reads each entry's
+ * fd and events: GCC then warns that reading them reads uninitialized
+ * memory (under -O2 with the sanitizers). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 PL_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	if (!has_pinnet(fds, n))
@@ -218,6 +224,7 @@ PL_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		return (int)pl_ret(-EINVAL);
 	return mixed_poll(fds, n, ms_of(ts), mask);
 }
+#pragma GCC diagnostic pop
 
 PL_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n,
 			  const struct timespec *ts, const sigset_t *mask,
