@@ -49,7 +49,8 @@ static void usage(FILE *f)
 		"into the stack's subnet; loopback, other addresses, AF_UNIX, IPv6 and\n"
 		"UDP stay kernel sockets. One stack per process, driven by the thread\n"
 		"that first needs it: other threads' calls on its sockets fail with\n"
-		"EPERM, and so do a fork()ed child's (not supported yet). Needs\n"
+		"EPERM, and so do a fork()ed child's on its parent's sockets (a child\n"
+		"forked before there was a stack makes its own). Needs\n"
 		"CAP_NET_RAW (packet) or CAP_NET_ADMIN (tap), and CAP_IPC_LOCK or\n"
 		"ulimit -l for the pool. See pinnet-run(1).\n");
 }

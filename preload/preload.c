@@ -13,7 +13,7 @@
  * network I/O on one thread. A fork()ed child does not touch its parent's
  * stack (its ring and pool are the parent's): its calls on inherited
  * pinnet sockets fail with EPERM, but close(), which only lets go of the
- * descriptor.
+ * descriptor; a child forked before the parent had a stack makes its own.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -427,8 +427,14 @@ int pl_stack(void)
 	return 0;
 }
 
+/* A child of a process with a stack must not touch it (the ring and the
+ * pool are the parent's). A child of one without (a server that
+ * daemonizes before it opens its sockets, as redis --daemonize yes) is free
+ * to make its own. */
 static void on_fork_child(void)
 {
+	if (!pl_st)
+		return;
 	pl_forked = true;
 	pl_is_driver = false;
 }

@@ -119,6 +119,17 @@ wait "$REDIS_PID" || rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: redis-server exited $rc after SHUTDOWN"; exit 1; }
 echo "redis-server exited 0 after SHUTDOWN (the stack closed at exit)"
 
+# a server that daemonizes before it opens its sockets: the child, forked
+# before there was a stack, makes its own
+in_a "$run" --iface "$IF_A" --addr "$IP_A/24" -- redis-server "${redis_args[@]}" \
+	--daemonize yes --pidfile "$WORK/daemon.pid" --logfile "$WORK/daemon.log" \
+	--bind "$IP_A" --port 6379
+wait_port "$IP_A" 6379
+PIDS+=("$(cat "$WORK/daemon.pid")")
+[ "$(in_b redis-cli -h "$IP_A" ping)" = PONG ] || { echo "FAIL: the daemonized redis-server"; exit 1; }
+in_b redis-cli -h "$IP_A" shutdown nosave >/dev/null 2>&1 || true
+echo "redis-server --daemonize yes: the daemon made its own stack and answered"
+
 # errors at start: one line naming the cause, then the kernel's errno
 lib=$build/preload/libpinnet-preload.so
 py=/usr/bin/python3
