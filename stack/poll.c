@@ -14,16 +14,91 @@
 #define STALE_NS 50000 /* pn_poll runs the loop when its latest turn is older */
 
 /*
- * Room to queue at least a little: lwIP's send buffer and segment queue
- * (with `margin` segments to spare), and lwIP not out of memory at the last
- * write. After an ERR_MEM (segments or pbufs exhausted, often by other
- * connections) the socket is not writable until the stack has taken in
- * new frames: ACKs are what free that memory. Reporting POLLOUT meanwhile
- * made applications spin on EAGAIN without the stack ever running.
+ * The send buffer, sized by need. lwIP gives every connection a fixed
+ * TCP_SND_BUF (1 MiB) and a server that fills it pins 1 MiB of the pool per
+ * connection though a veth's bandwidth-delay product is tens of KiB. As
+ * Linux sizes sk_sndbuf from the congestion window (tcp_sndbuf_expand():
+ * twice what a window holds), a socket may queue twice the most it has had
+ * in flight lately plus a low-water mark of data waiting to go: if the
+ * path takes more, what goes in flight grows to the limit and the limit
+ * doubles (slow start's pace); when the peer reads slowly or acknowledges
+ * at once, it falls back (halved each SEND_NEED_DECAY_NS without a new
+ * high). In flight is measured, not lwIP's cwnd: lwIP grows cwnd on every
+ * ACK whether or not the window was used, so on a veth it says nothing.
+ * SO_SNDBUF fixes the limit (twice the value asked, as Linux, and no
+ * autotuning after); TCP_NOTSENT_LOWAT bounds what waits unsent, as
+ * Linux's.
+ */
+uint32_t sock_send_limit(const struct sock *so)
+{
+	uint64_t l;
+
+	if (so->sndbuf_set)
+		return so->sndbuf_set;
+	l = 2ull * so->need_flight +
+	    (so->notsent_lowat ? so->notsent_lowat : SEND_LOWAT_DEFAULT);
+	return l > TCP_SND_BUF ? TCP_SND_BUF : (uint32_t)l;
+}
+
+/* Bytes the socket may queue now (0 when full). */
+uint32_t sock_send_room(const struct sock *so)
+{
+	const struct tcp_pcb *pcb = so->pcb;
+	uint32_t queued = TCP_SND_BUF - pcb->snd_buf;
+	uint32_t limit = sock_send_limit(so);
+
+	if (so->notsent_lowat &&
+	    pcb->snd_lbb - pcb->snd_nxt >= so->notsent_lowat)
+		return 0; /* enough waits unsent */
+	return queued >= limit ? 0 : limit - queued;
+}
+
+/* What is in flight now (plus `acked`, just acknowledged): a new high
+ * raises the need, an old one decays. */
+void sock_note_flight(struct sock *so, uint32_t acked)
+{
+	const struct tcp_pcb *pcb = so->pcb;
+	uint32_t f = pcb->snd_nxt - pcb->lastack + acked;
+	uint64_t now = so->st->last_run_ns; /* the turn's time */
+
+	if (f >= so->need_flight) {
+		so->need_flight = f;
+		so->need_t_ns = now;
+	} else if (now - so->need_t_ns > SEND_NEED_DECAY_NS) {
+		so->need_flight =
+			f > so->need_flight / 2 ? f : so->need_flight / 2;
+		so->need_t_ns = now;
+	}
+}
+
+void sock_hold_stats(const struct pn_stack *st, struct pn_stack_stats *s)
+{
+	for (unsigned int i = 0; i < st->nsocks; i++) {
+		const struct sock *so = st->socks[i];
+		const struct tcp_pcb *pcb = so ? so->pcb : NULL;
+
+		if (!pcb || so->listening)
+			continue;
+		s->tx_queued += TCP_SND_BUF - pcb->snd_buf;
+		s->tx_unsent += pcb->snd_lbb - pcb->snd_nxt;
+		s->rx_unread += rx_queued(so);
+		s->tx_limit_sum += sock_send_limit(so);
+		s->rwnd_sum += so->rwnd_target ? so->rwnd_target : TCP_WND;
+	}
+}
+
+/*
+ * Room to queue at least a little: the send buffer (above) and lwIP's
+ * segment queue (with `margin` segments to spare), and lwIP not out of
+ * memory at the last write. After an ERR_MEM (segments or pbufs
+ * exhausted, often by other connections) the socket is not writable until
+ * the stack has taken in new frames: ACKs are what free that memory.
+ * Reporting POLLOUT meanwhile made applications spin on EAGAIN without the
+ * stack ever running.
  */
 bool sock_writable(const struct sock *so, unsigned int margin)
 {
-	return so->pcb && tcp_sndbuf(so->pcb) > 0 &&
+	return so->pcb && sock_send_room(so) > 0 &&
 	       tcp_sndqueuelen(so->pcb) + margin < TCP_SND_QUEUELEN &&
 	       so->st->rx_gen >= so->unblock_gen;
 }
@@ -32,13 +107,23 @@ bool sock_writable(const struct sock *so, unsigned int margin)
  * Writable as poll and epoll report it: room to queue, and as Linux asks
  * (sk_stream_is_writeable()), free room at least half of what is queued,
  * so a writer woken by an ACK finds room worth a write, and an
- * edge-triggered one is woken once when the room came, not by each ACK.
+ * edge-triggered one is woken once when the room came, not by each ACK;
+ * with TCP_NOTSENT_LOWAT, what waits unsent under half the mark (Linux's
+ * wake-up rule, tcp_stream_memory_free()).
  */
 static bool sock_roomy(const struct sock *so)
 {
-	uint32_t room = so->pcb->snd_buf; /* tcp_sndbuf() caps at 64 KiB */
+	const struct tcp_pcb *pcb;
+	uint32_t queued;
 
-	return sock_writable(so, 4) && room >= (TCP_SND_BUF - room) / 2;
+	if (!sock_writable(so, 4))
+		return false;
+	pcb = so->pcb;
+	queued = TCP_SND_BUF - pcb->snd_buf;
+	if (so->notsent_lowat &&
+	    2ull * (pcb->snd_lbb - pcb->snd_nxt) >= so->notsent_lowat)
+		return false;
+	return sock_send_room(so) >= queued / 2;
 }
 
 /* tcp_write() failed with ERR_MEM: push what is queued, and not writable

@@ -168,6 +168,7 @@ PN_EXPORT int pn_socket(struct pn_stack *st, int domain, int type, int protocol)
 		return -ENOMEM;
 	}
 	so->nonblock = type & SOCK_NONBLOCK;
+	so->sndbuf_set = st->o.send_buffer;
 	sock_setup_pcb(so, so->pcb);
 	return so->id;
 }
@@ -331,6 +332,8 @@ PN_EXPORT int pn_shutdown(struct pn_stack *st, int s, int how)
 		so->shut_wr = true;
 	if (rd)
 		so->shut_rd = true;
+	if (rd)
+		sock_rwnd_release(so); /* nothing more is read */
 	rc = errno_of(tcp_shutdown(so->pcb, rd, wr));
 	sock_notify(so); /* HUP, RDHUP, OUT may be new */
 	return rc;

@@ -46,6 +46,13 @@ struct sock {
 	uint64_t sent_total; /* bytes handed to lwIP */
 	uint64_t unblock_gen; /* not writable before st->rx_gen reaches it */
 	uint64_t acked_total; /* bytes the peer acknowledged */
+	uint32_t sndbuf_set; /* SO_SNDBUF's fixed limit; 0: sized by need */
+	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT; 0: not set */
+	uint32_t need_flight; /* recent most in flight (sock_note_flight) */
+	uint64_t need_t_ns; /* when need_flight was last set */
+	uint32_t rwnd_target; /* the receive window now (sock_rwnd_*) */
+	uint32_t rwnd_debt; /* window held back from lwIP's TCP_WND */
+	bool rx_drained; /* the application's last read emptied the queue */
 	struct zc_tx *zc_head, *zc_tail; /* zero-copy buffers in flight */
 	struct pbuf *zc_rx; /* the segment lent by pn_recv_zc() */
 	int err; /* pending -errno (reset, timeout, refused) */
@@ -78,6 +85,14 @@ err_t sock_on_connected(void *arg, struct tcp_pcb *pcb, err_t err);
 void sock_close_pcb(struct sock *so);
 
 /* poll.c */
+/* What may be queued, at least this much (the default low-water mark) */
+#ifndef SEND_LOWAT_DEFAULT /* -D for experiments: 1048576u turns it off */
+#define SEND_LOWAT_DEFAULT (64u * 1024)
+#endif
+#define SEND_NEED_DECAY_NS 100000000ull /* the need halves unrenewed */
+uint32_t sock_send_limit(const struct sock *so);
+uint32_t sock_send_room(const struct sock *so); /* pcb set */
+void sock_note_flight(struct sock *so, uint32_t acked);
 bool sock_writable(const struct sock *so, unsigned int margin);
 void sock_send_blocked(struct sock *so);
 uint32_t sock_events(struct sock *so); /* EPOLL* as Linux's tcp_poll */
@@ -118,6 +133,13 @@ static inline int sock_can_send(const struct sock *so)
 		return so->connecting ? -EAGAIN : -ENOTCONN;
 	return 0;
 }
+
+/* The receive window sized by need (sock_lwip.c) */
+#ifndef RWND_INIT /* -D for experiments: 1048576u turns it off */
+#define RWND_INIT (64u * 1024) /* Linux's first window, about */
+#endif
+void sock_rwnd_start(struct sock *so); /* established: the first window */
+void sock_rwnd_release(struct sock *so); /* closing: give it all back */
 
 /* The window opens by n bytes the application took. */
 static inline void sock_recved(struct sock *so, size_t n)

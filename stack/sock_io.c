@@ -17,8 +17,8 @@
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
 
 /*
- * Up to len bytes (copied), once there is room: as much as lwIP's send
- * buffer takes, in tcp_write()s of at most 64 KiB (it takes a u16), so a
+ * Up to len bytes (copied), once there is room: as much as the send
+ * buffer takes (sock_send_limit()), in tcp_write()s of at most 64 KiB (it takes a u16), so a
  * short write means a full buffer, as on Linux (and the room that comes
  * back is an EPOLLOUT edge).
  */
@@ -39,6 +39,8 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 		}
 		if (sock_writable(so, 4)) {
 			n = len - done;
+			if (n > sock_send_room(so))
+				n = sock_send_room(so);
 			if (n > tcp_sndbuf(so->pcb))
 				n = tcp_sndbuf(so->pcb); /* at most 64 KiB */
 			if (!so->pcb->unacked && !so->pcb->unsent)
@@ -77,8 +79,10 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 	so->corked = more;
 	if (more)
 		sock_time(so);
-	else
+	else {
 		tcp_output(so->pcb);
+		sock_note_flight(so, 0);
+	}
 	return (ssize_t)done;
 }
 
@@ -141,6 +145,7 @@ static size_t copy_out(struct sock *so, char *buf, size_t len, bool peek)
 	if (!peek) {
 		so->rx_off = (uint16_t)off;
 		sock_recved(so, got);
+		so->rx_drained = so->rx_n == 0;
 	}
 	return got;
 }

@@ -6,17 +6,19 @@
  * corked data).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "sock.h"
 
+static void sock_rwnd_grow(struct sock *so, struct tcp_pcb *pcb);
+
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
 	struct sock *so = arg;
 
-	(void)pcb;
 	if (!so) {
 		if (p)
 			pbuf_free(p);
@@ -48,8 +50,66 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	}
 	so->rxq[(so->rx_head + so->rx_n) % so->rx_cap] = p;
 	so->rx_n++;
+	sock_rwnd_grow(so, pcb);
 	sock_notify(so);
 	return ERR_OK;
+}
+
+/*
+ * The receive window, sized by need. lwIP announces its whole TCP_WND
+ * (1 MiB) to every connection, so a peer can park 1 MiB in the pool for
+ * each slow reader. As Linux's receive autotuning does, a connection
+ * starts with a 64 KiB window and it doubles, up to TCP_WND, each time the
+ * sender came within a quarter of the window's right edge we announced
+ * while the application keeps up (its last read emptied the queue): the
+ * path wants more. A slow reader, whose queue
+ * never empties, stays at what it has. The rest of lwIP's window is held
+ * back (rwnd_debt) and given back when the connection closes, so lwIP's
+ * "unread data: reset" test sees the whole window. Segments out of order
+ * are only taken within the window, so their queue is bounded by it too.
+ */
+void sock_rwnd_start(struct sock *so)
+{
+	struct tcp_pcb *pcb = so->pcb;
+
+	if (!pcb || so->rwnd_target || !(pcb->flags & TF_WND_SCALE) ||
+	    pcb->rcv_wnd != TCP_WND)
+		return; /* no scaling (64 KiB at most anyway), or data came */
+	so->rwnd_target = RWND_INIT;
+	so->rwnd_debt = TCP_WND - RWND_INIT;
+	/* the handshake carried at most 65535 (a SYN's window is not
+	 * scaled), but lwIP notes its whole window as announced: the right
+	 * edge goes back to what the peer was told */
+	pcb->rcv_wnd = pcb->rcv_ann_wnd = RWND_INIT;
+	pcb->rcv_ann_right_edge = pcb->rcv_nxt + RWND_INIT;
+}
+
+static void sock_rwnd_grow(struct sock *so, struct tcp_pcb *pcb)
+{
+	uint32_t inc;
+
+	/* what the sender may still send, as we last told it: little
+	 * means it is held back by the window */
+	if (!so->rwnd_debt || !so->rx_drained ||
+	    pcb->rcv_ann_right_edge - pcb->rcv_nxt >= so->rwnd_target / 4)
+		return;
+	inc = so->rwnd_target < so->rwnd_debt ? so->rwnd_target : so->rwnd_debt;
+	so->rwnd_target += inc;
+	so->rwnd_debt -= inc;
+	so->rx_drained = false;
+	so->st->stats.rwnd_grows++;
+	sock_recved(so, inc);
+}
+
+void sock_rwnd_release(struct sock *so)
+{
+	struct tcp_pcb *pcb = so->pcb;
+
+	if (!pcb || !so->rwnd_debt)
+		return;
+	pcb->rcv_wnd += so->rwnd_debt; /* quietly: the connection ends */
+	so->rwnd_target += so->rwnd_debt;
+	so->rwnd_debt = 0;
 }
 
 /* A connection that died while waiting to be accepted leaves the queue. */
@@ -109,6 +169,8 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	if (so) {
 		so->last_progress_ms = stack_now_ms();
 		so->acked_total += len;
+		if (so->pcb)
+			sock_note_flight(so, len);
 		zc_release(so->st, &so->zc_head, &so->zc_tail, so->acked_total,
 			   false);
 		if (so->nospace)
@@ -191,9 +253,12 @@ err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 	}
 	so->nodelay = l->nodelay;
 	so->keepalive = l->keepalive;
+	so->sndbuf_set = l->sndbuf_set; /* inherited, as on Linux */
+	so->notsent_lowat = l->notsent_lowat;
 	so->connected = true;
 	so->listener = l;
 	sock_setup_pcb(so, newpcb);
+	sock_rwnd_start(so);
 	l->acceptq[(l->acc_head + l->acc_n) % l->acc_max] = so;
 	l->acc_n++;
 	sock_notify(l);
@@ -208,6 +273,8 @@ err_t sock_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	if (so) {
 		so->connecting = false;
 		so->connected = err == ERR_OK;
+		if (err == ERR_OK)
+			sock_rwnd_start(so);
 		if (err != ERR_OK)
 			so->err = errno_of(err);
 		sock_notify(so);
@@ -223,6 +290,7 @@ void sock_close_pcb(struct sock *so)
 
 	if (!pcb)
 		return;
+	sock_rwnd_release(so); /* the window held back, quietly */
 	tcp_arg(pcb, NULL);
 	so->pcb = NULL;
 	if (so->listening) {

@@ -18,6 +18,9 @@
 #define LINUX_TCP_KEEPINTVL 5
 #define LINUX_TCP_KEEPCNT 6
 #define LINUX_TCP_USER_TIMEOUT 18
+#define LINUX_TCP_NOTSENT_LOWAT 25
+#define LINUX_SIOCOUTQNSD 0x894B /* <linux/sockios.h> */
+#define LINUX_SOCK_MIN_SNDBUF 4608 /* what Linux's smallest comes to */
 
 static int int_opt(const void *val, socklen_t len, int *out)
 {
@@ -61,10 +64,23 @@ PN_EXPORT int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 			so->keepalive = v;
 			sock_apply_keepalive(so);
 			return 0;
-		case SO_RCVBUF:
 		case SO_SNDBUF:
-			/* lwIP's window and send buffer are fixed at build
-			 * time (configs/lwipopts.h); accepted, not applied */
+			/* as Linux: twice the value (room for overhead),
+			 * at least its minimum, and no autotuning after;
+			 * at most lwIP's TCP_SND_BUF (Linux's cap is
+			 * wmem_max) */
+			if (v < 0)
+				v = 0;
+			so->sndbuf_set =
+				(uint32_t)v > TCP_SND_BUF / 2 ?
+					TCP_SND_BUF :
+				(uint32_t)v * 2 < LINUX_SOCK_MIN_SNDBUF ?
+					LINUX_SOCK_MIN_SNDBUF :
+					(uint32_t)v * 2;
+			return 0;
+		case SO_RCVBUF:
+			/* the window is sized by need (sock_rwnd_start()):
+			 * accepted, not applied */
 			return v > 0 ? 0 : -EINVAL;
 		}
 	} else if (level == IPPROTO_TCP) {
@@ -93,6 +109,13 @@ PN_EXPORT int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 				return -EINVAL;
 			so->keep_cnt = (uint32_t)v;
 			sock_apply_keepalive(so);
+			return 0;
+		case LINUX_TCP_NOTSENT_LOWAT: /* bytes; 0: not set */
+			if (v < 0)
+				return -EINVAL;
+			so->notsent_lowat = (uint32_t)v;
+			if (so->pcb && !so->listening)
+				sock_notify(so); /* writable may have changed */
 			return 0;
 		case LINUX_TCP_USER_TIMEOUT: /* milliseconds; 0 off */
 			if (v < 0)
@@ -133,9 +156,12 @@ PN_EXPORT int pn_getsockopt(struct pn_stack *st, int s, int level, int name,
 	else if (level == SOL_SOCKET && name == SO_KEEPALIVE)
 		v = so->keepalive;
 	else if (level == SOL_SOCKET && name == SO_RCVBUF)
-		v = TCP_WND;
+		v = (int)(so->rwnd_target ? so->rwnd_target : /* by need */
+					    TCP_WND);
 	else if (level == SOL_SOCKET && name == SO_SNDBUF)
-		v = TCP_SND_BUF;
+		v = (int)sock_send_limit(so); /* as Linux: what it is now */
+	else if (level == IPPROTO_TCP && name == LINUX_TCP_NOTSENT_LOWAT)
+		v = (int)so->notsent_lowat;
 	else if (level == SOL_SOCKET && name == SO_ERROR) {
 		v = -so->err;
 		so->err = 0;
@@ -183,6 +209,13 @@ PN_EXPORT int pn_ioctl(struct pn_stack *st, int s, unsigned long request,
 			return -EINVAL;
 		*(int *)arg =
 			so->pcb ? (int)(so->sent_total - so->acked_total) : 0;
+		return 0;
+	case LINUX_SIOCOUTQNSD: /* bytes not yet sent */
+		if (so->listening)
+			return -EINVAL;
+		*(int *)arg =
+			so->pcb ? (int)(so->pcb->snd_lbb - so->pcb->snd_nxt) :
+				  0;
 		return 0;
 	default:
 		return -ENOTTY;

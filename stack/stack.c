@@ -33,7 +33,7 @@
 
 /* The last field of struct pn_stack_opts: what a bigger, newer struct
  * holds past it must be zero (opts.h). Update when a field is added. */
-#define STACK_OPTS_LAST max_conns
+#define STACK_OPTS_LAST send_buffer
 _Static_assert(sizeof(struct pn_stack_opts) - OFFSETOFEND(struct pn_stack_opts,
 							  STACK_OPTS_LAST) <
 		       _Alignof(struct pn_stack_opts),
@@ -157,6 +157,7 @@ PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
 	}
 	for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
 		all.tcp_time_wait++;
+	sock_hold_stats(st, &all);
 	memset(s, 0, sz);
 	memcpy(s, &all, sz < sizeof(all) ? sz : sizeof(all));
 	return 0;
@@ -224,6 +225,12 @@ static int check_opts(const struct pn_stack_opts *o)
 				    o->prefix);
 	if (!o->addr.s_addr)
 		return stack_seterr(NULL, EINVAL, "no IPv4 address given");
+	if (o->send_buffer &&
+	    (o->send_buffer < 4608 || o->send_buffer > TCP_SND_BUF))
+		return stack_seterr(
+			NULL, EINVAL,
+			"send_buffer %u: 4608 to %u bytes, or 0 (by need)",
+			o->send_buffer, (unsigned int)TCP_SND_BUF);
 	if (o->max_conns > STACK_MAX_CONNS)
 		return stack_seterr(NULL, EINVAL, "max_conns %u: at most %u",
 				    o->max_conns, STACK_MAX_CONNS);

@@ -178,6 +178,8 @@ void tx_complete(struct pn_stack *st, uint64_t ud, int res);
 void sock_abort_all(struct pn_stack *st);
 void sock_check_timeouts(struct pn_stack *st, uint64_t now_ms);
 size_t sock_heap_bytes(void); /* an idle connection's: pcb + socket */
+/* Add up what the sockets hold (pn_stack_stats()). */
+void sock_hold_stats(const struct pn_stack *st, struct pn_stack_stats *s);
 
 /* poll.c: the sockets on st->wake that have send room are notified */
 void sock_wake_writers(struct pn_stack *st);

@@ -145,6 +145,7 @@ PN_EXPORT int pn_recv_zc_done(struct pn_stack *st, int s, struct pn_zc_rx *zc)
 	so->zc_rx = NULL;
 	zc->handle = NULL;
 	sock_recved(so, zc->len);
+	so->rx_drained = so->rx_n == 0;
 	return 0;
 }
 
@@ -185,7 +186,10 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 		rc = sock_can_send(so);
 		if (rc)
 			goto err;
-		if (tcp_sndbuf(so->pcb) >= len && sock_writable(so, 8)) {
+		/* the whole buffer: it fits the room, or nothing is queued */
+		if (tcp_sndbuf(so->pcb) >= len && sock_writable(so, 8) &&
+		    (sock_send_room(so) >= len ||
+		     so->pcb->snd_buf == TCP_SND_BUF)) {
 			if (!so->pcb->unacked && !so->pcb->unsent)
 				so->last_progress_ms = stack_now_ms();
 			/* no copy: lwIP's segments point into the buffer */
@@ -216,6 +220,7 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 		so->zc_head = z;
 	so->zc_tail = z;
 	tcp_output(so->pcb);
+	sock_note_flight(so, 0);
 	return (ssize_t)len;
 err:
 	free(z); /* the buffer stays the caller's */
@@ -268,7 +273,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 			n = count - done;
 		/* room for half a chunk at least: smaller pieces would cost
 		 * a buffer and a segment each */
-		if (!sock_writable(so, 8) ||
+		if (!sock_writable(so, 8) || sock_send_room(so) < (n + 1) / 2 ||
 		    tcp_sndbuf(so->pcb) < (n + 1) / 2) {
 			so->nospace = true; /* room is an EPOLLOUT edge */
 			if (done)
@@ -278,6 +283,8 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 				break;
 			continue;
 		}
+		if (n > sock_send_room(so))
+			n = sock_send_room(so);
 		if (n > tcp_sndbuf(so->pcb))
 			n = tcp_sndbuf(so->pcb);
 		buf = pn_buf_alloc(st->pool, n, OWNER_APP_ZC);
@@ -325,6 +332,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 	if (!done)
 		return rc;
 	tcp_output(so->pcb);
+	sock_note_flight(so, 0);
 	if (offset)
 		*offset = pos;
 	else

@@ -123,6 +123,27 @@ static int set_stack(struct app_opts *ao, const char *k, const char *v,
 		ao->so.max_conns = (unsigned int)x;
 		return 0;
 	}
+	if (!strcmp(k, "send_buffer")) {
+		/* auto, or bytes with an optional K or M */
+		if (!strcmp(v, "auto")) {
+			ao->so.send_buffer = 0;
+			return 0;
+		}
+		x = strtoul(v, &end, 10);
+		if (end != v && (*end == 'K' || *end == 'k'))
+			x <<= 10, end++;
+		else if (end != v && (*end == 'M' || *end == 'm'))
+			x <<= 20, end++;
+		if (*end || !*v || *v == '-' || x < 4608 || x > 1048576) {
+			snprintf(
+				err, errlen,
+				"send_buffer %s: want auto, or 4608 to 1M bytes",
+				v);
+			return -1;
+		}
+		ao->so.send_buffer = (unsigned int)x;
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key '%s' in [stack]", k);
 	return -1;
 }
@@ -172,8 +193,9 @@ static void usage(FILE *f, const char *prog, const char *what,
 	fprintf(f,
 		"usage: %s [options]\n%s\n\n"
 		"%s--config FILE    INI file: [stack] iface, backend, addr, gw, mac,\n"
-		"                       rx_depth, port, max_conns; [pool] and [class SIZE] for the\n"
-		"                       pool (configs/stack.conf, configs/pool.conf)\n"
+		"                       rx_depth, port, max_conns, send_buffer; [pool] and\n"
+		"                       [class SIZE] for the pool (configs/stack.conf,\n"
+		"                       configs/pool.conf)\n"
 		"  -i, --iface NAME     interface (packet backend) or TAP device name\n"
 		"  -b, --backend KIND   packet (AF_PACKET on the interface) or tap\n"
 		"  -a, --addr A.B.C.D/N the stack's IPv4 address and prefix\n"
@@ -362,6 +384,15 @@ void app_report(struct pn_stack *st)
 		(unsigned long long)s.tcp_active,
 		(unsigned long long)s.tcp_orphans,
 		(unsigned long long)s.tcp_time_wait);
+	fprintf(stderr,
+		"pinnet: buffers held: %llu bytes queued to send (%llu unsent, "
+		"limits %llu), %llu received unread (windows %llu; %llu "
+		"doubled)\n",
+		(unsigned long long)s.tx_queued,
+		(unsigned long long)s.tx_unsent,
+		(unsigned long long)s.tx_limit_sum,
+		(unsigned long long)s.rx_unread, (unsigned long long)s.rwnd_sum,
+		(unsigned long long)s.rwnd_grows);
 	if (s.syn_refused || s.accept_overflow)
 		fprintf(stderr,
 			"pinnet: connections refused: %llu SYNs at max_conns, "

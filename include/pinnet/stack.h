@@ -84,6 +84,10 @@ struct pn_stack_opts {
 	 * kernel listener's queue is full) and pn_socket() fails with
 	 * EMFILE; established connections go on. */
 	unsigned int max_conns;
+	/* each socket's send buffer: 0 sized by need (see pn_setsockopt());
+	 * else fixed at this many bytes (4608 to 1048576), as SO_SNDBUF
+	 * fixes one socket's */
+	unsigned int send_buffer;
 };
 
 /*
@@ -202,6 +206,15 @@ struct pn_stack_stats {
 	 * handshake, closing after the socket went: the kernel's orphans
 	 * among them), and those in TIME-WAIT */
 	uint64_t tcp_active, tcp_orphans, tcp_time_wait;
+	/* what the sockets hold now, in bytes: queued to send (sent and
+	 * not yet acknowledged, and not yet sent), and received but not yet
+	 * read (the pool memory a connection pins is these, rounded up to
+	 * its buffers); their send limits and receive windows summed (what
+	 * they could hold, sized by need) */
+	uint64_t tx_queued, tx_unsent, rx_unread;
+	uint64_t tx_limit_sum, rwnd_sum;
+	uint64_t
+		rwnd_grows; /* receive windows doubled (the path wanted more) */
 };
 
 /*
@@ -340,11 +353,23 @@ int pn_getpeername(struct pn_stack *st, int s, struct sockaddr *addr,
 
 /*
  * pn_setsockopt / pn_getsockopt - SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE,
- * SO_LINGER, SO_RCVBUF and SO_SNDBUF (accepted; the sizes are lwIP's,
- * fixed at build time), SO_ERROR (get); IPPROTO_TCP: TCP_NODELAY,
+ * SO_LINGER, SO_SNDBUF, SO_RCVBUF (accepted, not applied: the window is
+ * sized by need; get: the window now), SO_ERROR (get); IPPROTO_TCP: TCP_NODELAY,
  * TCP_KEEPIDLE and TCP_KEEPINTVL (seconds), TCP_KEEPCNT, TCP_USER_TIMEOUT
- * (milliseconds; 0 off), with Linux's values and meanings. Others:
- * -ENOPROTOOPT; bad values -EINVAL.
+ * (milliseconds; 0 off), TCP_NOTSENT_LOWAT, with Linux's values and
+ * meanings. Others: -ENOPROTOOPT; bad values -EINVAL.
+ *
+ * The send buffer is sized by need, as Linux autotunes it: a socket may
+ * queue twice the most it had in flight lately plus 64 KiB (or plus
+ * TCP_NOTSENT_LOWAT when set), up to 1 MiB; getsockopt(SO_SNDBUF) says
+ * what that is now. SO_SNDBUF fixes it at twice the value given (at least
+ * 4608 bytes, at most 1 MiB), as Linux does. With TCP_NOTSENT_LOWAT, a
+ * socket is writable while less than that waits unsent.
+ *
+ * The receive window too: a connection starts with 64 KiB and it doubles,
+ * up to 1 MiB, whenever the sender used most of it while the application
+ * kept up (its last read emptied the queue), as Linux's autotuning grows
+ * it; a slow reader's stays where it was.
  */
 int pn_setsockopt(struct pn_stack *st, int s, int level, int name,
 		  const void *val, socklen_t len);

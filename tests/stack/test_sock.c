@@ -669,6 +669,226 @@ static void test_sendfile(void)
 	pump(20);
 }
 
+/*
+ * The send buffer sized by need: to a peer that does not read, what a
+ * socket queues stops well under lwIP's 1 MiB (twice the most in flight,
+ * which the peer's window bounds, plus 64 KiB), SIOCOUTQ never above the
+ * limit getsockopt(SO_SNDBUF) reports; SO_SNDBUF fixes the limit at
+ * twice the value, as Linux; TCP_NOTSENT_LOWAT keeps the socket
+ * unwritable while half the mark waits unsent; every byte arrives.
+ */
+static int fill(int s, const char *data, size_t size, size_t *sent)
+{
+	for (int i = 0; i < 200; i++) {
+		ssize_t n = pn_send(st, s, data + *sent, size - *sent,
+				    MSG_DONTWAIT);
+
+		if (n > 0)
+			*sent += (size_t)n;
+		else if (n != -EAGAIN)
+			return (int)n;
+		pn_stack_process(st, 0);
+	}
+	return 0;
+}
+
+static void test_send_buffer_by_need(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5012);
+	const size_t size = 8 * 1024 * 1024;
+	char *data = malloc(size), *back = malloc(size);
+	int ls = kernel_listen(5012), s, c, v, limit, outq, unsent;
+	socklen_t len = sizeof(v);
+	size_t sent = 0, got = 0;
+	struct pn_pollfd pf;
+
+	CU_ASSERT_FATAL(ls >= 0 && data && back);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)(i * 7 + (i >> 10));
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_EQUAL_FATAL(
+		pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)), 0);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+
+	/* by need: the peer's window fills, the queue stops short */
+	CU_ASSERT_EQUAL(fill(s, data, size, &sent), 0);
+	CU_ASSERT_EQUAL(
+		pn_getsockopt(st, s, SOL_SOCKET, SO_SNDBUF, &limit, &len), 0);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, SIOCOUTQ, &outq), 0);
+	CU_ASSERT(limit >= 64 * 1024 && limit <= 512 * 1024);
+	CU_ASSERT(outq > 0 && outq <= limit);
+	printf("(limit %d, queued %d, sent %zu) ", limit, outq, sent);
+
+	/* SO_SNDBUF: twice the value, fixed; the queue drains under it */
+	v = 8192;
+	CU_ASSERT_EQUAL(
+		pn_setsockopt(st, s, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	CU_ASSERT_EQUAL(pn_getsockopt(st, s, SOL_SOCKET, SO_SNDBUF, &v, &len),
+			0);
+	CU_ASSERT_EQUAL(v, 16384);
+	while (got < sent) {
+		ssize_t n = recv(c, back + got, sent - got, MSG_DONTWAIT);
+
+		if (n > 0)
+			got += (size_t)n;
+		pn_stack_process(st, 0);
+	}
+	pump(20);
+	CU_ASSERT_EQUAL(fill(s, data, size, &sent), 0);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, SIOCOUTQ, &outq), 0);
+	CU_ASSERT(outq > 0 && outq <= 16384);
+
+	/* TCP_NOTSENT_LOWAT with a large buffer: not writable while half
+	 * the mark waits unsent */
+	v = 1 << 20;
+	pn_setsockopt(st, s, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	v = 16384;
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, IPPROTO_TCP, 25, &v, sizeof(v)),
+			0);
+	v = 0;
+	CU_ASSERT_EQUAL(pn_getsockopt(st, s, IPPROTO_TCP, 25, &v, &len), 0);
+	CU_ASSERT_EQUAL(v, 16384);
+	CU_ASSERT_EQUAL(fill(s, data, size, &sent), 0);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, 0x894B /* SIOCOUTQNSD */, &unsent), 0);
+	CU_ASSERT(unsent >= 8192);
+	pf = (struct pn_pollfd){ s, POLLOUT, 0 };
+	CU_ASSERT_EQUAL(pn_poll(st, &pf, 1, 0), 0);
+
+	/* every byte, in order */
+	while (got < sent) {
+		ssize_t n = recv(c, back + got, sent - got, MSG_DONTWAIT);
+
+		if (n > 0)
+			got += (size_t)n;
+		pn_stack_process(st, 0);
+	}
+	CU_ASSERT(memcmp(data, back, sent) == 0);
+	CU_ASSERT_EQUAL(pn_poll(st, &pf, 1, 1000), 1);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, 0x894B, &unsent), 0);
+	CU_ASSERT_EQUAL(unsent, 0);
+	v = -1;
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, IPPROTO_TCP, 25, &v, sizeof(v)),
+			-EINVAL);
+	pn_close(st, s);
+	close(c);
+	close(ls);
+	free(data);
+	free(back);
+	pump(20);
+}
+
+/*
+ * The receive window sized by need: while the application does not read,
+ * a kernel sender parks at most the first 64 KiB window in the stack;
+ * when the application keeps up, the window grows (doubling), every byte
+ * arrives in order, and a close after reading all ends with a FIN, not
+ * the reset lwIP sends when its window was not all given back.
+ */
+static void test_recv_window_by_need(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5013);
+	const size_t size = 16 * 1024 * 1024;
+	char *data = malloc(size), *back = malloc(size);
+	int ls = kernel_listen(5013), s, c, v;
+	socklen_t len = sizeof(v);
+	struct pn_stack_stats s0, s1;
+	size_t put = 0, got = 0;
+	char b[16];
+
+	CU_ASSERT_FATAL(ls >= 0 && data && back);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)(i * 13 + (i >> 11));
+	s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_EQUAL_FATAL(
+		pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)), 0);
+	c = kernel_accept(ls);
+	CU_ASSERT_FATAL(c >= 0);
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	CU_ASSERT_EQUAL(pn_getsockopt(st, s, SOL_SOCKET, SO_RCVBUF, &v, &len),
+			0);
+	CU_ASSERT_EQUAL(v, 64 * 1024);
+	pn_stack_stats(st, &s0, sizeof(s0));
+
+	/* not reading: the kernel can send one window, no more */
+	for (int i = 0; i < 300; i++) {
+		ssize_t n = send(c, data + put, size - put, 0);
+
+		if (n > 0)
+			put += (size_t)n;
+		pn_stack_process(st, 1);
+	}
+	pn_stack_stats(st, &s1, sizeof(s1));
+	printf("(unread %llu) ", (unsigned long long)s1.rx_unread);
+	CU_ASSERT(s1.rx_unread > 0 && s1.rx_unread <= 64 * 1024);
+
+	/* reading a whole window each time the sender has filled it (as
+	 * an application that keeps up does, once per round trip): the
+	 * window grows */
+	for (int i = 0; i < 400000 && got < size; i++) {
+		struct pn_stack_stats now;
+		ssize_t n = send(c, data + put, size - put, 0);
+
+		if (n > 0)
+			put += (size_t)n;
+		pn_stack_process(st, 0);
+		pn_stack_stats(st, &now, sizeof(now));
+		pn_getsockopt(st, s, SOL_SOCKET, SO_RCVBUF, &v, &len);
+		if (now.rx_unread < (uint64_t)v * 7 / 8 &&
+		    got + now.rx_unread < put)
+			continue; /* the sender is not done with this window */
+		n = pn_recv(st, s, back + got, size - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			CU_ASSERT_FATAL(n == -EAGAIN);
+	}
+	CU_ASSERT_EQUAL(got, size);
+	CU_ASSERT(memcmp(data, back, size) == 0);
+	CU_ASSERT_EQUAL(pn_getsockopt(st, s, SOL_SOCKET, SO_RCVBUF, &v, &len),
+			0);
+	pn_stack_stats(st, &s1, sizeof(s1));
+	printf("(window %d, %llu doublings) ", v,
+	       (unsigned long long)(s1.rwnd_grows - s0.rwnd_grows));
+	CU_ASSERT(v > 64 * 1024);
+	CU_ASSERT(s1.rwnd_grows > s0.rwnd_grows);
+
+	/* all read: the close is a FIN (the kernel reads 0), not a reset */
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	pump(50);
+	CU_ASSERT_EQUAL(recv(c, b, sizeof(b), 0), 0);
+	close(c);
+
+	/* the same with the window still held back (64 KiB): after the
+	 * peer's FIN, and before it */
+	for (int peer_first = 1; peer_first >= 0; peer_first--) {
+		s = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+		CU_ASSERT_EQUAL_FATAL(
+			pn_connect(st, s, (struct sockaddr *)&a, sizeof(a)), 0);
+		c = kernel_accept(ls);
+		CU_ASSERT_FATAL(c >= 0);
+		CU_ASSERT_EQUAL(send(c, "sixteen bytes...", 16, 0), 16);
+		if (peer_first)
+			shutdown(c, SHUT_WR);
+		CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), MSG_WAITALL), 16);
+		if (peer_first)
+			CU_ASSERT_EQUAL(pn_recv(st, s, b, sizeof(b), 0), 0);
+		CU_ASSERT_EQUAL(
+			pn_getsockopt(st, s, SOL_SOCKET, SO_RCVBUF, &v, &len),
+			0);
+		CU_ASSERT_EQUAL(v, 64 * 1024);
+		CU_ASSERT_EQUAL(pn_close(st, s), 0);
+		pump(50);
+		CU_ASSERT_EQUAL(recv(c, b, sizeof(b), 0),
+				0); /* not ECONNRESET */
+		close(c);
+	}
+	close(ls);
+	free(data);
+	free(back);
+	pump(20);
+}
+
 /* pn_ioctl: FIONBIO, FIONREAD, SIOCOUTQ, as on a kernel socket */
 static void test_ioctl(void)
 {
@@ -848,6 +1068,8 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_vectored_and_zero_copy),
 	CU_TEST_ENTRY(test_sendfile),
 	CU_TEST_ENTRY(test_ioctl),
+	CU_TEST_ENTRY(test_send_buffer_by_need),
+	CU_TEST_ENTRY(test_recv_window_by_need),
 	CU_TEST_ENTRY(test_active_opens_per_tuple),
 	CU_TEST_ENTRY(test_nonblocking_and_event_fd),
 };
