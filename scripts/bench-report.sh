@@ -77,7 +77,7 @@ step http "HTTP: pinnet-httpd on pinnet and on kernel sockets against nginx, $ru
 	bash tests/bench/bench_http.sh "$build" "$runs" 5 --no-bar
 step conns "many connections: 0, 10k and 100k idle beside 1000 and 10000 active, against nginx, $runs rounds (~$((runs * 40 / 60 + 2)) min)" \
 	bash tests/bench/bench_conns.sh "$build" "$runs" 5 --no-bar
-step memory "pinned memory under bursty HTTP load, 3 pools taking turns (~3.5 min)" \
+step memory "pinned memory under three bursty HTTP loads, 3 pools taking turns (~11 min)" \
 	bash tests/bench/bench_memory.sh "$build" "$out/memory" --no-bar
 step bpf "cost of the BPF tools attached (~2 min)" \
 	bash tests/bench/bench_bpf.sh "$build" --no-bar
