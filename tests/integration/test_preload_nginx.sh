@@ -131,7 +131,8 @@ EOF
 		echo "reload (SIGHUP): worker $w serves"
 	fi
 
-	if grep -E "^pinnet: " "$WORK/nginx_$mode.log"; then
+	# (a worker's stderr is nginx's error log)
+	if grep -E "^pinnet: " "$WORK/nginx_$mode.log" "$WORK/error_$mode.log"; then
 		echo "FAIL: the library complained"
 		exit 1
 	fi
