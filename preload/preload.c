@@ -620,6 +620,7 @@ static void stack_down(void)
 }
 
 static void on_fork_prepare(void);
+static void on_fork_parent(void);
 static void on_fork_child(void);
 
 __attribute__((constructor)) static void pl_init(void)
@@ -653,7 +654,7 @@ __attribute__((constructor)) static void pl_init(void)
 	}
 	family_init();
 	pl_enabled = true;
-	pthread_atfork(on_fork_prepare, NULL, on_fork_child);
+	pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 }
 
 /*
@@ -852,13 +853,13 @@ static void on_fork_prepare(void)
 	struct pn_stack_stats ss = { 0 };
 
 	if (!pl_st || !pl_is_driver || pl_forked)
-		return;
+		goto lock;
 	pl_run_deferred();
 	if (!listeners_only())
-		return;
+		goto lock;
 	h.by_pn = calloc(npsocks, sizeof(*h.by_pn));
 	if (!h.by_pn)
-		return;
+		goto lock;
 	for (unsigned int i = 0; i < npsocks; i++) {
 		if (!psocks[i] || psocks[i]->refs <= 0)
 			continue;
@@ -883,6 +884,15 @@ out:
 		if (h.by_pn[i] && !atomic_load(&h.by_pn[i]->refs))
 			free(h.by_pn[i]); /* named by no descriptor */
 	free(h.by_pn);
+lock:
+	/* not held by another thread across the fork: the child makes its
+	 * stack under it */
+	pthread_mutex_lock(&st_lock);
+}
+
+static void on_fork_parent(void)
+{
+	pthread_mutex_unlock(&st_lock);
 }
 
 struct revival {
@@ -976,6 +986,7 @@ static void revive_one(struct pl_slot *s, void *arg)
  */
 static void on_fork_child(void)
 {
+	pthread_mutex_unlock(&st_lock);
 	fam_held = false; /* the parent's, if it holds it */
 	if (pl_st) {
 		pl_forked = true;
