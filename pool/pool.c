@@ -513,6 +513,11 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	err = reserve_region(pool, span);
 	if (err)
 		goto err_free;
+	/* a fork()ed child gets none of it: the registered blocks are
+	 * pinned, and the kernel would copy every pinned page into the child
+	 * at fork (they cannot be shared copy-on-write), for a child that
+	 * must never touch them anyway (the ring is the parent's) */
+	madvise(pool->region, pool->region_len, MADV_DONTFORK);
 	for (unsigned int i = 0; i < pool->nparts; i++) {
 		err = init_part(pool, i, &pool->o.classes[i], span);
 		if (err)

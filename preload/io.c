@@ -239,7 +239,7 @@ static int pn_of(int fd, int *pn)
 
 	if (pl_kind_of(fd, &s) != PL_PN)
 		return 0;
-	rc = pl_check();
+	rc = pl_check(s);
 	if (rc)
 		return rc;
 	*pn = s->pn;

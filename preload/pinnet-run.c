@@ -49,10 +49,12 @@ static void usage(FILE *f)
 		"into the stack's subnet; loopback, other addresses, AF_UNIX, IPv6 and\n"
 		"UDP stay kernel sockets. One stack per process, driven by the thread\n"
 		"that first needs it: other threads' calls on its sockets fail with\n"
-		"EPERM, and so do a fork()ed child's on its parent's sockets (a child\n"
-		"forked before there was a stack makes its own). Needs\n"
-		"CAP_NET_RAW (packet) or CAP_NET_ADMIN (tap), and CAP_IPC_LOCK or\n"
-		"ulimit -l for the pool. See pinnet-run(1).\n");
+		"EPERM. At fork() a process with only listeners (nginx's master)\n"
+		"hands them to the child, which makes its own stack; any other\n"
+		"parent keeps its stack and the child's calls on its sockets fail\n"
+		"with EPERM (one stack per address at a time). Needs CAP_NET_RAW\n"
+		"(packet) or CAP_NET_ADMIN (tap), and CAP_IPC_LOCK or ulimit -l for\n"
+		"the pool. See pinnet-run(1).\n");
 }
 
 /* The library: beside this program (a build tree), else where it was

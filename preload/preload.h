@@ -111,11 +111,16 @@ struct pl_reg {
 	struct pl_reg *next;
 };
 
+struct pl_lrec;
+
 struct pl_slot {
 	_Atomic uint8_t kind; /* enum pl_kind */
 	uint8_t ep_kernel_first; /* PL_EP: the kernel side goes first next */
-	int pn; /* PL_PN: the pinnet socket; PL_EP: the shadow set */
+	int pn; /* PL_PN: the pinnet socket (-1 while lrec); PL_EP: the
+		 * shadow set */
 	struct pl_reg *regs; /* PL_CAND: its epoll registrations */
+	struct pl_lrec *lrec; /* PL_PN: a listener on no stack of this
+			       * process yet (after a fork), see below */
 };
 
 /* The slot of fd, or NULL when none was ever made (then it is PL_NONE). */
@@ -155,6 +160,7 @@ struct pl_psock {
 	int refs; /* descriptors naming it (dup) */
 	bool nonblock;
 	bool listening;
+	int backlog; /* listening: listen()'s, for a re-creation after fork */
 	bool connecting; /* a non-blocking connect said EINPROGRESS */
 	bool cork; /* TCP_CORK: every send waits for more (MSG_MORE) */
 	int held; /* accepted, but no descriptor could be made: the next accept's */
@@ -171,7 +177,8 @@ void pl_psock_unref(int s);
 
 extern struct pn_stack *pl_st; /* NULL until made */
 extern __thread bool pl_is_driver; /* this thread drives pl_st */
-extern atomic_bool pl_forked; /* this process is a fork()ed child */
+extern atomic_bool pl_forked; /* a fork()ed child of a process that kept
+				* its stack: that stack is not ours */
 extern struct in_addr pl_addr, pl_mask; /* the stack's address, netmask */
 extern bool pl_enabled; /* the environment names a stack */
 extern bool pl_debug; /* PINNET_DEBUG: say where sockets go */
@@ -181,9 +188,46 @@ extern bool pl_debug; /* PINNET_DEBUG: say where sockets go */
  * errno when it could not start, the reason said once on stderr). */
 int pl_stack(void);
 
-/* 0 when this thread may use pinnet sockets, else -EPERM with the cause
- * said once. */
-int pl_check(void);
+/*
+ * 0 when this thread may use the pinnet socket of slot s (NULL: any of the
+ * stack's), else -EPERM with the cause said once. A listener that a fork
+ * left without a stack here (s->lrec) is first made again on this
+ * process's stack (made if needed): then 0 and s->pn is set, or the
+ * reason it could not be (-EPERM: another process of the program drives
+ * the stack).
+ */
+int pl_check(struct pl_slot *s);
+
+/*
+ * A listening socket across fork(). Two stacks on one address would each
+ * answer the other's segments with resets, so one process of a program
+ * (the processes forked from one another) drives a stack at a time (a
+ * process-shared lock says which). A process whose pinnet sockets are all
+ * listeners and which waits on none in an epoll set (nginx's master after
+ * it opened its listeners) hands them over at fork: its stack goes before
+ * the fork (the listeners quietly, a connection still queued on one is
+ * reset), each listener's descriptor keeps what making it again needs,
+ * and the child makes its own stack at once (still with the parent's
+ * privileges: nginx's worker drops them next) with every listener bound
+ * and listening again behind the same number. Any process that later
+ * uses such a descriptor makes it again on its own stack, if it may.
+ */
+struct pl_lrec {
+	atomic_int refs; /* descriptors naming it (dup) */
+	struct sockaddr_in addr; /* where it was bound */
+	int backlog;
+	bool nonblock;
+	int rcvtimeo_ms, sndtimeo_ms;
+	unsigned int nopts;
+	struct pl_lopt {
+		int level, name;
+		socklen_t len;
+		union {
+			int i;
+			struct linger l;
+		} v;
+	} opts[8]; /* the stack's options it had (SO_REUSEADDR...) */
+};
 
 /* Sockets and sets a thread that is not the driver closed: the driver
  * closes them at its next call. */

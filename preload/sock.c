@@ -75,10 +75,11 @@ PL_EXPORT int socket(int domain, int type, int protocol)
 /* The pinnet part of closing fd: its slot goes, its socket loses a name. */
 static void drop(int fd, struct pl_slot *s, enum pl_kind k)
 {
+	bool rec = s->lrec != NULL; /* a listener on no stack here */
 	int pn = s->pn;
 
 	pl_forget(fd, s);
-	if ((k != PL_PN && k != PL_EP) || pl_forked || !pl_st)
+	if ((k != PL_PN && k != PL_EP) || rec || pl_forked || !pl_st)
 		return;
 	if (!pl_is_driver) {
 		/* as the kernel would, the close succeeds from any thread;
@@ -112,7 +113,7 @@ PL_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 			pl_forget(fd, s);
 		return rc;
 	case PL_PN:
-		rc = pl_check();
+		rc = pl_check(s);
 		if (!rc)
 			rc = pn_bind(pl_st, s->pn, addr, len);
 		return (int)pl_ret(rc);
@@ -136,15 +137,17 @@ PL_EXPORT int listen(int fd, int backlog)
 				     sizeof(any));
 		break;
 	case PL_PN:
-		rc = pl_check();
+		rc = pl_check(s);
 		break;
 	default:
 		return REAL(listen)(fd, backlog);
 	}
 	if (!rc)
 		rc = pn_listen(pl_st, s->pn, backlog);
-	if (!rc)
+	if (!rc) {
 		pl_psock(s->pn)->listening = true;
+		pl_psock(s->pn)->backlog = backlog;
+	}
 	return (int)pl_ret(rc);
 }
 
@@ -167,7 +170,7 @@ static int pn_accept4(int fd, struct pl_slot *s, struct sockaddr *addr,
 {
 	struct pl_psock *l;
 	struct pl_slot *ns;
-	int c, nfd, rc = pl_check();
+	int c, nfd, rc = pl_check(s);
 
 	if (rc)
 		return (int)pl_ret(rc);
@@ -264,7 +267,7 @@ PL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		pl_forget(fd, s); /* out of the subnet: the kernel's */
 		return REAL(connect)(fd, addr, len);
 	case PL_PN:
-		rc = pl_check();
+		rc = pl_check(s);
 		if (rc)
 			return (int)pl_ret(rc);
 		break;
@@ -291,7 +294,7 @@ PL_EXPORT int shutdown(int fd, int how)
 
 	if (pl_kind_of(fd, &s) != PL_PN)
 		return REAL(shutdown)(fd, how);
-	rc = pl_check();
+	rc = pl_check(s);
 	if (!rc)
 		rc = pn_shutdown(pl_st, s->pn, how);
 	return (int)pl_ret(rc);
@@ -346,8 +349,13 @@ static void copy_slot(int nfd, struct pl_slot *from, enum pl_kind k)
 	if (!ns)
 		return;
 	ns->pn = from->pn;
-	if (k == PL_PN)
+	if (k == PL_PN && from->lrec) {
+		/* a listener on no stack here: a second name for its record */
+		atomic_fetch_add(&from->lrec->refs, 1);
+		ns->lrec = from->lrec;
+	} else if (k == PL_PN) {
 		pl_psock(from->pn)->refs++;
+	}
 	atomic_store_explicit(&ns->kind, k, memory_order_release);
 }
 
@@ -357,7 +365,7 @@ PL_EXPORT int dup(int fd)
 	enum pl_kind k = pl_kind_of(fd, &s);
 	int nfd;
 
-	if (k == PL_PN && pl_check())
+	if (k == PL_PN && !s->lrec && pl_check(s))
 		return (int)pl_ret(-EPERM);
 	nfd = REAL(dup)(fd);
 	if (nfd >= 0)
@@ -374,7 +382,7 @@ static int dup_to(int fd, int nfd, int flags, bool three)
 	if (fd == nfd ||
 	    (k != PL_PN && k != PL_CAND && pl_kind_of(nfd, &ns) == PL_NONE))
 		return three ? REAL(dup3)(fd, nfd, flags) : REAL(dup2)(fd, nfd);
-	if (k == PL_PN && pl_check())
+	if (k == PL_PN && !s->lrec && pl_check(s))
 		return (int)pl_ret(-EPERM);
 	nk = pl_kind_of(nfd, &ns);
 	rc = three ? REAL(dup3)(fd, nfd, flags) : REAL(dup2)(fd, nfd);
@@ -407,7 +415,7 @@ static int pl_fcntl(int fd, int cmd, void *arg)
 	switch (cmd) {
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
-		if (k == PL_PN && pl_check())
+		if (k == PL_PN && !s->lrec && pl_check(s))
 			return (int)pl_ret(-EPERM);
 		rc = REAL(fcntl)(fd, cmd, arg);
 		if (rc >= 0)
@@ -416,7 +424,7 @@ static int pl_fcntl(int fd, int cmd, void *arg)
 	case F_SETFL:
 		if (k != PL_PN)
 			break;
-		rc = pl_check();
+		rc = pl_check(s);
 		if (rc)
 			return (int)pl_ret(rc);
 		/* the kernel socket keeps the flags F_GETFL reads */
@@ -467,7 +475,7 @@ PL_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return REAL(ioctl)(fd, req, arg);
 	switch (req) {
 	case FIONBIO:
-		rc = pl_check();
+		rc = pl_check(s);
 		if (rc)
 			return (int)pl_ret(rc);
 		if (!arg)
@@ -478,7 +486,7 @@ PL_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return (int)pl_ret(set_nonblock(s->pn, *(int *)arg != 0));
 	case FIONREAD:
 	case TIOCOUTQ:
-		rc = pl_check();
+		rc = pl_check(s);
 		if (!rc)
 			rc = pn_ioctl(pl_st, s->pn, req, arg);
 		return (int)pl_ret(rc);
@@ -507,7 +515,7 @@ PL_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 
 	if (pl_kind_of(fd, &s) != PL_PN)
 		return REAL(getsockopt)(fd, level, name, val, len);
-	rc = pl_check();
+	rc = pl_check(s);
 	if (rc)
 		return (int)pl_ret(rc);
 	if (level == SOL_SOCKET && name == SO_ACCEPTCONN)
@@ -532,7 +540,7 @@ PL_EXPORT int setsockopt(int fd, int level, int name, const void *val,
 
 	if (pl_kind_of(fd, &s) != PL_PN)
 		return REAL(setsockopt)(fd, level, name, val, len);
-	rc = pl_check();
+	rc = pl_check(s);
 	if (rc)
 		return (int)pl_ret(rc);
 	if (level == SOL_SOCKET &&
@@ -585,7 +593,7 @@ PL_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 
 	if (pl_kind_of(fd, &s) != PL_PN)
 		return REAL(getsockname)(fd, addr, len);
-	rc = pl_check();
+	rc = pl_check(s);
 	if (!rc)
 		rc = pn_getsockname(pl_st, s->pn, addr, len);
 	return (int)pl_ret(rc);
@@ -598,7 +606,7 @@ PL_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 	if (pl_kind_of(fd, &s) != PL_PN)
 		return REAL(getpeername)(fd, addr, len);
-	rc = pl_check();
+	rc = pl_check(s);
 	if (!rc)
 		rc = pn_getpeername(pl_st, s->pn, addr, len);
 	return (int)pl_ret(rc);

@@ -114,8 +114,17 @@ static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout,
 	nfds_t small_i[64], *idx; /* where each entry came from */
 	nfds_t m = 0, k = 0;
 	int64_t deadline = timeout > 0 ? now_ms() + timeout : 0;
-	int rc = pl_check(), r1, r2, ready = 0;
+	int rc = 0, r1, r2, ready = 0;
 
+	/* listeners a fork left without a stack here are made again first */
+	for (nfds_t i = 0; i < n && !rc; i++) {
+		struct pl_slot *s;
+
+		if (pl_kind_of(fds[i].fd, &s) == PL_PN && s->lrec)
+			rc = pl_check(s);
+	}
+	if (!rc)
+		rc = pl_check(NULL);
 	if (rc)
 		return (int)pl_ret(rc);
 	pl_run_deferred();
@@ -306,7 +315,7 @@ PL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	}
 	if (k != PL_PN)
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
-	rc = pl_check();
+	rc = pl_check(s);
 	if (rc)
 		return (int)pl_ret(rc);
 	if (epfd == fd)
@@ -382,7 +391,7 @@ static int mixed_epoll(int epfd, struct pl_slot *es, struct epoll_event *evs,
 		       int max, int timeout, const sigset_t *mask)
 {
 	int64_t deadline = timeout > 0 ? now_ms() + timeout : 0;
-	int rc = pl_check(), n, r;
+	int rc = pl_check(NULL), n, r;
 
 	if (rc)
 		return (int)pl_ret(rc);

@@ -345,6 +345,9 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 			     strerror(-err));
 		goto err_free;
 	}
+	/* a fork()ed child does not map the ring: it is the parent's (a
+	 * single-issuer ring refuses any other task) */
+	io_uring_ring_dontfork(&st->ring);
 	if (st->o.pool) {
 		po = *st->o.pool;
 	} else {

@@ -130,6 +130,51 @@ PIDS+=("$(cat "$WORK/daemon.pid")")
 in_b redis-cli -h "$IP_A" shutdown nosave >/dev/null 2>&1 || true
 echo "redis-server --daemonize yes: the daemon made its own stack and answered"
 
+# fork: a process whose only pinnet socket is a listener hands it to its
+# child (which makes its own stack); the parent cannot take it back while
+# the child lives, can once it died; a child of a parent with a connection
+# gets EPERM on the inherited sockets (preload_fork.py says each step)
+get_answer() { # Usage: get_answer WANT: the first answer that starts so
+	in_b python3 - "$IP_A" 7001 "$1" <<'EOF'
+import socket, sys, time
+ip, port, want = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+end = time.time() + 20
+while time.time() < end:
+    try:
+        c = socket.create_connection((ip, port), 1)
+        c.settimeout(10)
+        data = b""
+        while True:
+            d = c.recv(100)
+            if not d:
+                break
+            data += d
+        c.close()
+        if data.startswith(want):
+            print(data.decode().strip().replace("\n", " | "))
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+start_a fork "$run" --iface "$IF_A" --addr "$IP_A/24" -- \
+	python3 "$here/preload_fork.py" "$IP_A" 7001 "$WORK/go"
+FORK_PID=${PIDS[-1]}
+a1=$(get_answer child) || { echo "FAIL: fork: the child did not answer"; exit 1; }
+touch "$WORK/go"
+a2=$(get_answer parent) || { echo "FAIL: fork: the parent did not answer"; exit 1; }
+rc=0
+wait "$FORK_PID" || rc=$?
+cat "$WORK/fork.log"
+[ $rc = 0 ] && [ "$a2" = "parent | after fork: ok" ] ||
+	{ echo "FAIL: fork: exit $rc, the parent said '$a2'"; exit 1; }
+grep -q "^pinnet: process [0-9]* needs the stack .*, but the child it handed its listeners to drives it" "$WORK/fork.log" &&
+	grep -q "^pinnet: process [0-9]*, a fork()ed child, used a pinnet socket of its parent, which kept its stack" "$WORK/fork.log" ||
+	{ echo "FAIL: fork: the library did not say why the calls failed"; exit 1; }
+echo "fork: the child answered '$a1', then the parent '$a2'"
+
 # errors at start: one line naming the cause, then the kernel's errno
 lib=$build/preload/libpinnet-preload.so
 py=/usr/bin/python3
