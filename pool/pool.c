@@ -31,8 +31,15 @@ _Static_assert(sizeof(struct pn_pool_opts) - OFFSETOFEND(struct pn_pool_opts,
 		       _Alignof(struct pn_pool_opts),
 	       "POOL_OPTS_LAST is not the last field of struct pn_pool_opts");
 
-/* Marks the owner thread: its address differs per thread. */
+/* Marks the owner thread: a value that differs per live thread. The
+ * thread pointer (the TLS base) is one register read away (one load of
+ * %fs:0 on x86-64); elsewhere the address of a thread-local variable. */
+#if defined(__has_builtin) && __has_builtin(__builtin_thread_pointer)
+#define OWNER_MARK() ((const char *)__builtin_thread_pointer())
+#else
 static __thread char tls_mark __attribute__((tls_model("initial-exec")));
+#define OWNER_MARK() ((const char *)OWNER_MARK())
+#endif
 
 /* Destroyed pools stay mapped here so a late call finds POOL_DEAD. */
 static pthread_mutex_t grave_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -283,6 +290,12 @@ static size_t class_lead(const struct pn_pool_class *c)
 	return lead % c->buf_size ? 0 : lead;
 }
 
+/* x rotated right by n (0 < n < 64): one instruction */
+static inline uint64_t ror64(uint64_t x, unsigned int n)
+{
+	return x >> n | x << (64 - n);
+}
+
 /* addr's offset from the start of block 0 of its partition p; huge (so
  * past every index bound) for an address in the lead in front of it */
 static inline uint64_t part_off(const struct part *p, const void *addr)
@@ -299,7 +312,6 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	p->idx = i;
 	p->buf_size = c->buf_size;
 	p->buf_shift = log2u(c->buf_size);
-	p->buf_mask = c->buf_size - 1;
 	p->base_bufs = (uint32_t)(c->base_bytes >> p->buf_shift);
 	p->add_bufs = (uint32_t)(c->block_bytes >> p->buf_shift);
 	p->max_blocks =
@@ -350,7 +362,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 
 static void free_parts(struct pn_pool *pool)
 {
-	for (unsigned int i = 0; pool->parts && i < pool->nparts; i++) {
+	for (unsigned int i = 0; i < pool->nparts; i++) {
 		struct part *p = &pool->parts[i];
 		size_t nbufs = p->base_bufs +
 			       (size_t)(p->max_blocks ? p->max_blocks - 1 : 0) *
@@ -362,9 +374,8 @@ static void free_parts(struct pn_pool *pool)
 			munmap(p->flags, nbufs);
 		free(p->blocks);
 		free(p->peak);
+		memset(p, 0, sizeof(*p));
 	}
-	free(pool->parts);
-	pool->parts = NULL;
 }
 
 /* Does the effective capability set hold CAP_IPC_LOCK (bit 14)? */
@@ -492,14 +503,14 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	if (span < 2 * MIB)
 		span = 2 * MIB;
 	pool->span_shift = log2u(span);
+	pool->span_bytes = span;
 	if (!pool->o.wall_bytes || pool->o.wall_bytes > wall_sum)
 		pool->o.wall_bytes = wall_sum;
 	pool->nparts = pool->o.nclasses;
-	pool->parts = zalloc_lines(pool->nparts * sizeof(*pool->parts));
 	pool->max_slots = pool->o.max_slots;
 	pool->slot_map = calloc(pool->max_slots, sizeof(*pool->slot_map));
 	err = -ENOMEM;
-	if (!pool->parts || !pool->slot_map)
+	if (!pool->slot_map)
 		goto err_free;
 	/* size classes: a request rounds up to the first class that fits */
 	for (unsigned int l = 0, i = 0; l < 40; l++) {
@@ -552,7 +563,8 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 		goto err_unreg;
 	pool->o.stats_dir = NULL; /* the caller's string: used only above */
 	pool->magic = POOL_MAGIC;
-	pool->owner_mark = &tls_mark; /* the free fast path's liveness test */
+	pool->owner_mark =
+		OWNER_MARK(); /* the free fast path's liveness test */
 
 	/* 001 step 502: the base blocks are registered at creation */
 	for (unsigned int i = 0; i < pool->nparts; i++) {
@@ -781,9 +793,9 @@ static void refuse(struct pn_pool *pool, struct part *p, size_t size, int err)
 /* Everything but the fast path of pn_buf_alloc(): kept out of line so the
  * fast path stays a handful of instructions with no stack frame to speak of. */
 static __attribute__((noinline, cold)) void *
-alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
-	       uint32_t owner)
+alloc_slowpath(struct pn_pool *pool, size_t size, uint32_t owner)
 {
+	struct part *p;
 	void *b;
 	int err = 0;
 
@@ -791,6 +803,7 @@ alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
 		errno = EBADF;
 		return NULL;
 	}
+	p = class_of(pool, size);
 	if (!p) {
 		pool_seterr(pool, EINVAL,
 			    "size %zu: no class serves it (largest is %u)",
@@ -829,17 +842,17 @@ alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
 
 PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 {
-	struct part *p = NULL;
+	struct part *p;
 	uint64_t v;
 	uint32_t w;
 
 	/* the fast path: a live pool, no queue, a free bit in the hint word
 	 * (1..2048 bytes is always the first class; map[hint] is 0 when the
 	 * hint is past the committed words) */
-	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
+	if (__builtin_expect(!pool || (uint32_t)pool->magic != POOL_LIVE32, 0))
 		goto slow;
 	if (__builtin_expect(size - 1 < PN_POOL_MIN_BUF, 1))
-		p = pool->parts;
+		p = &pool->parts[0];
 	else if (!(p = class_of(pool, size)))
 		goto slow;
 	if (__builtin_expect(p->qhead != NULL, 0))
@@ -850,7 +863,7 @@ PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 		goto slow;
 	return take_from(pool, p, w, v, owner);
 slow:
-	return alloc_slowpath(pool, p, size, owner);
+	return alloc_slowpath(pool, size, owner);
 }
 
 PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
@@ -1070,7 +1083,7 @@ static __attribute__((noinline)) int free_slowpath(struct pn_pool *pool,
 {
 	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
 		return -EBADF;
-	if (__builtin_expect(pool->owner_mark == &tls_mark, 1))
+	if (__builtin_expect(pool->owner_mark == OWNER_MARK(), 1))
 		return free_local(pool, buf);
 	/* another thread: check what can be checked without the owner's state,
 	 * then hand the buffer over through the lock-free list */
@@ -1090,35 +1103,47 @@ static __attribute__((noinline)) int free_slowpath(struct pn_pool *pool,
 
 PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 {
-	uintptr_t off;
+	struct pn_stats_part *st;
 	struct part *p;
-	uint64_t poff, *word, bit, v;
-	uint32_t idx;
+	uintptr_t off;
+	uint64_t poff, idx, *word, v;
 
 	/* the fast path: a live pool (owner_mark is NULL once destroyed), the
 	 * owner thread, a buffer out in the run of active blocks from block 0,
 	 * no queue, no underuse edge; everything else takes free_slowpath() */
-	if (__builtin_expect(!pool || pool->owner_mark != &tls_mark, 0))
+	if (__builtin_expect(!pool || pool->owner_mark != OWNER_MARK(), 0))
 		return free_slowpath(pool, buf);
 	off = (uintptr_t)buf - (uintptr_t)pool->region;
-	if (__builtin_expect(off >= pool->region_len, 0))
+	/* The first partition (the smallest class: frames) is the predicted
+	 * case: its fields sit at a fixed place in the pool, so the CPU loads
+	 * them while buf is still on its way from the allocation instead of
+	 * after decoding it, which takes those loads off the chain from one
+	 * allocation to the next free. Any other partition costs a branch. */
+	if (__builtin_expect(off < pool->span_bytes, 1))
+		p = &pool->parts[0];
+	else if (off < pool->region_len)
+		p = &pool->parts[off >> pool->span_shift];
+	else
 		return free_slowpath(pool, buf);
-	p = &pool->parts[off >> pool->span_shift];
+	/* the start of a buffer below the end of the active run, in one
+	 * test: rotated right by the buffer size's bits, an aligned offset is
+	 * the buffer's index and any other one is huge (its low bits land on
+	 * top), as is an address in the lead before block 0 */
 	poff = part_off(p, buf);
-	if (__builtin_expect((poff & p->buf_mask) ||
-				     poff >> p->buf_shift >= p->act_hi,
-			     0))
+	idx = ror64(poff, p->buf_shift);
+	if (__builtin_expect(idx >= p->act_hi, 0))
 		return free_slowpath(pool, buf);
-	idx = (uint32_t)(poff >> p->buf_shift);
 	word = &p->map[idx / 64];
-	bit = 1ull << (idx % 64);
 	v = *word;
-	if (__builtin_expect((v & bit) || p->st->in_use <= p->free_watch, 0))
+	st = p->st;
+	/* a set bit is a double free */
+	if (__builtin_expect(
+		    ((v >> (idx % 64)) & 1) || st->in_use <= p->free_watch, 0))
 		return free_slowpath(pool, buf);
-	*word = v | bit;
+	*word = v | 1ull << (idx % 64);
 	if (idx / 64 < p->hint)
-		p->hint = idx / 64;
-	p->st->in_use--;
+		p->hint = (uint32_t)(idx / 64);
+	st->in_use--;
 	return 0;
 }
 
@@ -1245,6 +1270,6 @@ PN_EXPORT int pn_pool_attach(struct pn_pool *pool)
 		return -EINVAL;
 	/* frees racing with the move take the checked path, which is right
 	 * for either owner */
-	__atomic_store_n(&pool->owner_mark, &tls_mark, __ATOMIC_RELEASE);
+	__atomic_store_n(&pool->owner_mark, OWNER_MARK(), __ATOMIC_RELEASE);
 	return 0;
 }
