@@ -43,6 +43,7 @@ struct block {
 	uint32_t slot; /* registered-table slot while registered */
 	uint32_t gen; /* registration generation: part of the tag */
 	int reason; /* why it is draining/releasing (pn_release_reason) */
+	bool own_vma; /* marked so its mapping never merges (block_grow()) */
 };
 
 /* An async allocation waiting at the wall (001 steps 508/516). */
