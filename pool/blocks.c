@@ -760,32 +760,90 @@ static int policy_idle(struct pn_pool *pool, struct part *p)
 	return (int)n;
 }
 
+/* Drain, from the top down, every empty active block above block 0 whose
+ * buffers the partition can spare while keeping at least need buffers
+ * below the boundary; stop at the first block that holds a buffer or that
+ * would leave too few. Returns the blocks set draining. */
+static int release_above(struct pn_pool *pool, struct part *p, uint64_t need,
+			 int reason)
+{
+	uint64_t have = p->st->boundary_bytes >> p->buf_shift;
+	int n = 0;
+
+	for (uint32_t b = highest_active(p, p->max_blocks);
+	     b != UINT32_MAX && b > 0; b = highest_active(p, b)) {
+		if (block_in_use(p, b) || have - p->blocks[b].nbufs < need)
+			break;
+		have -= p->blocks[b].nbufs;
+		block_drain(pool, p, b, reason);
+		n++;
+	}
+	return n;
+}
+
 /* Recent peak (as jemalloc's decay and tcmalloc's release window): keep the
  * blocks that the peak of the last peak_window_ms needs plus the low-water
  * headroom (so a release never triggers an immediate grow-ahead); release
  * every empty block above that at once. */
 static int policy_peak(struct pn_pool *pool, struct part *p)
 {
-	uint64_t peak = 0, need, have = p->st->boundary_bytes >> p->buf_shift;
-	int n = 0;
+	uint64_t peak = 0;
 
 	for (unsigned int i = 0; i < p->npeak; i++)
 		if (p->peak[i] > peak)
 			peak = p->peak[i];
-	need = peak + (p->low_water ? p->low_water : 1);
-	for (uint32_t b = highest_active(p, p->max_blocks);
-	     b != UINT32_MAX && b > 0; b = highest_active(p, b)) {
-		if (block_in_use(p, b) || have - p->blocks[b].nbufs < need)
-			break;
-		have -= p->blocks[b].nbufs;
-		block_drain(pool, p, b, PN_REASON_PEAK);
-		n++;
+	return release_above(pool, p, peak + (p->low_water ? p->low_water : 1),
+			     PN_REASON_PEAK);
+}
+
+/*
+ * The forecast of demand (PN_RELEASE_FORECAST), updated once per sample
+ * with the sample's peak in use: a decaying average and a decaying mean
+ * deviation from it, the way TCP estimates a round trip (RFC 6298: the
+ * deviation first, from the old average), with one weight for both from
+ * forecast_halflife_ms. The first sample sets the average to the peak and
+ * the deviation to half of it, as RFC 6298 does with its first measure.
+ */
+static void forecast_update(struct pn_pool *pool, struct part *p, uint64_t peak)
+{
+	double d = (double)peak, err = d - p->fc_mean;
+
+	if (!p->fc_ready) {
+		p->fc_mean = d;
+		p->fc_dev = d / 2;
+		p->fc_ready = true;
+		return;
 	}
-	return n;
+	p->fc_dev += pool->fc_weight * ((err < 0 ? -err : err) - p->fc_dev);
+	p->fc_mean += pool->fc_weight * err;
+}
+
+/* Buffers the forecast keeps: the average plus forecast_headroom_pct of
+ * the deviation, rounded up. */
+uint64_t forecast_keep(const struct pn_pool *pool, const struct part *p)
+{
+	double keep =
+		p->fc_mean + p->fc_dev * pool->o.forecast_headroom_pct / 100.0;
+	uint64_t k = (uint64_t)keep;
+
+	return (double)k < keep ? k + 1 : k;
+}
+
+/* Keep what the forecast says demand will be, plus low_water (at least 1,
+ * as the peak policy), and release every empty block above that at once:
+ * after a burst the kept size falls as the average decays, faster when
+ * demand has been steady (small deviation), slower when it swings. */
+static int policy_forecast(struct pn_pool *pool, struct part *p)
+{
+	return release_above(pool, p,
+			     forecast_keep(pool, p) +
+				     (p->low_water ? p->low_water : 1),
+			     PN_REASON_FORECAST);
 }
 
 static int sample(struct pn_pool *pool, struct part *p)
 {
+	forecast_update(pool, p, p->sample_hw);
 	p->peak[p->peak_pos] = p->sample_hw;
 	p->peak_pos = (p->peak_pos + 1) % p->npeak;
 	p->sample_hw = p->st->in_use;
@@ -795,6 +853,8 @@ static int sample(struct pn_pool *pool, struct part *p)
 		return policy_idle(pool, p);
 	case PN_RELEASE_PEAK:
 		return policy_peak(pool, p);
+	case PN_RELEASE_FORECAST:
+		return policy_forecast(pool, p);
 	default:
 		return 0;
 	}

@@ -25,7 +25,7 @@
 
 /* The last field of struct pn_pool_opts: a caller's bytes after it must be
  * zero (opts.h). Fields are only appended; name the new last one here. */
-#define POOL_OPTS_LAST eager_free
+#define POOL_OPTS_LAST forecast_headroom_pct
 _Static_assert(sizeof(struct pn_pool_opts) - OFFSETOFEND(struct pn_pool_opts,
 							 POOL_OPTS_LAST) <
 		       _Alignof(struct pn_pool_opts),
@@ -135,6 +135,31 @@ void pool_emit(struct pn_pool *pool, struct part *p,
 
 /* ---- options --------------------------------------------------------- */
 
+/* 2^-x for x >= 0, without libm: 2^-floor(x) times e^-(frac(x) ln 2) from
+ * its series (relative error below 2e-5, plenty for a decay weight). */
+static double pow2_neg(double x)
+{
+	double f, y, t, sum = 1;
+	unsigned int n = 0;
+
+	if (x > 60)
+		return 0;
+	while (x >= 1) {
+		x -= 1;
+		n++;
+	}
+	y = x * 0.69314718055994531;
+	t = 1;
+	for (int k = 1; k <= 7; k++) {
+		t *= -y / k;
+		sum += t;
+	}
+	f = sum;
+	while (n--)
+		f /= 2;
+	return f;
+}
+
 static bool is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));
@@ -211,6 +236,10 @@ static void fill_defaults(struct pn_pool_opts *o)
 		o->peak_window_ms = 10 * o->sample_ms;
 	if (!o->leak_timeout_ms)
 		o->leak_timeout_ms = 30000;
+	if (!o->forecast_halflife_ms)
+		o->forecast_halflife_ms = 4 * o->sample_ms;
+	if (!o->forecast_headroom_pct)
+		o->forecast_headroom_pct = 400;
 	if (!o->psi_stall_us)
 		o->psi_stall_us = 150000;
 	if (!o->psi_window_us)
@@ -475,7 +504,7 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 			    pool->o.max_slots);
 		goto err_free;
 	}
-	if (pool->o.release > PN_RELEASE_PEAK ||
+	if (pool->o.release > PN_RELEASE_FORECAST ||
 	    pool->o.leak_policy > PN_LEAK_RECLAIM) {
 		pool_seterr(NULL, EINVAL, "unknown release or leak policy");
 		goto err_free;
@@ -558,6 +587,8 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	pool->has_ipc_lock = have_ipc_lock();
 	pool->now_ms = pool_clock_ms();
 	pool->next_sample_ms = pool->now_ms + pool->o.sample_ms;
+	pool->fc_weight = 1 - pow2_neg((double)pool->o.sample_ms /
+				       pool->o.forecast_halflife_ms);
 	err = stats_open(pool);
 	if (err)
 		goto err_unreg;
@@ -663,8 +694,10 @@ static inline struct part *class_of(struct pn_pool *pool, size_t size)
 }
 
 /* in_use reached alloc_watch: a new high water since the last sample
- * and, at the low-water mark, grow ahead of need (000 block 238). */
-static __attribute__((noinline)) void take_watch(struct part *p)
+ * and, at the low-water mark, grow ahead of need (000 block 238). Returns
+ * b, the buffer just taken, so the fast path calls it as its tail and
+ * keeps nothing alive across the call. */
+static __attribute__((noinline)) void *take_watch(struct part *p, void *b)
 {
 	struct pn_stats_part *st = p->st;
 
@@ -676,6 +709,7 @@ static __attribute__((noinline)) void take_watch(struct part *p)
 	if (st->in_use >= p->low_mark)
 		p->grow_pending = true;
 	part_update_watch(p);
+	return b;
 }
 
 /* Take buffer w * 64 + (lowest set bit of v), v being map[w] and not 0:
@@ -684,7 +718,7 @@ static inline __attribute__((always_inline)) void *
 take_from(struct pn_pool *pool, struct part *p, uint32_t w, uint64_t v,
 	  uint32_t owner)
 {
-	uint32_t idx = w * 64 + (uint32_t)__builtin_ctzll(v);
+	uint64_t idx = (uint64_t)w * 64 + (uint64_t)(__builtin_ctzll(v) & 63);
 	uint64_t in_use;
 
 	p->map[w] = v & (v - 1);
@@ -694,7 +728,7 @@ take_from(struct pn_pool *pool, struct part *p, uint32_t w, uint64_t v,
 	p->wtick[w] = pool->now_ms;
 	in_use = ++p->st->in_use;
 	if (__builtin_expect(in_use >= p->alloc_watch, 0))
-		take_watch(p);
+		return take_watch(p, buf_addr(p, idx));
 	return buf_addr(p, idx);
 }
 
@@ -1247,8 +1281,10 @@ PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
 	s->grows = st->grows;
 	s->grow_refused = st->grow_refused;
 	s->drains = st->drains;
-	for (int r = 0; r < PN_REASON_NR; r++)
+	for (int r = 0; r <= PN_REASON_DESTROY; r++)
 		s->releases[r] = st->releases[r];
+	s->releases_forecast = st->releases[PN_REASON_FORECAST];
+	s->forecast = p->fc_ready ? forecast_keep(pool, p) : 0;
 	s->queued = st->queued;
 	s->dequeued = st->dequeued;
 	s->queue_len = st->queue_len;

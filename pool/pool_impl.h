@@ -95,6 +95,9 @@ struct part {
 	uint64_t *peak; /* PEAK policy: per-sample maxima, a ring */
 	unsigned int npeak; /* entries in peak */
 	unsigned int peak_pos; /* next entry to write */
+	double fc_mean; /* FORECAST: decaying average of sample peaks */
+	double fc_dev; /* FORECAST: decaying mean deviation from it */
+	bool fc_ready; /* FORECAST: the first sample has set both */
 	bool grow_pending; /* low water crossed: grow in pn_pool_poll() */
 	bool underuse_raised; /* edge-trigger for underuse events */
 	bool underuse_shrink_pending; /* host answer to underuse, in poll */
@@ -127,6 +130,7 @@ struct pn_pool {
 	uint64_t next_sample_ms;
 	uint64_t next_psi_ms;
 	uint64_t next_publish_ms; /* block in-use counts refresh */
+	double fc_weight; /* FORECAST: weight of a new sample, from the half-life */
 	int psi_fd;
 	bool has_ipc_lock;
 	unsigned int releasing; /* blocks waiting for their tag CQE */
@@ -206,15 +210,16 @@ uint64_t block_in_use(const struct part *p, uint32_t b);
 uint64_t block_last_alloc(const struct pn_pool *pool, struct part *p,
 			  uint32_t b);
 void part_update_marks(struct part *p);
+uint64_t forecast_keep(const struct pn_pool *pool, const struct part *p);
 void pool_publish(struct pn_pool *pool);
 
 /* stats.c: the counters file */
 int stats_open(struct pn_pool *pool);
 void stats_close(struct pn_pool *pool);
 
-static inline void *buf_addr(const struct part *p, uint32_t idx)
+static inline void *buf_addr(const struct part *p, uint64_t idx)
 {
-	return p->base + ((size_t)idx << p->buf_shift);
+	return p->base + (idx << p->buf_shift);
 }
 
 #endif

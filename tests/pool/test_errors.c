@@ -114,8 +114,8 @@ static void test_opts_newer_header(void)
 		struct pn_pool_opts o;
 		uint64_t added[3]; /* the newer header's fields */
 	} big;
-	size_t last_end = offsetof(struct pn_pool_opts, eager_free) +
-			  sizeof(big.o.eager_free);
+	size_t last_end = offsetof(struct pn_pool_opts, forecast_headroom_pct) +
+			  sizeof(big.o.forecast_headroom_pct);
 	struct pn_pool *pool;
 
 	memset(&big, 0, sizeof(big));
