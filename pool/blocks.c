@@ -489,6 +489,8 @@ void block_drain(struct pn_pool *pool, struct part *p, uint32_t b, int reason)
 		block_unregister(pool, p, b);
 }
 
+static int reap_tags(struct pn_pool *pool);
+
 /* Blocks 404-406: no buffer is out; take the block out of the kernel's
  * buffer table. The tag CQE says when no I/O uses it any more. */
 void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b)
@@ -509,6 +511,11 @@ void block_unregister(struct pn_pool *pool, struct part *p, uint32_t b)
 	}
 	set_state(pool, p, b, PN_BLOCK_RELEASING);
 	pool->releasing++;
+	/* with no I/O holding the slot the kernel has posted the tag CQE
+	 * already: on the pool's own ring, take it now, so the release
+	 * completes in this call instead of at the next pn_pool_poll() */
+	if (pool->owns_ring && io_uring_cq_ready(pool->ring))
+		reap_tags(pool);
 }
 
 /* The kernel's confirmation: the memory may go back to the system. */
@@ -518,12 +525,9 @@ static void block_released(struct pn_pool *pool, struct part *p, uint32_t b)
 	size_t bytes = block_bytes(p, b);
 	char *addr = buf_addr(p, bl->first);
 
-	/* unpinned now. MADV_FREE by default: the pages are the kernel's to
-	 * take whenever it needs memory, and a block grown again before that
-	 * reuses them; after MADV_DONTNEED (eager_free) every regrow faults
-	 * and zeroes each page again */
-	madvise(addr, bytes, pool->o.eager_free ? MADV_DONTNEED : MADV_FREE);
-	mprotect(addr, bytes, PROT_NONE);
+	/* unpinned now: the slot, the counters and the budget first, so a
+	 * grow waiting for the budget in another thread goes on while the
+	 * pages are handed back below */
 	pool->slot_map[bl->slot] = 0;
 	pool->slots_used--;
 	bl->slot = UINT32_MAX;
@@ -535,6 +539,13 @@ static void block_released(struct pn_pool *pool, struct part *p, uint32_t b)
 	pool->sh->pinned_bytes -= bytes;
 	pool->releasing--;
 	budget_release(bytes);
+	/* MADV_FREE by default: the pages are the kernel's to take whenever
+	 * it needs memory, and a block grown again before that reuses them;
+	 * after MADV_DONTNEED (eager_free) every regrow faults and zeroes
+	 * each page again. Then no access reaches them (a stale pointer
+	 * faults instead of dirtying a freed page again). */
+	madvise(addr, bytes, pool->o.eager_free ? MADV_DONTNEED : MADV_FREE);
+	mprotect(addr, bytes, PROT_NONE);
 	PN_PROBE(release, p->buf_size, b, bytes, bl->reason);
 	pool_emit(pool, p, PN_EV_RELEASE, b, bytes, addr, 0, 0, bl->reason, 0);
 }

@@ -239,7 +239,7 @@ static void fill_defaults(struct pn_pool_opts *o)
 	if (!o->forecast_halflife_ms)
 		o->forecast_halflife_ms = 4 * o->sample_ms;
 	if (!o->forecast_headroom_pct)
-		o->forecast_headroom_pct = 400;
+		o->forecast_headroom_pct = 200;
 	if (!o->psi_stall_us)
 		o->psi_stall_us = 150000;
 	if (!o->psi_window_us)
