@@ -319,6 +319,34 @@ static size_t class_lead(const struct pn_pool_class *c)
 	return lead % c->buf_size ? 0 : lead;
 }
 
+/* The index of the lowest set bit of v (v != 0), as a 64-bit value. GCC's
+ * __builtin_ctzll() returns an int: it sign-extends the result and clears
+ * the destination first (a false dependency of tzcnt on some CPUs); bsf
+ * needs neither for v != 0. */
+static inline uint64_t lowest_bit(uint64_t v)
+{
+#if defined(__x86_64__)
+	uint64_t i;
+
+	__asm__("bsfq %1, %0" : "=r"(i) : "rm"(v) : "cc");
+	return i;
+#else
+	return (uint64_t)__builtin_ctzll(v);
+#endif
+}
+
+/* v with bit i % 64 set: bts takes the bit number modulo 64 itself, where
+ * the C shift needs a mask first. */
+static inline uint64_t set_bit(uint64_t v, uint64_t i)
+{
+#if defined(__x86_64__)
+	__asm__("btsq %1, %0" : "+r"(v) : "r"(i) : "cc");
+	return v;
+#else
+	return v | 1ull << (i % 64);
+#endif
+}
+
 /* x rotated right by n (0 < n < 64): one instruction */
 static inline uint64_t ror64(uint64_t x, unsigned int n)
 {
@@ -718,7 +746,7 @@ static inline __attribute__((always_inline)) void *
 take_from(struct pn_pool *pool, struct part *p, uint32_t w, uint64_t v,
 	  uint32_t owner)
 {
-	uint64_t idx = (uint64_t)w * 64 + (uint64_t)(__builtin_ctzll(v) & 63);
+	uint64_t idx = (uint64_t)w * 64 + lowest_bit(v);
 	uint64_t in_use;
 
 	p->map[w] = v & (v - 1);
@@ -1174,7 +1202,7 @@ PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 	if (__builtin_expect(
 		    ((v >> (idx % 64)) & 1) || st->in_use <= p->free_watch, 0))
 		return free_slowpath(pool, buf);
-	*word = v | 1ull << (idx % 64);
+	*word = set_bit(v, idx);
 	if (idx / 64 < p->hint)
 		p->hint = (uint32_t)(idx / 64);
 	st->in_use--;
