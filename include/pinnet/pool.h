@@ -184,7 +184,7 @@ struct pn_pool_opts {
 	unsigned int
 		forecast_halflife_ms; /* PN_RELEASE_FORECAST: half-life of the decaying average and deviation; default 4 samples */
 	unsigned int
-		forecast_headroom_pct; /* PN_RELEASE_FORECAST: headroom, percent of the mean deviation; default 400 (4 deviations) */
+		forecast_headroom_pct; /* PN_RELEASE_FORECAST: headroom, percent of the mean deviation; default 200 (2 deviations) */
 };
 
 /*
