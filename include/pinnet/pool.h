@@ -360,9 +360,10 @@ struct pn_pool_part_stats {
 	uint64_t queued, dequeued, queue_len, waits, refusals, leaks, errors;
 	uint64_t underuse;
 	uint64_t releases_forecast; /* blocks released by PN_RELEASE_FORECAST */
-	uint64_t forecast; /* PN_RELEASE_FORECAST: buffers the forecast keeps
-			      (average + headroom, before low_water); 0 before
-			      the first sample */
+	uint64_t forecast; /* buffers the forecast of PN_RELEASE_FORECAST
+			      keeps (average + headroom, before low_water),
+			      kept whatever the policy; 0 before the first
+			      sample */
 };
 
 /*

@@ -57,9 +57,9 @@ static void test_shipped_file_is_the_defaults(void)
 	CU_ASSERT_EQUAL(b.opts.release_max, 1);
 	CU_ASSERT_STRING_EQUAL(b.opts.stats_dir, "/run/pinnet");
 	CU_ASSERT_FALSE(b.opts.eager_free); /* MADV_FREE */
-	/* the file spells out what 0 means for the forecast: 4 samples, 400 % */
+	/* the file spells out what 0 means for the forecast: 4 samples, 200 % */
 	CU_ASSERT_EQUAL(b.opts.forecast_halflife_ms, 4 * b.opts.sample_ms);
-	CU_ASSERT_EQUAL(b.opts.forecast_headroom_pct, 400);
+	CU_ASSERT_EQUAL(b.opts.forecast_headroom_pct, 200);
 }
 
 static void test_every_key(void)
