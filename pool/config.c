@@ -149,10 +149,13 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 			o->release = PN_RELEASE_IDLE;
 		else if (!strcmp(v, "peak"))
 			o->release = PN_RELEASE_PEAK;
+		else if (!strcmp(v, "forecast"))
+			o->release = PN_RELEASE_FORECAST;
 		else
-			return fail(cfg,
-				    "release = %s: want none, idle or peak%s",
-				    v, "");
+			return fail(
+				cfg,
+				"release = %s: want none, idle, peak or forecast%s",
+				v, "");
 	} else if (!strcmp(k, "leak_policy")) {
 		if (!strcmp(v, "refuse"))
 			o->leak_policy = PN_LEAK_REFUSE;
@@ -169,6 +172,10 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 		rc = parse_ms(v, &o->idle_ms);
 	} else if (!strcmp(k, "peak_window")) {
 		rc = parse_ms(v, &o->peak_window_ms);
+	} else if (!strcmp(k, "forecast_halflife")) {
+		rc = parse_ms(v, &o->forecast_halflife_ms);
+	} else if (!strcmp(k, "forecast_headroom_pct")) {
+		rc = parse_uint(v, &o->forecast_headroom_pct);
 	} else if (!strcmp(k, "leak_timeout")) {
 		rc = parse_ms(v, &o->leak_timeout_ms);
 	} else if (!strcmp(k, "wait")) {

@@ -25,14 +25,21 @@
 
 /* The last field of struct pn_pool_opts: a caller's bytes after it must be
  * zero (opts.h). Fields are only appended; name the new last one here. */
-#define POOL_OPTS_LAST eager_free
+#define POOL_OPTS_LAST forecast_headroom_pct
 _Static_assert(sizeof(struct pn_pool_opts) - OFFSETOFEND(struct pn_pool_opts,
 							 POOL_OPTS_LAST) <
 		       _Alignof(struct pn_pool_opts),
 	       "POOL_OPTS_LAST is not the last field of struct pn_pool_opts");
 
-/* Marks the owner thread: its address differs per thread. */
+/* Marks the owner thread: a value that differs per live thread. The
+ * thread pointer (the TLS base) is one register read away (one load of
+ * %fs:0 on x86-64); elsewhere the address of a thread-local variable. */
+#if defined(__has_builtin) && __has_builtin(__builtin_thread_pointer)
+#define OWNER_MARK() ((const char *)__builtin_thread_pointer())
+#else
 static __thread char tls_mark __attribute__((tls_model("initial-exec")));
+#define OWNER_MARK() ((const char *)OWNER_MARK())
+#endif
 
 /* Destroyed pools stay mapped here so a late call finds POOL_DEAD. */
 static pthread_mutex_t grave_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -128,6 +135,31 @@ void pool_emit(struct pn_pool *pool, struct part *p,
 
 /* ---- options --------------------------------------------------------- */
 
+/* 2^-x for x >= 0, without libm: 2^-floor(x) times e^-(frac(x) ln 2) from
+ * its series (relative error below 2e-5, plenty for a decay weight). */
+static double pow2_neg(double x)
+{
+	double f, y, t, sum = 1;
+	unsigned int n = 0;
+
+	if (x > 60)
+		return 0;
+	while (x >= 1) {
+		x -= 1;
+		n++;
+	}
+	y = x * 0.69314718055994531;
+	t = 1;
+	for (int k = 1; k <= 7; k++) {
+		t *= -y / k;
+		sum += t;
+	}
+	f = sum;
+	while (n--)
+		f /= 2;
+	return f;
+}
+
 static bool is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));
@@ -204,6 +236,10 @@ static void fill_defaults(struct pn_pool_opts *o)
 		o->peak_window_ms = 10 * o->sample_ms;
 	if (!o->leak_timeout_ms)
 		o->leak_timeout_ms = 30000;
+	if (!o->forecast_halflife_ms)
+		o->forecast_halflife_ms = 4 * o->sample_ms;
+	if (!o->forecast_headroom_pct)
+		o->forecast_headroom_pct = 200;
 	if (!o->psi_stall_us)
 		o->psi_stall_us = 150000;
 	if (!o->psi_window_us)
@@ -283,6 +319,40 @@ static size_t class_lead(const struct pn_pool_class *c)
 	return lead % c->buf_size ? 0 : lead;
 }
 
+/* The index of the lowest set bit of v (v != 0), as a 64-bit value. GCC's
+ * __builtin_ctzll() returns an int: it sign-extends the result and clears
+ * the destination first (a false dependency of tzcnt on some CPUs); bsf
+ * needs neither for v != 0. */
+static inline uint64_t lowest_bit(uint64_t v)
+{
+#if defined(__x86_64__)
+	uint64_t i;
+
+	__asm__("bsfq %1, %0" : "=r"(i) : "rm"(v) : "cc");
+	return i;
+#else
+	return (uint64_t)__builtin_ctzll(v);
+#endif
+}
+
+/* v with bit i % 64 set: bts takes the bit number modulo 64 itself, where
+ * the C shift needs a mask first. */
+static inline uint64_t set_bit(uint64_t v, uint64_t i)
+{
+#if defined(__x86_64__)
+	__asm__("btsq %1, %0" : "+r"(v) : "r"(i) : "cc");
+	return v;
+#else
+	return v | 1ull << (i % 64);
+#endif
+}
+
+/* x rotated right by n (0 < n < 64): one instruction */
+static inline uint64_t ror64(uint64_t x, unsigned int n)
+{
+	return x >> n | x << (64 - n);
+}
+
 /* addr's offset from the start of block 0 of its partition p; huge (so
  * past every index bound) for an address in the lead in front of it */
 static inline uint64_t part_off(const struct part *p, const void *addr)
@@ -299,7 +369,6 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 	p->idx = i;
 	p->buf_size = c->buf_size;
 	p->buf_shift = log2u(c->buf_size);
-	p->buf_mask = c->buf_size - 1;
 	p->base_bufs = (uint32_t)(c->base_bytes >> p->buf_shift);
 	p->add_bufs = (uint32_t)(c->block_bytes >> p->buf_shift);
 	p->max_blocks =
@@ -350,7 +419,7 @@ static int init_part(struct pn_pool *pool, unsigned int i,
 
 static void free_parts(struct pn_pool *pool)
 {
-	for (unsigned int i = 0; pool->parts && i < pool->nparts; i++) {
+	for (unsigned int i = 0; i < pool->nparts; i++) {
 		struct part *p = &pool->parts[i];
 		size_t nbufs = p->base_bufs +
 			       (size_t)(p->max_blocks ? p->max_blocks - 1 : 0) *
@@ -362,9 +431,8 @@ static void free_parts(struct pn_pool *pool)
 			munmap(p->flags, nbufs);
 		free(p->blocks);
 		free(p->peak);
+		memset(p, 0, sizeof(*p));
 	}
-	free(pool->parts);
-	pool->parts = NULL;
 }
 
 /* Does the effective capability set hold CAP_IPC_LOCK (bit 14)? */
@@ -464,7 +532,7 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 			    pool->o.max_slots);
 		goto err_free;
 	}
-	if (pool->o.release > PN_RELEASE_PEAK ||
+	if (pool->o.release > PN_RELEASE_FORECAST ||
 	    pool->o.leak_policy > PN_LEAK_RECLAIM) {
 		pool_seterr(NULL, EINVAL, "unknown release or leak policy");
 		goto err_free;
@@ -492,14 +560,14 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	if (span < 2 * MIB)
 		span = 2 * MIB;
 	pool->span_shift = log2u(span);
+	pool->span_bytes = span;
 	if (!pool->o.wall_bytes || pool->o.wall_bytes > wall_sum)
 		pool->o.wall_bytes = wall_sum;
 	pool->nparts = pool->o.nclasses;
-	pool->parts = zalloc_lines(pool->nparts * sizeof(*pool->parts));
 	pool->max_slots = pool->o.max_slots;
 	pool->slot_map = calloc(pool->max_slots, sizeof(*pool->slot_map));
 	err = -ENOMEM;
-	if (!pool->parts || !pool->slot_map)
+	if (!pool->slot_map)
 		goto err_free;
 	/* size classes: a request rounds up to the first class that fits */
 	for (unsigned int l = 0, i = 0; l < 40; l++) {
@@ -552,12 +620,15 @@ PN_EXPORT struct pn_pool *pn_pool_create(const struct pn_pool_opts *opts)
 	pool->has_ipc_lock = have_ipc_lock();
 	pool->now_ms = pool_clock_ms();
 	pool->next_sample_ms = pool->now_ms + pool->o.sample_ms;
+	pool->fc_weight = 1 - pow2_neg((double)pool->o.sample_ms /
+				       pool->o.forecast_halflife_ms);
 	err = stats_open(pool);
 	if (err)
 		goto err_unreg;
 	pool->o.stats_dir = NULL; /* the caller's string: used only above */
 	pool->magic = POOL_MAGIC;
-	pool->owner_mark = &tls_mark; /* the free fast path's liveness test */
+	pool->owner_mark =
+		OWNER_MARK(); /* the free fast path's liveness test */
 
 	/* 001 step 502: the base blocks are registered at creation */
 	for (unsigned int i = 0; i < pool->nparts; i++) {
@@ -656,8 +727,10 @@ static inline struct part *class_of(struct pn_pool *pool, size_t size)
 }
 
 /* in_use reached alloc_watch: a new high water since the last sample
- * and, at the low-water mark, grow ahead of need (000 block 238). */
-static __attribute__((noinline)) void take_watch(struct part *p)
+ * and, at the low-water mark, grow ahead of need (000 block 238). Returns
+ * b, the buffer just taken, so the fast path calls it as its tail and
+ * keeps nothing alive across the call. */
+static __attribute__((noinline)) void *take_watch(struct part *p, void *b)
 {
 	struct pn_stats_part *st = p->st;
 
@@ -669,6 +742,7 @@ static __attribute__((noinline)) void take_watch(struct part *p)
 	if (st->in_use >= p->low_mark)
 		p->grow_pending = true;
 	part_update_watch(p);
+	return b;
 }
 
 /* Take buffer w * 64 + (lowest set bit of v), v being map[w] and not 0:
@@ -677,7 +751,7 @@ static inline __attribute__((always_inline)) void *
 take_from(struct pn_pool *pool, struct part *p, uint32_t w, uint64_t v,
 	  uint32_t owner)
 {
-	uint32_t idx = w * 64 + (uint32_t)__builtin_ctzll(v);
+	uint64_t idx = (uint64_t)w * 64 + lowest_bit(v);
 	uint64_t in_use;
 
 	p->map[w] = v & (v - 1);
@@ -687,7 +761,7 @@ take_from(struct pn_pool *pool, struct part *p, uint32_t w, uint64_t v,
 	p->wtick[w] = pool->now_ms;
 	in_use = ++p->st->in_use;
 	if (__builtin_expect(in_use >= p->alloc_watch, 0))
-		take_watch(p);
+		return take_watch(p, buf_addr(p, idx));
 	return buf_addr(p, idx);
 }
 
@@ -786,9 +860,9 @@ static void refuse(struct pn_pool *pool, struct part *p, size_t size, int err)
 /* Everything but the fast path of pn_buf_alloc(): kept out of line so the
  * fast path stays a handful of instructions with no stack frame to speak of. */
 static __attribute__((noinline, cold)) void *
-alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
-	       uint32_t owner)
+alloc_slowpath(struct pn_pool *pool, size_t size, uint32_t owner)
 {
+	struct part *p;
 	void *b;
 	int err = 0;
 
@@ -796,6 +870,7 @@ alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
 		errno = EBADF;
 		return NULL;
 	}
+	p = class_of(pool, size);
 	if (!p) {
 		pool_seterr(pool, EINVAL,
 			    "size %zu: no class serves it (largest is %u)",
@@ -834,17 +909,17 @@ alloc_slowpath(struct pn_pool *pool, struct part *p, size_t size,
 
 PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 {
-	struct part *p = NULL;
+	struct part *p;
 	uint64_t v;
 	uint32_t w;
 
 	/* the fast path: a live pool, no queue, a free bit in the hint word
 	 * (1..2048 bytes is always the first class; map[hint] is 0 when the
 	 * hint is past the committed words) */
-	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
+	if (__builtin_expect(!pool || (uint32_t)pool->magic != POOL_LIVE32, 0))
 		goto slow;
 	if (__builtin_expect(size - 1 < PN_POOL_MIN_BUF, 1))
-		p = pool->parts;
+		p = &pool->parts[0];
 	else if (!(p = class_of(pool, size)))
 		goto slow;
 	if (__builtin_expect(p->qhead != NULL, 0))
@@ -855,7 +930,7 @@ PN_EXPORT void *pn_buf_alloc(struct pn_pool *pool, size_t size, uint32_t owner)
 		goto slow;
 	return take_from(pool, p, w, v, owner);
 slow:
-	return alloc_slowpath(pool, p, size, owner);
+	return alloc_slowpath(pool, size, owner);
 }
 
 PN_EXPORT int pn_buf_alloc_async(struct pn_pool *pool, size_t size,
@@ -1075,7 +1150,7 @@ static __attribute__((noinline)) int free_slowpath(struct pn_pool *pool,
 {
 	if (__builtin_expect(!pool || pool->magic != POOL_MAGIC, 0))
 		return -EBADF;
-	if (__builtin_expect(pool->owner_mark == &tls_mark, 1))
+	if (__builtin_expect(pool->owner_mark == OWNER_MARK(), 1))
 		return free_local(pool, buf);
 	/* another thread: check what can be checked without the owner's state,
 	 * then hand the buffer over through the lock-free list */
@@ -1095,35 +1170,47 @@ static __attribute__((noinline)) int free_slowpath(struct pn_pool *pool,
 
 PN_EXPORT int pn_buf_free(struct pn_pool *pool, void *buf)
 {
-	uintptr_t off;
+	struct pn_stats_part *st;
 	struct part *p;
-	uint64_t poff, *word, bit, v;
-	uint32_t idx;
+	uintptr_t off;
+	uint64_t poff, idx, *word, v;
 
 	/* the fast path: a live pool (owner_mark is NULL once destroyed), the
 	 * owner thread, a buffer out in the run of active blocks from block 0,
 	 * no queue, no underuse edge; everything else takes free_slowpath() */
-	if (__builtin_expect(!pool || pool->owner_mark != &tls_mark, 0))
+	if (__builtin_expect(!pool || pool->owner_mark != OWNER_MARK(), 0))
 		return free_slowpath(pool, buf);
 	off = (uintptr_t)buf - (uintptr_t)pool->region;
-	if (__builtin_expect(off >= pool->region_len, 0))
+	/* The first partition (the smallest class: frames) is the predicted
+	 * case: its fields sit at a fixed place in the pool, so the CPU loads
+	 * them while buf is still on its way from the allocation instead of
+	 * after decoding it, which takes those loads off the chain from one
+	 * allocation to the next free. Any other partition costs a branch. */
+	if (__builtin_expect(off < pool->span_bytes, 1))
+		p = &pool->parts[0];
+	else if (off < pool->region_len)
+		p = &pool->parts[off >> pool->span_shift];
+	else
 		return free_slowpath(pool, buf);
-	p = &pool->parts[off >> pool->span_shift];
+	/* the start of a buffer below the end of the active run, in one
+	 * test: rotated right by the buffer size's bits, an aligned offset is
+	 * the buffer's index and any other one is huge (its low bits land on
+	 * top), as is an address in the lead before block 0 */
 	poff = part_off(p, buf);
-	if (__builtin_expect((poff & p->buf_mask) ||
-				     poff >> p->buf_shift >= p->act_hi,
-			     0))
+	idx = ror64(poff, p->buf_shift);
+	if (__builtin_expect(idx >= p->act_hi, 0))
 		return free_slowpath(pool, buf);
-	idx = (uint32_t)(poff >> p->buf_shift);
 	word = &p->map[idx / 64];
-	bit = 1ull << (idx % 64);
 	v = *word;
-	if (__builtin_expect((v & bit) || p->st->in_use <= p->free_watch, 0))
+	st = p->st;
+	/* a set bit is a double free */
+	if (__builtin_expect(
+		    ((v >> (idx % 64)) & 1) || st->in_use <= p->free_watch, 0))
 		return free_slowpath(pool, buf);
-	*word = v | bit;
+	*word = set_bit(v, idx);
 	if (idx / 64 < p->hint)
-		p->hint = idx / 64;
-	p->st->in_use--;
+		p->hint = (uint32_t)(idx / 64);
+	st->in_use--;
 	return 0;
 }
 
@@ -1227,8 +1314,10 @@ PN_EXPORT int pn_pool_stats(const struct pn_pool *pool, unsigned int i,
 	s->grows = st->grows;
 	s->grow_refused = st->grow_refused;
 	s->drains = st->drains;
-	for (int r = 0; r < PN_REASON_NR; r++)
+	for (int r = 0; r <= PN_REASON_DESTROY; r++)
 		s->releases[r] = st->releases[r];
+	s->releases_forecast = st->releases[PN_REASON_FORECAST];
+	s->forecast = p->fc_ready ? forecast_keep(pool, p) : 0;
 	s->queued = st->queued;
 	s->dequeued = st->dequeued;
 	s->queue_len = st->queue_len;
@@ -1250,6 +1339,6 @@ PN_EXPORT int pn_pool_attach(struct pn_pool *pool)
 		return -EINVAL;
 	/* frees racing with the move take the checked path, which is right
 	 * for either owner */
-	__atomic_store_n(&pool->owner_mark, &tls_mark, __ATOMIC_RELEASE);
+	__atomic_store_n(&pool->owner_mark, OWNER_MARK(), __ATOMIC_RELEASE);
 	return 0;
 }

@@ -18,6 +18,11 @@
 
 #define POOL_MAGIC 0x706e706f6f6c2121ull /* live */
 #define POOL_DEAD 0x706e646561642121ull /* destroyed */
+/* The allocation fast path compares the low half only (one instruction
+ * instead of two); its slow path checks the whole magic. */
+#define POOL_LIVE32 ((uint32_t)POOL_MAGIC)
+_Static_assert((uint32_t)POOL_MAGIC != (uint32_t)POOL_DEAD && POOL_LIVE32,
+	       "a destroyed or zeroed pool must fail the fast path's test");
 
 /* part.flags[]: meaningful only outside active blocks, where the bitmap
  * says nothing (an active block's buffer is out iff its free bit is clear) */
@@ -38,6 +43,7 @@ struct block {
 	uint32_t slot; /* registered-table slot while registered */
 	uint32_t gen; /* registration generation: part of the tag */
 	int reason; /* why it is draining/releasing (pn_release_reason) */
+	bool own_vma; /* marked so its mapping never merges (block_grow()) */
 };
 
 /* An async allocation waiting at the wall (001 steps 508/516). */
@@ -61,11 +67,11 @@ struct part {
 	struct req *qhead, *qtail; /* FIFO at the wall */
 	uint64_t alloc_watch; /* in_use reaching this: high/low-water work */
 	uint64_t free_watch; /* in_use at or below this: free is not simple */
-	uint64_t buf_mask; /* buf_size - 1 */
+	uint64_t act_hi; /* buffer index past blocks 0..nact-1: a free
+			    below it needs no block state check */
 	uint32_t hint; /* no free bit below this word */
 	uint32_t buf_shift; /* log2(buf_size) */
 	uint32_t buf_size; /* class size */
-	uint32_t act_hi; /* past blocks 0..nact-1: no state check below */
 	uint32_t nact; /* blocks 0 .. nact-1 are all active */
 	uint32_t nwords; /* bitmap words up to the highest block committed */
 	uint32_t nbufs_hi; /* buffer index past the highest block committed */
@@ -89,6 +95,9 @@ struct part {
 	uint64_t *peak; /* PEAK policy: per-sample maxima, a ring */
 	unsigned int npeak; /* entries in peak */
 	unsigned int peak_pos; /* next entry to write */
+	double fc_mean; /* FORECAST: decaying average of sample peaks */
+	double fc_dev; /* FORECAST: decaying mean deviation from it */
+	bool fc_ready; /* FORECAST: the first sample has set both */
 	bool grow_pending; /* low water crossed: grow in pn_pool_poll() */
 	bool underuse_raised; /* edge-trigger for underuse events */
 	bool underuse_shrink_pending; /* host answer to underuse, in poll */
@@ -98,11 +107,11 @@ struct part {
 struct pn_pool {
 	uint64_t magic; /* POOL_MAGIC or POOL_DEAD */
 	const char *owner_mark; /* owner thread's TLS marker; NULL once dead */
-	struct part *parts;
 	char *region; /* the whole reservation */
 	size_t region_len;
 	uint64_t now_ms; /* pool clock, refreshed by poll and slow paths */
-	uint32_t span_shift; /* log2 of each partition's reservation span */
+	uint64_t span_bytes; /* each partition's reservation span */
+	uint32_t span_shift; /* log2(span_bytes) */
 	unsigned int nparts;
 	int8_t class_part[40]; /* log2(size class) -> partition, -1 none */
 	struct io_uring *ring;
@@ -121,6 +130,7 @@ struct pn_pool {
 	uint64_t next_sample_ms;
 	uint64_t next_psi_ms;
 	uint64_t next_publish_ms; /* block in-use counts refresh */
+	double fc_weight; /* FORECAST: weight of a new sample, from the half-life */
 	int psi_fd;
 	bool has_ipc_lock;
 	unsigned int releasing; /* blocks waiting for their tag CQE */
@@ -130,6 +140,10 @@ struct pn_pool {
 	pthread_cond_t cv;
 	char err[256]; /* pn_pool_last_error() */
 	struct pn_pool *grave_next; /* destroyed pools stay findable */
+	/* the partitions, nparts of them, inside the pool: the fast paths
+	 * find one by address arithmetic on the pool, with no pointer to load
+	 * first (one dependent load less on every allocation and free) */
+	struct part parts[PN_POOL_MAX_CLASSES];
 } __attribute__((aligned(64)));
 
 /* config.c: what a pool without classes gets */
@@ -196,15 +210,16 @@ uint64_t block_in_use(const struct part *p, uint32_t b);
 uint64_t block_last_alloc(const struct pn_pool *pool, struct part *p,
 			  uint32_t b);
 void part_update_marks(struct part *p);
+uint64_t forecast_keep(const struct pn_pool *pool, const struct part *p);
 void pool_publish(struct pn_pool *pool);
 
 /* stats.c: the counters file */
 int stats_open(struct pn_pool *pool);
 void stats_close(struct pn_pool *pool);
 
-static inline void *buf_addr(const struct part *p, uint32_t idx)
+static inline void *buf_addr(const struct part *p, uint64_t idx)
 {
-	return p->base + ((size_t)idx << p->buf_shift);
+	return p->base + (idx << p->buf_shift);
 }
 
 #endif

@@ -67,6 +67,9 @@ enum pn_release_policy {
 	PN_RELEASE_IDLE = 1,
 	/* keep what the last window's peak needs, plus low_water */
 	PN_RELEASE_PEAK = 2,
+	/* keep a forecast of demand: a decaying average of each sample's
+	 * peak plus headroom in decaying mean deviations, plus low_water */
+	PN_RELEASE_FORECAST = 3,
 };
 
 /* What a shrink does with buffers still out after the leak timeout
@@ -86,7 +89,8 @@ enum pn_release_reason {
 	PN_REASON_PRESSURE =
 		4, /* memory pressure (PSI) or pn_pool_pressure() */
 	PN_REASON_DESTROY = 5, /* pn_pool_destroy() */
-	PN_REASON_NR = 6,
+	PN_REASON_FORECAST = 6, /* demand-forecast policy */
+	PN_REASON_NR = 7,
 };
 
 /* Slow-path events, delivered to pn_pool_opts.on_event (and USDT probes). */
@@ -177,6 +181,10 @@ struct pn_pool_opts {
 			    memory drops at once) instead of MADV_FREE (the
 			    kernel takes them when it needs them; a regrow
 			    before that reuses them without zeroing) */
+	unsigned int
+		forecast_halflife_ms; /* PN_RELEASE_FORECAST: half-life of the decaying average and deviation; default 4 samples */
+	unsigned int
+		forecast_headroom_pct; /* PN_RELEASE_FORECAST: headroom, percent of the mean deviation; default 200 (2 deviations) */
 };
 
 /*
@@ -345,9 +353,17 @@ struct pn_pool_part_stats {
 	uint64_t free; /* buffers free below the boundary */
 	uint64_t high_water; /* most buffers out at once */
 	uint64_t grows, grow_refused, drains;
-	uint64_t releases[PN_REASON_NR];
+	/* by reason, PN_REASON_API .. PN_REASON_DESTROY (the struct's first
+	 * version: the array keeps its size); PN_REASON_FORECAST's count is
+	 * releases_forecast */
+	uint64_t releases[PN_REASON_DESTROY + 1];
 	uint64_t queued, dequeued, queue_len, waits, refusals, leaks, errors;
 	uint64_t underuse;
+	uint64_t releases_forecast; /* blocks released by PN_RELEASE_FORECAST */
+	uint64_t forecast; /* buffers the forecast of PN_RELEASE_FORECAST
+			      keeps (average + headroom, before low_water),
+			      kept whatever the policy; 0 before the first
+			      sample */
 };
 
 /*

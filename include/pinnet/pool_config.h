@@ -5,9 +5,11 @@
  * key with its default and meaning.
  *
  *   [pool]            name, wall, max_slots, fallback, thp, lazy_free,
- *                     release, sample, idle, release_max, peak_window,
- *                     leak_timeout, leak_policy, wait, queue_timeout,
- *                     grow_wait, underuse_shrink, psi, stats_dir
+ *                     release (none, idle, peak, forecast), sample, idle,
+ *                     release_max, peak_window, forecast_halflife,
+ *                     forecast_headroom_pct, leak_timeout, leak_policy,
+ *                     wait, queue_timeout, grow_wait, underuse_shrink, psi,
+ *                     stats_dir
  *   [class SIZE]      base, block, wall, low_water, underuse_free
  *
  * Two booleans are the negation of their pn_pool_opts field: thp = no sets

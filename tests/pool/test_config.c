@@ -57,6 +57,9 @@ static void test_shipped_file_is_the_defaults(void)
 	CU_ASSERT_EQUAL(b.opts.release_max, 1);
 	CU_ASSERT_STRING_EQUAL(b.opts.stats_dir, "/run/pinnet");
 	CU_ASSERT_FALSE(b.opts.eager_free); /* MADV_FREE */
+	/* the file spells out what 0 means for the forecast: 4 samples, 200 % */
+	CU_ASSERT_EQUAL(b.opts.forecast_halflife_ms, 4 * b.opts.sample_ms);
+	CU_ASSERT_EQUAL(b.opts.forecast_headroom_pct, 200);
 }
 
 static void test_every_key(void)
@@ -75,6 +78,8 @@ static void test_every_key(void)
 				      "idle = 2s\n"
 				      "release_max = all\n"
 				      "peak_window = 1min\n"
+				      "forecast_halflife = 3s\n"
+				      "forecast_headroom_pct = 250\n"
 				      "leak_timeout = 5s\n"
 				      "leak_policy = reclaim\n"
 				      "wait = 20\n"
@@ -103,6 +108,8 @@ static void test_every_key(void)
 	CU_ASSERT_EQUAL(c.opts.idle_ms, 2000);
 	CU_ASSERT_EQUAL(c.opts.release_max, UINT32_MAX);
 	CU_ASSERT_EQUAL(c.opts.peak_window_ms, 60000);
+	CU_ASSERT_EQUAL(c.opts.forecast_halflife_ms, 3000);
+	CU_ASSERT_EQUAL(c.opts.forecast_headroom_pct, 250);
 	CU_ASSERT_EQUAL(c.opts.leak_timeout_ms, 5000);
 	CU_ASSERT_EQUAL(c.opts.leak_policy, PN_LEAK_RECLAIM);
 	CU_ASSERT_EQUAL(c.opts.wait_ms, 20);
@@ -144,8 +151,8 @@ static void test_broken_files(void)
 
 	expect_error("[pool]\nbogus = 1\n", "unknown key 'bogus'", 2);
 	expect_error("[pool]\nwall = lots\n", "bad value 'lots' for wall", 2);
-	expect_error("[pool]\nrelease = sometimes\n", "want none, idle or peak",
-		     2);
+	expect_error("[pool]\nrelease = sometimes\n",
+		     "want none, idle, peak or forecast", 2);
 	expect_error("[pool]\n\nsample = 5 parsecs\n", "sample", 3);
 	expect_error("[pool]\nfallback = maybe\n", "fallback", 2);
 	expect_error("[class 3000]\nwall = 1M\n", "power of two", 2);
@@ -172,15 +179,17 @@ static void test_config_creates_pool(void)
 	struct pn_pool *pool;
 	void *b;
 
-	CU_ASSERT_EQUAL(load_text(&c, "[pool]\nstats_dir =\nrelease = none\n"
-				      "[class 4096]\nbase = 64K\nblock = 64K\n"
-				      "wall = 256K\n"),
+	CU_ASSERT_EQUAL(load_text(&c,
+				  "[pool]\nstats_dir =\nrelease = forecast\n"
+				  "[class 4096]\nbase = 64K\nblock = 64K\n"
+				  "wall = 256K\n"),
 			0);
 	CU_ASSERT_EQUAL(pn_pool_config_set(&c, "class 4096", "wall", "128K"),
 			0);
 	CU_ASSERT_EQUAL(pn_pool_config_set(&c, "pool", "nope", "1"), -EINVAL);
 	pool = pn_pool_create(&c.opts);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	CU_ASSERT_EQUAL(c.opts.release, PN_RELEASE_FORECAST);
 	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 64 * 1024);
 	b = pn_buf_alloc(pool, 100, 1);
 	CU_ASSERT_PTR_NOT_NULL(b);

@@ -114,8 +114,8 @@ static void test_opts_newer_header(void)
 		struct pn_pool_opts o;
 		uint64_t added[3]; /* the newer header's fields */
 	} big;
-	size_t last_end = offsetof(struct pn_pool_opts, eager_free) +
-			  sizeof(big.o.eager_free);
+	size_t last_end = offsetof(struct pn_pool_opts, forecast_headroom_pct) +
+			  sizeof(big.o.forecast_headroom_pct);
 	struct pn_pool *pool;
 
 	memset(&big, 0, sizeof(big));
@@ -230,6 +230,63 @@ static void test_bad_frees(void)
 	destroy_clean(pool);
 }
 
+/*
+ * The free fast path's decode of a pointer, in the first partition (the
+ * predicted one) and in a later one: every address that is not the start
+ * of a buffer out fails with the same error as before, without touching
+ * the counters of any partition it is not in. The 8 KiB class's base block
+ * of 24 KiB leaves a lead in front of it (additional blocks start on a
+ * 2 MiB boundary), which is inside the pool's range but no buffer.
+ */
+static void test_free_decode(void)
+{
+	struct pn_pool_class c[2] = {
+		{ .buf_size = 4 * KIB,
+		  .base_bytes = 64 * KIB,
+		  .block_bytes = 64 * KIB,
+		  .wall_bytes = 128 * KIB },
+		{ .buf_size = 8 * KIB,
+		  .base_bytes = 24 * KIB,
+		  .block_bytes = 2048 * KIB,
+		  .wall_bytes = 24 * KIB + 2048 * KIB },
+	};
+	struct pn_pool_opts o = small_opts(c, 2);
+	struct pn_pool *pool = pn_pool_create(&o);
+	char *a, *b, *a2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	a = pn_buf_alloc(pool, 4096, 1);
+	b = pn_buf_alloc(pool, 8192, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_TRUE(pn_pool_owns(pool, b - 8192)); /* the lead */
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b - 8192), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b - 1), -EINVAL);
+	for (unsigned int off = 1; off < 8192; off <<= 1) {
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b + off), -EINVAL);
+		if (off < 4096)
+			CU_ASSERT_EQUAL(pn_buf_free(pool, a + off), -EINVAL);
+	}
+	/* past the active run: the next blocks are not registered */
+	CU_ASSERT_EQUAL(pn_buf_free(pool, a + 64 * KIB), -EINVAL);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b + 24 * KIB), -EINVAL);
+	/* a free buffer of each partition: double frees */
+	CU_ASSERT_EQUAL(pn_buf_free(pool, a + 4096), -EALREADY);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b + 8192), -EALREADY);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).errors, 12 + 1 + 1);
+	CU_ASSERT_EQUAL(stats_of(pool, 1).errors, 1 + 1 + 13 + 1 + 1);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).in_use, 1);
+	CU_ASSERT_EQUAL(stats_of(pool, 1).in_use, 1);
+	/* the real frees still work, and the same buffers come back */
+	CU_ASSERT_EQUAL(pn_buf_free(pool, b), 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, a), 0);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, a), -EALREADY);
+	a2 = pn_buf_alloc(pool, 100, 3);
+	CU_ASSERT_PTR_EQUAL(a2, a);
+	CU_ASSERT_EQUAL(pn_buf_free(pool, a2), 0);
+	destroy_clean(pool);
+}
+
 static void test_destroyed_pool(void)
 {
 	struct pn_pool_class c = one_class(2);
@@ -318,6 +375,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_opts_older_header),
 	CU_TEST_ENTRY(test_ring_with_buffers),
 	CU_TEST_ENTRY(test_bad_frees),
+	CU_TEST_ENTRY(test_free_decode),
 	CU_TEST_ENTRY(test_destroyed_pool),
 	CU_TEST_ENTRY(test_memlock_exhausted),
 };

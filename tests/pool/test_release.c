@@ -4,7 +4,8 @@
  * the last additional block is released when it and the block before it
  * had no allocation for the idle period (one idle block of headroom), one
  * block per sample. The recent-peak policy keeps what the last window's
- * peak needs plus one block and releases the rest in one sample.
+ * peak needs plus one block and releases the rest in one sample. The
+ * forecast policy keeps a decaying average of demand plus headroom.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -170,6 +171,116 @@ static void test_peak_policy(void)
 	destroy_clean(pool);
 }
 
+/* Poll until partition 0's forecast differs from prev (a sample ran);
+ * returns the new value, or prev after ms milliseconds. */
+static uint64_t next_forecast(struct pn_pool *pool, uint64_t prev,
+			      unsigned int ms)
+{
+	uint64_t f = prev;
+
+	POLL_UNTIL(pool, (f = stats_of(pool, 0).forecast) != prev, ms);
+	return f;
+}
+
+/* The forecast's arithmetic (RFC 6298's estimator, weight from the
+ * half-life): a half-life of one sample weighs each new peak by 1/2; with
+ * the load steady at 100 the first sample sets average 100, deviation 50,
+ * and each later one halves the deviation: keep 150, 125, 113 (112.5
+ * rounded up), 107 at 100 % headroom (one deviation). */
+static void test_forecast_estimator(void)
+{
+	char *b[100];
+	static struct pn_pool_class c;
+	struct pn_pool_opts o;
+	struct pn_pool *pool;
+	uint64_t f;
+
+	c = one_class(8);
+	o = small_opts(&c, 1);
+	o.release = PN_RELEASE_FORECAST;
+	o.sample_ms = 10;
+	o.forecast_halflife_ms = 10;
+	o.forecast_headroom_pct = 100;
+	pool = pn_pool_create(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).forecast, 0); /* no sample yet */
+	for (int i = 0; i < 100; i++)
+		b[i] = pn_buf_alloc(pool, 4096, 0);
+	f = next_forecast(pool, 0, 2000);
+	CU_ASSERT_EQUAL(f, 150);
+	f = next_forecast(pool, f, 2000);
+	CU_ASSERT_EQUAL(f, 125);
+	f = next_forecast(pool, f, 2000);
+	CU_ASSERT_EQUAL(f, 113);
+	f = next_forecast(pool, f, 2000);
+	CU_ASSERT_EQUAL(f, 107);
+	/* the 7 blocks grown for 100 buffers all stay: the forecast plus
+	 * one buffer of headroom (low_water 0) needs more than 6 */
+	CU_ASSERT_EQUAL(count_events(PN_EV_RELEASE), 0);
+	for (int i = 0; i < 100; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	destroy_clean(pool);
+}
+
+/*
+ * The forecast policy after a burst: 128 buffers, then 20. Unlike the
+ * recent-peak policy (everything above the new peak in one sample, once
+ * the burst leaves the window) the kept size follows the decaying
+ * average down, so the six empty blocks go over several samples; it ends
+ * where 20 buffers plus the low-water headroom of 4 need two blocks.
+ */
+static void test_forecast_policy(void)
+{
+	char *b[128];
+	struct pn_pool *pool;
+	static struct pn_pool_class c;
+	struct pn_pool_opts o;
+	unsigned int batches = 0, seen = 0;
+	size_t pinned_at_first = 0;
+
+	c = one_class(8);
+	c.low_water = 4;
+	o = small_opts(&c, 1);
+	o.release = PN_RELEASE_FORECAST;
+	o.sample_ms = 10;
+	o.forecast_halflife_ms = 10;
+	o.forecast_headroom_pct = 100;
+	pool = pn_pool_create(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	for (int i = 0; i < 128; i++)
+		b[i] = pn_buf_alloc(pool, 4096, 0);
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 8 * 64 * KIB);
+	for (int i = 20; i < 128; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	/* each poll that released something is one batch */
+	for (int i = 0; i < 3000 && pn_pool_pinned(pool) > 2 * 64 * KIB; i++) {
+		pn_pool_poll(pool);
+		if (count_events(PN_EV_RELEASE) > seen) {
+			if (!seen)
+				pinned_at_first = pn_pool_pinned(pool);
+			seen = count_events(PN_EV_RELEASE);
+			batches++;
+		}
+		sleep_ms(1);
+	}
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 2 * 64 * KIB);
+	CU_ASSERT_EQUAL(stats_of(pool, 0).releases_forecast, 6);
+	CU_ASSERT_EQUAL(find_event(PN_EV_RELEASE, 0)->reason,
+			PN_REASON_FORECAST);
+	CU_ASSERT_EQUAL(find_event(PN_EV_RELEASE, 0)->block, 7);
+	CU_ASSERT(batches >= 3); /* gradual: 2, 2, 1, 1 by the arithmetic */
+	CU_ASSERT(pinned_at_first >= 5 * 64 * KIB);
+	/* steady at 20: it stays at two blocks */
+	for (int i = 0; i < 20; i++) {
+		pn_pool_poll(pool);
+		sleep_ms(2);
+	}
+	CU_ASSERT_EQUAL(pn_pool_pinned(pool), 2 * 64 * KIB);
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(pn_buf_free(pool, b[i]), 0);
+	destroy_clean(pool);
+}
+
 /* kB of LazyFree in this process (pages given back with MADV_FREE that
  * the kernel has not taken yet) */
 static long lazyfree_kb(void)
@@ -251,6 +362,8 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_idle_recent_allocation),
 	CU_TEST_ENTRY(test_idle_shared_word),
 	CU_TEST_ENTRY(test_peak_policy),
+	CU_TEST_ENTRY(test_forecast_estimator),
+	CU_TEST_ENTRY(test_forecast_policy),
 	CU_TEST_ENTRY(test_released_pages_lazy),
 	CU_TEST_ENTRY(test_released_pages_eager),
 };

@@ -122,9 +122,16 @@ static void test_stats_size(void)
 		uint64_t added[2]; /* the newer header's fields */
 	} big;
 	struct pn_pool_part_stats s;
+	/* the struct's first version ended with underuse; releases[] keeps
+	 * its size (the first version's reasons) so no field moves */
+	size_t first = offsetof(struct pn_pool_part_stats, underuse) +
+		       sizeof(s.underuse);
 	char *b;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+	CU_ASSERT_EQUAL(offsetof(struct pn_pool_part_stats, queued),
+			offsetof(struct pn_pool_part_stats, releases) +
+				6 * sizeof(uint64_t));
 	b = pn_buf_alloc(pool, 4096, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
 	memset(&big, 0xa5, sizeof(big));
@@ -140,8 +147,14 @@ static void test_stats_size(void)
 	memset(&s, 0xa5, sizeof(s));
 	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, 0), -EINVAL);
 	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, sizeof(void *)), -EINVAL);
-	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, sizeof(s) - 1), -EINVAL);
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, first - 1), -EINVAL);
 	CU_ASSERT_EQUAL(s.buf_size, 0xa5a5a5a5u); /* untouched */
+	/* a caller of the first version gets its fields, nothing past them */
+	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, &s, first), 0);
+	CU_ASSERT_EQUAL(s.in_use, 1);
+	CU_ASSERT_EQUAL(s.releases[PN_REASON_DESTROY], 0);
+	CU_ASSERT_EQUAL(s.releases_forecast, 0xa5a5a5a5a5a5a5a5ull);
+	memset(&s, 0xa5, sizeof(s));
 	CU_ASSERT_EQUAL(pn_pool_stats(pool, 0, NULL, sizeof(s)), -EINVAL);
 	CU_ASSERT_EQUAL(pn_pool_stats(pool, 1, &s, sizeof(s)), -EINVAL);
 	CU_ASSERT_EQUAL(pn_buf_free(pool, b), 0);
