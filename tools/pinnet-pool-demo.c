@@ -31,7 +31,7 @@
 #define MAXHELD 65536
 
 static const char *const reason_names[PN_REASON_NR] = {
-	"api", "idle", "peak", "underuse", "pressure", "destroy",
+	"api", "idle", "peak", "underuse", "pressure", "destroy", "forecast",
 };
 
 struct demo_pool {

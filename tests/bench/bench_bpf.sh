@@ -70,8 +70,8 @@ kill "$tpid"; wait "$tpid" || true; tpid=
 
 echo "bench_bpf: probes compiled in but idle vs compiled out (alternating runs)" >&2
 for i in $(seq 1 9); do
-	"$build/tests/bench_pool" --quiet --no-bar --repeats 3 --ops 1000000 >"$work/on$i.json"
-	"$build/tests/bench_pool_noprobes" --quiet --no-bar --repeats 3 --ops 1000000 >"$work/off$i.json"
+	"$build/tests/bench_pool" --quiet --no-bar --no-callgrind --no-policies --repeats 3 --ops 1000000 >"$work/on$i.json"
+	"$build/tests/bench_pool_noprobes" --quiet --no-bar --no-callgrind --no-policies --repeats 3 --ops 1000000 >"$work/off$i.json"
 done
 
 echo "bench_bpf: pinnet-perf bulk (iperf3 -c) with and without trace" >&2

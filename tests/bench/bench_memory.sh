@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: pinned memory under bursty HTTP loads (idle, burst, idle,
 # burst, ...), on pinnet-httpd servers with different pools: the seed's
-# idle release (001 FIG. 6), the recent-peak policy, and a static pool
+# idle release (001 FIG. 6), the recent-peak policy, the forecast policy
+# (a decaying average of demand plus headroom), and a static pool
 # (registered at start, never released: what other kernel-bypass stacks
 # do) sized for the peak of a server of that kind, whose connections each
 # have a fixed 1 MiB send buffer ([stack] send_buffer = 1M: a static
@@ -24,7 +25,9 @@
 # ratios to the static pool, throughput (MB/s and requests/s, mean over
 # bursts), p99 latency, errors and failed allocations, and how long after
 # each burst the elastic pools were back at their base.
-# Bar (issue 17): in every load, time-averaged <= 0.10x static, throughput
+# Bar (issue 17), for the seed's and the recent-peak policies (the
+# forecast one is compared, not judged: it keeps headroom by design and
+# lets go over its half-life): in every load, time-averaged <= 0.10x static, throughput
 # (MB/s) >= 0.98x static, zero errors and failed allocations, back at base
 # within the policy period + one sample after the pool goes quiet; the
 # bulk load's peak <= 36 MiB (a quarter of the 144 MiB that fixed 1 MiB
@@ -44,7 +47,7 @@ idle=${IDLE_S:-20}
 burst=${BURST_S:-5}
 bursts=${BURSTS:-6}
 loads=${LOADS:-bulk small slow}
-names=(idle peak static)
+names=(idle peak forecast static)
 nserv=${#names[@]}
 # the servers' bursts take turns within each period
 if [ $((burst + idle)) -lt $((nserv * (burst + 1))) ]; then
@@ -113,6 +116,7 @@ wall = 512M
 low_water = 2"
 printf '%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n%s\n' "$common" "$classes" >"$WORK/idle.conf"
 printf '%s\nrelease = peak\nsample = 500ms\npeak_window = 1500ms\n%s\n' "$common" "$classes" >"$WORK/peak.conf"
+printf '%s\nrelease = forecast\nsample = 500ms\nforecast_halflife = 1s\n%s\n' "$common" "$classes" >"$WORK/forecast.conf"
 # a static stack's fixed socket buffers, for the calibration and the static
 printf '[stack]\nsend_buffer = 1M\n%s\n' "$(cat "$WORK/idle.conf")" >"$WORK/calibration.conf"
 

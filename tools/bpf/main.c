@@ -33,8 +33,8 @@ struct env env = { .interval = 1.0,
 		   .min_age = 1.0,
 		   .dir = PN_STATS_DIR };
 
-const char *const reasons[6] = { "api",	     "idle",	 "peak",
-				 "underuse", "pressure", "destroy" };
+const char *const reasons[7] = { "api",	     "idle",	"peak",	   "underuse",
+				 "pressure", "destroy", "forecast" };
 
 void emit_json(struct json_object *o)
 {

@@ -30,7 +30,7 @@ struct env {
 extern struct env env;
 
 /* Release reasons, as the pool numbers them in its counters and probes. */
-extern const char *const reasons[6];
+extern const char *const reasons[7]; /* enum pn_release_reason */
 
 /* Print o as one line on stdout and drop it (main.c). */
 void emit_json(struct json_object *o);

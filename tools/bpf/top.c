@@ -63,7 +63,7 @@ static void show_pool(const char *path, const struct pn_stats_header *h,
 				       i * h->part_size);
 
 		grows += p->grows;
-		for (int r = 0; r < 6; r++)
+		for (int r = 0; r < 7; r++)
 			rel += p->releases[r];
 	}
 	if (env.json) {
@@ -97,8 +97,9 @@ static void show_pool(const char *path, const struct pn_stats_header *h,
 			       (rel - pv->releases) / (t - pv->t));
 		printf("\n  %7s %9s %8s %8s %8s %9s %6s %6s %s %6s %6s %5s %5s\n",
 		       "class", "pinned", "in_use", "free", "high", "act/dr/rl",
-		       "grows", "refus", "releases(api/idle/peak/under/press)",
-		       "queue", "refuse", "leaks", "errs");
+		       "grows", "refus",
+		       "releases(api/idle/peak/under/press/fcast)", "queue",
+		       "refuse", "leaks", "errs");
 	}
 	for (uint32_t i = 0; i < h->nparts; i++) {
 		const struct pn_stats_part *p =
@@ -128,9 +129,11 @@ static void show_pool(const char *path, const struct pn_stats_header *h,
 			J_INT(jp, "blocks_releasing", nst[3]);
 			J_INT(jp, "grows", p->grows);
 			J_INT(jp, "grow_refused", p->grow_refused);
-			for (int r = 0; r < 5; r++) {
+			for (int r = 0; r < 7; r++) {
 				char k[32];
 
+				if (r == 5) /* destroy: not a policy */
+					continue;
 				snprintf(k, sizeof(k), "releases_%s",
 					 reasons[r]);
 				J_INT(jp, k, p->releases[r]);
@@ -147,7 +150,7 @@ static void show_pool(const char *path, const struct pn_stats_header *h,
 
 			snprintf(ad, sizeof(ad), "%u/%u/%u", nst[1], nst[2],
 				 nst[3]);
-			printf("  %7llu %8.1fM %8llu %8llu %8llu %9s %6llu %6llu %6llu/%llu/%llu/%llu/%llu %13s %6llu %6llu %5llu %5llu\n",
+			printf("  %7llu %8.1fM %8llu %8llu %8llu %9s %6llu %6llu %6llu/%llu/%llu/%llu/%llu/%llu %11s %6llu %6llu %5llu %5llu\n",
 			       (unsigned long long)p->buf_size,
 			       p->pinned_bytes / 1048576.0,
 			       (unsigned long long)p->in_use,
@@ -159,7 +162,8 @@ static void show_pool(const char *path, const struct pn_stats_header *h,
 			       (unsigned long long)p->releases[1],
 			       (unsigned long long)p->releases[2],
 			       (unsigned long long)p->releases[3],
-			       (unsigned long long)p->releases[4], "",
+			       (unsigned long long)p->releases[4],
+			       (unsigned long long)p->releases[6], "",
 			       (unsigned long long)p->queue_len,
 			       (unsigned long long)p->refusals,
 			       (unsigned long long)p->leaks,

@@ -39,7 +39,7 @@ static uint64_t ts_start;
 
 static const char *reason_name(uint64_t r)
 {
-	return r < 6 ? reasons[r] : "?";
+	return r < 7 ? reasons[r] : "?";
 }
 
 static int on_event(void *ctx, void *data, size_t len)
