@@ -16,27 +16,31 @@
 /*
  * The send buffer, sized by need. lwIP gives every connection a fixed
  * TCP_SND_BUF (1 MiB) and a server that fills it pins 1 MiB of the pool per
- * connection though a veth's bandwidth-delay product is tens of KiB. As
- * Linux sizes sk_sndbuf from the congestion window (tcp_sndbuf_expand():
- * twice what a window holds), a socket may queue twice the most it has had
- * in flight lately plus a low-water mark of data waiting to go: if the
- * path takes more, what goes in flight grows to the limit and the limit
- * doubles (slow start's pace); when the peer reads slowly or acknowledges
- * at once, it falls back (halved each SEND_NEED_DECAY_NS without a new
- * high). In flight is measured, not lwIP's cwnd: lwIP grows cwnd on every
- * ACK whether or not the window was used, so on a veth it says nothing.
- * SO_SNDBUF fixes the limit (twice the value asked, as Linux, and no
- * autotuning after); TCP_NOTSENT_LOWAT bounds what waits unsent, as
- * Linux's.
+ * connection though a veth's bandwidth-delay product is a few KiB. As
+ * Linux sizes sk_sndbuf from what the path holds (tcp_sndbuf_expand():
+ * twice a congestion window), a socket may queue the path's
+ * bandwidth-delay product plus a low-water mark of data waiting to go.
+ * The product is measured as BBR measures it: the most delivered per
+ * second lately times the least round trip lately. Its rate is the
+ * connection's when it has the stack to itself, so with many connections
+ * the sum of the products is more than the stack can have in flight: not
+ * twice it (Linux's factor) but once, plus the mark (with 2x, 100
+ * downloads pinned 43-57 MiB; once: see bench_memory). Not what is in flight,
+ * nor lwIP's cwnd: behind a busy receiver what is in flight only waits in
+ * its queue, so a limit that followed it grew with itself to the cap
+ * (184 MiB for 100 downloads), and lwIP grows cwnd on every ACK whether
+ * the window was used or not. SO_SNDBUF fixes the limit (twice the value
+ * asked, as Linux, and no autotuning after); TCP_NOTSENT_LOWAT bounds what
+ * waits unsent, as Linux's.
  */
 uint32_t sock_send_limit(const struct sock *so)
 {
-	uint64_t l;
+	uint64_t l, bdp;
 
 	if (so->sndbuf_set)
 		return so->sndbuf_set;
-	l = 2ull * so->need_flight +
-	    (so->notsent_lowat ? so->notsent_lowat : SEND_LOWAT_DEFAULT);
+	bdp = so->max_bw * so->min_rtt_ns / 1000000000u;
+	l = bdp + (so->notsent_lowat ? so->notsent_lowat : SEND_LOWAT_DEFAULT);
 	return l > TCP_SND_BUF ? TCP_SND_BUF : (uint32_t)l;
 }
 
@@ -53,21 +57,49 @@ uint32_t sock_send_room(const struct sock *so)
 	return queued >= limit ? 0 : limit - queued;
 }
 
-/* What is in flight now (plus `acked`, just acknowledged): a new high
- * raises the need, an old one decays. */
+/*
+ * A round-trip sample: from a send (acked 0) with data in flight to the
+ * ACK that covers what was in flight then (acked: the bytes it covered).
+ * Its time is a round trip; what was acknowledged meanwhile over that
+ * time is the delivery rate.
+ */
 void sock_note_flight(struct sock *so, uint32_t acked)
 {
 	const struct tcp_pcb *pcb = so->pcb;
-	uint32_t f = pcb->snd_nxt - pcb->lastack + acked;
-	uint64_t now = so->st->last_run_ns; /* the turn's time */
+	uint64_t now;
 
-	if (f >= so->need_flight) {
-		so->need_flight = f;
-		so->need_t_ns = now;
-	} else if (now - so->need_t_ns > SEND_NEED_DECAY_NS) {
-		so->need_flight =
-			f > so->need_flight / 2 ? f : so->need_flight / 2;
-		so->need_t_ns = now;
+	if (so->sndbuf_set)
+		return; /* fixed: nothing to measure for */
+	if (acked && so->rs_t_ns && TCP_SEQ_GEQ(pcb->lastack, so->rs_seq)) {
+		uint64_t dt;
+
+		now = stack_now_ns();
+		dt = now - so->rs_t_ns;
+		if (dt && dt < UINT32_MAX) {
+			uint64_t bw = (so->acked_total - so->rs_acked0) *
+				      1000000000u / dt;
+
+			if (!so->min_rtt_ns || dt <= so->min_rtt_ns ||
+			    now - so->min_rtt_t_ns > MIN_RTT_WINDOW_NS) {
+				so->min_rtt_ns = (uint32_t)dt;
+				so->min_rtt_t_ns = now;
+			}
+			if (bw >= so->max_bw) {
+				so->max_bw = bw;
+				so->max_bw_t_ns = now;
+			} else if (now - so->max_bw_t_ns > MAX_BW_DECAY_NS) {
+				so->max_bw = bw > so->max_bw / 2 ?
+						     bw :
+						     so->max_bw / 2;
+				so->max_bw_t_ns = now;
+			}
+		}
+		so->rs_t_ns = 0;
+	}
+	if (!so->rs_t_ns && pcb->snd_nxt != pcb->lastack) {
+		so->rs_seq = pcb->snd_nxt;
+		so->rs_t_ns = stack_now_ns();
+		so->rs_acked0 = so->acked_total;
 	}
 }
 

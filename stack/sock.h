@@ -48,8 +48,13 @@ struct sock {
 	uint64_t acked_total; /* bytes the peer acknowledged */
 	uint32_t sndbuf_set; /* SO_SNDBUF's fixed limit; 0: sized by need */
 	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT; 0: not set */
-	uint32_t need_flight; /* recent most in flight (sock_note_flight) */
-	uint64_t need_t_ns; /* when need_flight was last set */
+	/* the path's bandwidth-delay product (sock_note_flight()): a
+	 * round-trip sample running (from rs_t_ns, 0: none, until rs_seq is
+	 * acknowledged, rs_acked0 acknowledged at its start), the least
+	 * round trip lately and the most delivered per second lately */
+	uint32_t rs_seq, min_rtt_ns;
+	uint64_t rs_t_ns, rs_acked0, min_rtt_t_ns;
+	uint64_t max_bw, max_bw_t_ns; /* bytes per second */
 	uint32_t rwnd_target; /* the receive window now (sock_rwnd_*) */
 	uint32_t rwnd_debt; /* window held back from lwIP's TCP_WND */
 	bool rx_drained; /* the application's last read emptied the queue */
@@ -89,7 +94,8 @@ void sock_close_pcb(struct sock *so);
 #ifndef SEND_LOWAT_DEFAULT /* -D for experiments: 1048576u turns it off */
 #define SEND_LOWAT_DEFAULT (64u * 1024)
 #endif
-#define SEND_NEED_DECAY_NS 100000000ull /* the need halves unrenewed */
+#define MIN_RTT_WINDOW_NS 10000000000ull /* BBR's min_rtt window */
+#define MAX_BW_DECAY_NS 200000000ull /* the rate halves unrenewed */
 uint32_t sock_send_limit(const struct sock *so);
 uint32_t sock_send_room(const struct sock *so); /* pcb set */
 void sock_note_flight(struct sock *so, uint32_t acked);

@@ -186,10 +186,13 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 		rc = sock_can_send(so);
 		if (rc)
 			goto err;
-		/* the whole buffer: it fits the room, or nothing is queued */
+		/* the whole buffer: it fits the room, or the socket is
+		 * writable as poll says (room for a third of the limit:
+		 * the limit may be passed by one buffer, or a writer woken
+		 * by EPOLLOUT would find EAGAIN) */
 		if (tcp_sndbuf(so->pcb) >= len && sock_writable(so, 8) &&
 		    (sock_send_room(so) >= len ||
-		     so->pcb->snd_buf == TCP_SND_BUF)) {
+		     sock_send_room(so) >= sock_send_limit(so) / 3)) {
 			if (!so->pcb->unacked && !so->pcb->unsent)
 				so->last_progress_ms = stack_now_ms();
 			/* no copy: lwIP's segments point into the buffer */
@@ -260,7 +263,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		return errno == ESPIPE ? -EINVAL : -errno;
 	while (done < count) {
 		struct zc_tx *z;
-		size_t n;
+		size_t n, want;
 		ssize_t r;
 		void *buf;
 		err_t err;
@@ -271,10 +274,15 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		n = sendfile_chunk(so->pcb);
 		if (n > count - done)
 			n = count - done;
-		/* room for half a chunk at least: smaller pieces would cost
-		 * a buffer and a segment each */
-		if (!sock_writable(so, 8) || sock_send_room(so) < (n + 1) / 2 ||
-		    tcp_sndbuf(so->pcb) < (n + 1) / 2) {
+		/* room for half a chunk at least (smaller pieces would cost
+		 * a buffer and a segment each), or for what makes the socket
+		 * writable as poll says (a third of the limit), so a writer
+		 * woken by EPOLLOUT is not answered EAGAIN */
+		want = (n + 1) / 2;
+		if (want > sock_send_limit(so) / 3)
+			want = sock_send_limit(so) / 3;
+		if (!sock_writable(so, 8) || sock_send_room(so) < want ||
+		    tcp_sndbuf(so->pcb) < want) {
 			so->nospace = true; /* room is an EPOLLOUT edge */
 			if (done)
 				break; /* what is queued goes out first */

@@ -360,8 +360,9 @@ int pn_getpeername(struct pn_stack *st, int s, struct sockaddr *addr,
  * meanings. Others: -ENOPROTOOPT; bad values -EINVAL.
  *
  * The send buffer is sized by need, as Linux autotunes it: a socket may
- * queue twice the most it had in flight lately plus 64 KiB (or plus
- * TCP_NOTSENT_LOWAT when set), up to 1 MiB; getsockopt(SO_SNDBUF) says
+ * queue the path's bandwidth-delay product (the most it delivered per
+ * second lately times its least round trip, as BBR measures them) plus
+ * 64 KiB (or plus TCP_NOTSENT_LOWAT when set), up to 1 MiB; getsockopt(SO_SNDBUF) says
  * what that is now. SO_SNDBUF fixes it at twice the value given (at least
  * 4608 bytes, at most 1 MiB), as Linux does. With TCP_NOTSENT_LOWAT, a
  * socket is writable while less than that waits unsent.

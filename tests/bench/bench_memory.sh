@@ -101,7 +101,9 @@ load() { # LOAD IP LOG -> one burst
 }
 
 # the elastic pools start small: 1 MiB per class (the frame class's 512
-# buffers; 8 receive buffers, 4 of them armed reads) and grow by blocks
+# buffers; 16 send segments; 8 receive buffers, 4 of them armed reads) and
+# grow by blocks; the classes are the stack's own (2 KiB frames, 64 KiB
+# send segments, 128 KiB receive buffers)
 common="[pool]
 stats_dir = $WORK/stats"
 classes="[class 2048]
@@ -109,6 +111,11 @@ base = 1M
 block = 2M
 wall = 256M
 low_water = 64
+[class 65536]
+base = 1M
+block = 4M
+wall = 512M
+low_water = 2
 [class 131072]
 base = 1M
 block = 4M

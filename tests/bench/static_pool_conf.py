@@ -15,6 +15,6 @@ with open(conf, "w") as f:
     # above the calibration peak) if a later burst needs more, and then
     # averages more: the JSON reports its grows
     f.write(f"[pool]\nrelease = none\nstats_dir = {stats}\n")
-    for size, block in ((2048, 2 << 20), (131072, 4 << 20)):
+    for size, block in ((2048, 2 << 20), (65536, 4 << 20), (131072, 4 << 20)):
         b = max(block, -(-peak.get(size, block) // block) * block)
         f.write(f"[class {size}]\nbase = {b}\nblock = {block}\nwall = {2 * b}\n")
