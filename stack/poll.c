@@ -18,14 +18,12 @@
  * TCP_SND_BUF (1 MiB) and a server that fills it pins 1 MiB of the pool per
  * connection though a veth's bandwidth-delay product is a few KiB. As
  * Linux sizes sk_sndbuf from what the path holds (tcp_sndbuf_expand():
- * twice a congestion window), a socket may queue the path's
+ * twice a congestion window), a socket may queue twice the path's
  * bandwidth-delay product plus a low-water mark of data waiting to go.
  * The product is measured as BBR measures it: the most delivered per
- * second lately times the least round trip lately. Its rate is the
- * connection's when it has the stack to itself, so with many connections
- * the sum of the products is more than the stack can have in flight: not
- * twice it (Linux's factor) but once, plus the mark (with 2x, 100
- * downloads pinned 43-57 MiB; once: see bench_memory). Not what is in flight,
+ * second lately times the least round trip lately. (Once the product
+ * instead of twice halved bench_memory's 100 downloads: 0.49x the
+ * throughput.) Not what is in flight,
  * nor lwIP's cwnd: behind a busy receiver what is in flight only waits in
  * its queue, so a limit that followed it grew with itself to the cap
  * (184 MiB for 100 downloads), and lwIP grows cwnd on every ACK whether
@@ -40,7 +38,8 @@ uint32_t sock_send_limit(const struct sock *so)
 	if (so->sndbuf_set)
 		return so->sndbuf_set;
 	bdp = so->max_bw * so->min_rtt_ns / 1000000000u;
-	l = bdp + (so->notsent_lowat ? so->notsent_lowat : SEND_LOWAT_DEFAULT);
+	l = 2 * bdp +
+	    (so->notsent_lowat ? so->notsent_lowat : SEND_LOWAT_DEFAULT);
 	return l > TCP_SND_BUF ? TCP_SND_BUF : (uint32_t)l;
 }
 

@@ -360,7 +360,7 @@ int pn_getpeername(struct pn_stack *st, int s, struct sockaddr *addr,
  * meanings. Others: -ENOPROTOOPT; bad values -EINVAL.
  *
  * The send buffer is sized by need, as Linux autotunes it: a socket may
- * queue the path's bandwidth-delay product (the most it delivered per
+ * queue twice the path's bandwidth-delay product (the most it delivered per
  * second lately times its least round trip, as BBR measures them) plus
  * 64 KiB (or plus TCP_NOTSENT_LOWAT when set), up to 1 MiB; getsockopt(SO_SNDBUF) says
  * what that is now. SO_SNDBUF fixes it at twice the value given (at least
