@@ -15,6 +15,9 @@
 # stdout, progress on stderr. Exit 1 if a bar is missed (redis SET and GET
 # rps >= 1.0x, with and without -P 16; nginx 1 KiB req/s >= 1.0x; nginx
 # 1 MiB MB/s >= 1.0x; no errors) unless --no-bar.
+# With PRELOAD_BENCH_OTHER=BUILD2 a third side, "other", runs the same loads
+# under BUILD2's pinnet-run (an A/B of two builds in the same run, each with
+# its own pairs), reported beside pinnet with its ratios to the kernel.
 # Usage: bench_preload.sh BUILD_DIR [RUNS] [--no-bar]
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/lib.sh"
@@ -40,16 +43,32 @@ done
 
 make_pair
 make_kernel_pair
-# a second pair for pinnet: nginx's stack, beside redis's on the first (two
-# stacks cannot share an address)
-IF_A2=${TAG}a2
-IF_B2=${TAG}b2
-SUB2=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
-IP_A2=${SUB2}2
-ip link add "$IF_A2" netns "$NS_A" type veth peer name "$IF_B2" netns "$NS_B"
-ip -n "$NS_A" link set "$IF_A2" up
-ip -n "$NS_B" addr add "${SUB2}1/24" dev "$IF_B2"
-ip -n "$NS_B" link set "$IF_B2" up
+# more pairs for pinnet, no kernel address on the stack's end: two stacks
+# cannot share an address, so nginx's stack (and the other build's redis
+# and nginx) each get one. Usage: stack_pair N (sets SIF_N and SIP_N)
+stack_pair() {
+	local a=${TAG}a$((1 + $1)) b=${TAG}b$((1 + $1))
+	local sub
+	while :; do # not one of the subnets already there
+		sub=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
+		ip -n "$NS_B" route | grep -q "^${sub}0/24" || break
+	done
+	ip link add "$a" netns "$NS_A" type veth peer name "$b" netns "$NS_B"
+	ip -n "$NS_A" link set "$a" up
+	ip -n "$NS_B" addr add "${sub}1/24" dev "$b"
+	ip -n "$NS_B" link set "$b" up
+	printf -v "SIF_$1" %s "$a"
+	printf -v "SIP_$1" %s "${sub}2"
+}
+stack_pair 1
+other=${PRELOAD_BENCH_OTHER:-}
+sides="pinnet kernel"
+if [ -n "$other" ]; then
+	[ -x "$other/preload/pinnet-run" ] || { echo "FAIL: $other/preload/pinnet-run not built" >&2; exit 1; }
+	stack_pair 2
+	stack_pair 3
+	sides="pinnet other kernel"
+fi
 
 www=$WORK/www
 mkdir -p "$www" "$WORK/pn" "$WORK/k"
@@ -80,26 +99,41 @@ http {
 }
 CONF
 }
-nginx_conf "$WORK/pn" "$IP_A2:80"
+mkdir -p "$WORK/o"
+nginx_conf "$WORK/pn" "$SIP_1:80"
 nginx_conf "$WORK/k" "$KIP:8081"
 redis_args=(--save "" --appendonly no --daemonize no --protected-mode no --dir "$WORK")
 ulimit -n 20000
 
-start_a redis_pn "$run" --iface "$IF_A" --addr "$IP_A/24" -- \
+declare -A pid addr
+# Usage: serve WHO NAME ADDR COMMAND... (ip netns exec and pinnet-run exec
+# the server: its pid is the one start_a saw)
+serve() {
+	local who=$1 what=$2 where=$3
+	shift 3
+	start_a "${what}_$who" "$@"
+	pid[${what}_$who]=${PIDS[-1]}
+	addr[${what}_$who]=$where
+}
+serve pinnet redis "$IP_A 6379" "$run" --iface "$IF_A" --addr "$IP_A/24" -- \
 	redis-server "${redis_args[@]}" --bind "$IP_A" --port 6379
-start_a redis_k redis-server "${redis_args[@]}" --bind "$KIP" --port 6380
-start_a nginx_pn "$run" --iface "$IF_A2" --addr "$IP_A2/24" -- \
+serve kernel redis "$KIP 6380" redis-server "${redis_args[@]}" --bind "$KIP" --port 6380
+serve pinnet nginx "http://$SIP_1:80" "$run" --iface "$SIF_1" --addr "$SIP_1/24" -- \
 	nginx -c "$WORK/pn/nginx.conf" -p "$WORK/pn"
-start_a nginx_k nginx -c "$WORK/k/nginx.conf" -p "$WORK/k"
-wait_port "$IP_A" 6379
-wait_port "$KIP" 6380
-wait_port "$IP_A2" 80
-wait_port "$KIP" 8081
-# ip netns exec and pinnet-run exec the server: these are its own pids
-declare -A pid=([redis_pinnet]=${PIDS[0]} [redis_kernel]=${PIDS[1]}
-	[nginx_pinnet]=${PIDS[2]} [nginx_kernel]=${PIDS[3]})
-declare -A addr=([redis_pinnet]="$IP_A 6379" [redis_kernel]="$KIP 6380"
-	[nginx_pinnet]="http://$IP_A2:80" [nginx_kernel]="http://$KIP:8081")
+serve kernel nginx "http://$KIP:8081" nginx -c "$WORK/k/nginx.conf" -p "$WORK/k"
+if [ -n "$other" ]; then
+	nginx_conf "$WORK/o" "$SIP_3:80"
+	serve other redis "$SIP_2 6379" "$other/preload/pinnet-run" --iface "$SIF_2" --addr "$SIP_2/24" -- \
+		redis-server "${redis_args[@]}" --bind "$SIP_2" --port 6379
+	serve other nginx "http://$SIP_3:80" "$other/preload/pinnet-run" --iface "$SIF_3" --addr "$SIP_3/24" -- \
+		nginx -c "$WORK/o/nginx.conf" -p "$WORK/o"
+fi
+for k in "${!addr[@]}"; do
+	a=${addr[$k]#http://}
+	a=${a/:/ }
+	# shellcheck disable=SC2086
+	wait_port $a
+done
 cpu_s() { # utime + stime of PID, in seconds
 	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
 }
@@ -110,7 +144,7 @@ cpu_s() { # utime + stime of PID, in seconds
 for r in $(seq 1 "$runs"); do
 	echo "bench_preload: round $r/$runs" >&2
 	for p in 1 16; do
-		for who in pinnet kernel; do
+		for who in $sides; do
 			set -- ${addr[redis_$who]}
 			csv=$WORK/redis_${who}_p${p}_$r.csv
 			c0=$(cpu_s "${pid[redis_$who]}")
@@ -126,7 +160,7 @@ for r in $(seq 1 "$runs"); do
 	done
 	for load in "1k 100" "1m 10"; do
 		set -- $load
-		for who in pinnet kernel; do
+		for who in $sides; do
 			c0=$(cpu_s "${pid[nginx_$who]}")
 			res=$(in_b wrk -t2 -c"$2" -d"${secs}s" --timeout 5s \
 				-s "$here/wrk_json.lua" "${addr[nginx_$who]}/$1" | tail -n 1)
@@ -139,7 +173,8 @@ done
 for k in "${!pid[@]}"; do
 	kill -0 "${pid[$k]}" 2>/dev/null || { echo "FAIL: $k died during the benchmark" >&2; exit 1; }
 done
-if grep -E "^pinnet: " "$WORK"/redis_pn.log "$WORK"/nginx_pn.log "$WORK"/pn/error.log >&2; then
+if grep -E "^pinnet: " "$WORK"/redis_pinnet.log "$WORK"/nginx_pinnet.log "$WORK"/pn/error.log \
+	"$WORK"/redis_other.log "$WORK"/nginx_other.log "$WORK"/o/error.log 2>/dev/null >&2; then
 	echo "FAIL: the library complained" >&2
 	exit 1
 fi

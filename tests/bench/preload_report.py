@@ -9,7 +9,7 @@ Usage: preload_report.py ROWS RUNS SECONDS BAR CORES KERNEL REDIS NGINX"""
 import csv, json, sys, statistics as st
 
 rows, runs, secs, bar = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-SIDES = ("pinnet", "kernel")
+SIDES = ("pinnet", "other", "kernel")  # other: PRELOAD_BENCH_OTHER's build
 redis, nginx = {}, {}  # (load) -> side -> [measurement]
 errors = []
 for line in open(rows):
@@ -72,28 +72,40 @@ out = {"benchmark": "preload",
                  "loads": []}}
 
 
-def per_round(by, key):
-    """The pinnet/kernel ratio of each round, as (min, max)."""
-    rs = [p[key] / k[key] for p, k in zip(by.get("pinnet", []), by.get("kernel", [])) if k[key]]
+def per_round(by, key, who="pinnet"):
+    """The WHO/kernel ratio of each round, as (min, max)."""
+    rs = [p[key] / k[key] for p, k in zip(by.get(who, []), by.get("kernel", [])) if k[key]]
     return [round(min(rs), 3), round(max(rs), 3)] if rs else None
+
+
+def ratios(l, by, key):
+    """Load l's ratios to the kernel: pinnet's as ratio_KEY (the bar's), the
+    other build's as other_ratio_KEY."""
+    for who, pre in (("pinnet", ""), ("other", "other_")):
+        if who not in l:
+            continue
+        l[pre + "ratio_" + key] = ratio(l[who].get(key, 0), l["kernel"].get(key, 0))
+        l[pre + "ratio_" + key + "_range"] = per_round(by, key, who)
+        l[pre + "ratio_cpu_per_req"] = ratio(l[who].get("cpu_us_per_req", 0), l["kernel"].get("cpu_us_per_req", 0))
+    if "other" in l:  # the A/B: pinnet's build against the other's
+        l["ab_ratio_" + key] = ratio(l["pinnet"].get(key, 0), l["other"].get(key, 0))
+        l["ab_ratio_" + key + "_range"] = per_round({"pinnet": by["pinnet"], "kernel": by["other"]}, key)
+        l["ab_ratio_cpu_per_req"] = ratio(l["pinnet"].get("cpu_us_per_req", 0), l["other"].get("cpu_us_per_req", 0))
 
 
 for (cmd, p), by in sorted(redis.items(), key=lambda kv: (kv[0][1], kv[0][0] != "SET")):
     l = {"command": cmd, "pipeline": p}
     for who in SIDES:
-        l[who] = side(by.get(who, []), ("rps", "p99_ms", "cpu_us_per_req"))
-    l["ratio_rps"] = ratio(l["pinnet"].get("rps", 0), l["kernel"].get("rps", 0))
-    l["ratio_rps_range"] = per_round(by, "rps")
-    l["ratio_cpu_per_req"] = ratio(l["pinnet"].get("cpu_us_per_req", 0), l["kernel"].get("cpu_us_per_req", 0))
+        if who in by:
+            l[who] = side(by[who], ("rps", "p99_ms", "cpu_us_per_req"))
+    ratios(l, by, "rps")
     out["redis"]["loads"].append(l)
 for (body, conns), by in sorted(nginx.items(), key=lambda kv: kv[0][0] != "1k"):
     l = {"body": body, "connections": conns}
     for who in SIDES:
-        l[who] = side(by.get(who, []), ("rps", "MBps", "p99_ms", "cpu_us_per_req"))
-    key = "rps" if body == "1k" else "MBps"
-    l["ratio_" + key] = ratio(l["pinnet"].get(key, 0), l["kernel"].get(key, 0))
-    l["ratio_" + key + "_range"] = per_round(by, key)
-    l["ratio_cpu_per_req"] = ratio(l["pinnet"].get("cpu_us_per_req", 0), l["kernel"].get("cpu_us_per_req", 0))
+        if who in by:
+            l[who] = side(by[who], ("rps", "MBps", "p99_ms", "cpu_us_per_req"))
+    ratios(l, by, "rps" if body == "1k" else "MBps")
     out["nginx"]["loads"].append(l)
 
 missed = []
