@@ -18,6 +18,8 @@
 # With PRELOAD_BENCH_OTHER=BUILD2 a third side, "other", runs the same loads
 # under BUILD2's pinnet-run (an A/B of two builds in the same run, each with
 # its own pairs), reported beside pinnet with its ratios to the kernel.
+# PRELOAD_BENCH_NOPUSH=1 adds tcp_nopush on to both nginx configurations
+# (Debian's nginx.conf has it: nginx corks and uncorks every response).
 # Usage: bench_preload.sh BUILD_DIR [RUNS] [--no-bar]
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/lib.sh"
@@ -74,6 +76,8 @@ www=$WORK/www
 mkdir -p "$www" "$WORK/pn" "$WORK/k"
 head -c 1024 /dev/urandom >"$www/1k"
 head -c 1048576 /dev/urandom >"$www/1m"
+nopush=
+[ "${PRELOAD_BENCH_NOPUSH:-0}" = 1 ] && nopush="tcp_nopush on;"
 # Usage: nginx_conf DIR LISTEN
 nginx_conf() {
 	cat >"$1/nginx.conf" <<CONF
@@ -86,6 +90,7 @@ events { worker_connections 4096; }
 http {
 	access_log off;
 	sendfile on;
+	$nopush
 	keepalive_requests 1000000;
 	client_body_temp_path $1;
 	proxy_temp_path $1;
@@ -179,4 +184,5 @@ if grep -E "^pinnet: " "$WORK"/redis_pinnet.log "$WORK"/nginx_pinnet.log "$WORK"
 	exit 1
 fi
 python3 "$here/preload_report.py" "$WORK/rows" "$runs" "$secs" "$bar" "$(nproc)" "$(uname -r)" \
-	"$(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)" "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+	"$(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)" "$(nginx -v 2>&1 | sed 's/.*nginx\///')" \
+	"${nopush:+, tcp_nopush on}"

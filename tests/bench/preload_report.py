@@ -5,7 +5,7 @@ same binary on kernel sockets) the medians over RUNS of rps or req/s, MB/s,
 p99 (ms) and the server's CPU microseconds per request, with each round's
 figure and its range; ratios pinnet/kernel of the medians. Exit 1 if BAR is
 1 and a bar is missed.
-Usage: preload_report.py ROWS RUNS SECONDS BAR CORES KERNEL REDIS NGINX"""
+Usage: preload_report.py ROWS RUNS SECONDS BAR CORES KERNEL REDIS NGINX [NGINX_EXTRA]"""
 import csv, json, sys, statistics as st
 
 rows, runs, secs, bar = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
@@ -68,7 +68,8 @@ out = {"benchmark": "preload",
        "redis": {"client": "redis-benchmark -t set,get -n 100000 -c 50 --csv, from the peer namespace",
                  "server": "redis-server --save '' --appendonly no --protected-mode no", "loads": []},
        "nginx": {"client": f"wrk -t2 -d{secs:g}s, from the peer namespace",
-                 "server": "nginx-light: master_process off, worker_processes 1, access_log off, sendfile on",
+                 "server": "nginx-light: master_process off, worker_processes 1, access_log off, sendfile on"
+                 + (sys.argv[9] if len(sys.argv) > 9 else ""),
                  "loads": []}}
 
 
