@@ -44,7 +44,7 @@
 
 struct pl_real pl_real;
 struct pn_stack *pl_st;
-__thread bool pl_is_driver;
+__thread bool pl_is_driver __attribute__((tls_model("initial-exec")));
 atomic_bool pl_forked;
 struct in_addr pl_addr, pl_mask;
 bool pl_enabled;
@@ -730,6 +730,9 @@ int pl_to_pinnet(int fd, struct pl_slot *s, int no_stack, const char *why)
 		pn_close(pl_st, pn);
 		return rc;
 	}
+	len = sizeof(fl);
+	if (!REAL(getsockopt)(fd, IPPROTO_TCP, TCP_CORK, &fl, &len))
+		pl_psock(pn)->cork = fl != 0; /* kept by the library from now */
 	len = sizeof(tv);
 	if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len))
 		pl_psock(pn)->rcvtimeo_ms = pl_tv_ms(&tv);

@@ -116,6 +116,8 @@ struct pl_lrec;
 struct pl_slot {
 	_Atomic uint8_t kind; /* enum pl_kind */
 	uint8_t ep_kernel_first; /* PL_EP: the kernel side goes first next */
+	uint64_t ep_kernel_due_ns; /* PL_EP: while the stack's sockets have
+				    * events, the kernel side's next look */
 	int pn; /* PL_PN: the pinnet socket (-1 while lrec); PL_EP: the
 		 * shadow set */
 	struct pl_reg *regs; /* PL_CAND: its epoll registrations */
@@ -176,7 +178,10 @@ void pl_psock_unref(int s);
 /* ---- the stack -------------------------------------------------------- */
 
 extern struct pn_stack *pl_st; /* NULL until made */
-extern __thread bool pl_is_driver; /* this thread drives pl_st */
+/* initial-exec: the library is preloaded, so its TLS is static and a read
+ * costs no __tls_get_addr() call (pl_check() reads it on every call) */
+extern __thread bool pl_is_driver __attribute__((
+	tls_model("initial-exec"))); /* this thread drives pl_st */
 extern atomic_bool pl_forked; /* a fork()ed child of a process that kept
 				* its stack: that stack is not ours */
 extern struct in_addr pl_addr, pl_mask; /* the stack's address, netmask */

@@ -521,6 +521,8 @@ PL_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	if (level == SOL_SOCKET && name == SO_ACCEPTCONN)
 		return (int)pl_ret(
 			put_int(pl_psock(s->pn)->listening, val, len));
+	if (level == IPPROTO_TCP && name == TCP_CORK) /* kept here */
+		return (int)pl_ret(put_int(pl_psock(s->pn)->cork, val, len));
 	if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
 		return REAL(getsockopt)(fd, level, name, val, len);
 	/* the kernel socket's TCP_INFO would describe an unconnected socket */
@@ -564,11 +566,15 @@ PL_EXPORT int setsockopt(int fd, int level, int name, const void *val,
 	if (level == IPPROTO_TCP && name == TCP_CORK) {
 		/* the stack has MSG_MORE, not a cork: while corked every send
 		 * waits for more (at most ~50 ms, the kernel's cork 200 ms),
-		 * and uncorking pushes what waits, as the kernel does; the
-		 * kernel socket checks the value and keeps it for getsockopt */
-		rc = REAL(setsockopt)(fd, level, name, val, len);
-		if (rc)
-			return rc;
+		 * and uncorking pushes what waits, as the kernel does. Kept
+		 * here, checked as the kernel checks it (tcp_setsockopt):
+		 * nginx's tcp_nopush corks and uncorks every response, and
+		 * two system calls on the kernel socket for that cost about
+		 * a tenth of a 1 KiB response's time */
+		if (len < sizeof(int))
+			return (int)pl_ret(-EINVAL);
+		if (!val)
+			return (int)pl_ret(-EFAULT);
 		pl_psock(s->pn)->cork = *(const int *)val != 0;
 		if (!pl_psock(s->pn)->cork)
 			pn_sendv(pl_st, s->pn, NULL, 0); /* the push */

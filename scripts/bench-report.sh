@@ -5,10 +5,11 @@
 # Usage: scripts/bench-report.sh [--out DIR] [--runs N] [--skip NAME,...]
 #   --out DIR    results folder (default build/report-YYYYmmdd-HHMMSS)
 #   --runs N     rounds of the stack and HTTP benchmarks (default 5)
-#   --skip LIST  leave out benchmarks: pool, stack, http, conns, memory, bpf
+#   --skip LIST  leave out benchmarks: pool, stack, http, conns, preload,
+#                memory, bpf
 #   --render DIR only rebuild REPORT.md and the plots from DIR's JSON
 # Needs root (namespaces, BPF). Installs what it needs (scripts/setup.sh)
-# and builds build/ first. Takes about 18 minutes on 2 cores.
+# and builds build/ first. Takes about 20 minutes on 2 cores.
 # Exit 0 when the report is written (missed bars are reported in it), 1
 # when a benchmark failed to run.
 set -euo pipefail
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 	--runs) runs=$2; shift 2 ;;
 	--skip) skip=,$2,; shift 2 ;;
 	--render) render_only=$2; shift 2 ;;
-	-h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench-report: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -47,7 +48,7 @@ out=$(cd "$out" && pwd)
 echo "bench-report: results in $out"
 failed=0
 n=0
-total=$(( 6 - $(tr ',' '\n' <<<"$skip" | grep -cE '^(pool|stack|http|conns|memory|bpf)$' || true) ))
+total=$(( 7 - $(tr ',' '\n' <<<"$skip" | grep -cE '^(pool|stack|http|conns|preload|memory|bpf)$' || true) ))
 
 step() { # NAME DESCRIPTION COMMAND...
 	local name=$1 what=$2
@@ -77,6 +78,8 @@ step http "HTTP: pinnet-httpd on pinnet and on kernel sockets against nginx, $ru
 	bash tests/bench/bench_http.sh "$build" "$runs" 5 --no-bar
 step conns "many connections: 0, 10k and 100k idle beside 1000 and 10000 active, against nginx, $runs rounds (~$((runs * 40 / 60 + 2)) min)" \
 	bash tests/bench/bench_conns.sh "$build" "$runs" 5 --no-bar
+step preload "redis-server and nginx under pinnet-run against the same binaries on kernel sockets, $runs rounds (~$((runs * 35 / 60 + 1)) min)" \
+	bash tests/bench/bench_preload.sh "$build" "$runs" --no-bar
 step memory "pinned memory under three bursty HTTP loads, 3 pools taking turns (~11 min)" \
 	bash tests/bench/bench_memory.sh "$build" "$out/memory" --no-bar
 step bpf "cost of the BPF tools attached (~2 min)" \

@@ -3,7 +3,7 @@
 
 Usage: bench_render.py DIR
 
-Reads DIR/{pool,stack,http,memory,bpf}.json (whichever exist) and the memory
+Reads DIR/{pool,stack,http,conns,preload,memory,bpf}.json (whichever exist) and the memory
 benchmark's CSV series in DIR/memory/. Every number in REPORT.md is copied
 from those files; nothing is measured here.
 """
@@ -113,13 +113,61 @@ def fmt(v, nd=1):
     return str(v)
 
 
+def preload_section(d, p):
+    """Unmodified redis-server and nginx under pinnet-run against the same
+    binaries on kernel sockets (bench_preload.sh)."""
+    def rng(r):
+        return f"{r[0]}-{r[1]}" if r else "-"
+    rd, ng = p["redis"], p["nginx"]
+    md = ["## Unmodified programs under pinnet-run", "",
+          f"Debian's redis-server {p.get('redis_version')} and nginx-light {p.get('nginx_version')} under "
+          "pinnet-run (libpinnet-preload.so) against the same binaries on kernel sockets over another veth "
+          f"pair between the same namespaces; each round measures both, pinnet first; medians of {p.get('runs')} "
+          "rounds, ratios pinnet/kernel of the medians with the range of the per-round ratios. CPU is the "
+          "server process's (user + system) per request.", "",
+          f"redis: {rd['client']}.", "",
+          "| command | pipeline | pinnet rps | kernel rps | ratio | per-round ratios | pinnet p99 ms | kernel p99 ms | "
+          "CPU us/req pinnet | kernel |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for l in rd["loads"]:
+        a, b = l["pinnet"], l["kernel"]
+        md.append(f"| {l['command']} | {l['pipeline']} | {a.get('rps', '-'):.0f} | {b.get('rps', '-'):.0f} | "
+                  f"{l['ratio_rps']} | {rng(l.get('ratio_rps_range'))} | {a.get('p99_ms')} | {b.get('p99_ms')} | "
+                  f"{a.get('cpu_us_per_req')} | {b.get('cpu_us_per_req')} |")
+    png = bars(d, "preload_redis", "redis-benchmark, 50 clients", "requests/s",
+               [f"{l['command']}{' -P ' + str(l['pipeline']) if l['pipeline'] > 1 else ''}" for l in rd["loads"]],
+               [("redis-server under pinnet-run", [l["pinnet"].get("rps", 0) for l in rd["loads"]]),
+                ("redis-server on kernel sockets", [l["kernel"].get("rps", 0) for l in rd["loads"]])])
+    if png:
+        md += ["", f"![redis under pinnet-run]({png})"]
+    md += ["", f"nginx: {ng['server']}; {ng['client']}.", "",
+           "| body | connections | pinnet req/s | kernel req/s | pinnet MB/s | kernel MB/s | ratio | per-round ratios | "
+           "pinnet p99 ms | kernel p99 ms | CPU us/req pinnet | kernel |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for l in ng["loads"]:
+        a, b = l["pinnet"], l["kernel"]
+        key = "rps" if l["body"] == "1k" else "MBps"
+        md.append(f"| {l['body']} | {l['connections']} | {a.get('rps', 0):.0f} | {b.get('rps', 0):.0f} | "
+                  f"{a.get('MBps')} | {b.get('MBps')} | {l.get('ratio_' + key)} ({'req/s' if key == 'rps' else 'MB/s'}) | "
+                  f"{rng(l.get('ratio_' + key + '_range'))} | {a.get('p99_ms')} | {b.get('p99_ms')} | "
+                  f"{a.get('cpu_us_per_req')} | {b.get('cpu_us_per_req')} |")
+    b = p.get("bar", {})
+    md += ["", f"Bar: redis SET and GET rps (with and without -P 16), nginx 1 KiB req/s and 1 MiB MB/s at least "
+           f"{b.get('pinnet_min_ratio')}x the same binary on the kernel, no errors: "
+           f"**{'met' if b.get('met') else 'NOT met'}**" + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "")
+           + ".", ""]
+    if p.get("errors"):
+        md += ["Errors: " + "; ".join(p["errors"]) + ".", ""]
+    return md
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     d = sys.argv[1]
-    pool, stack, http, conns, mem, bpf = (load(d, n) for n in ("pool", "stack", "http", "conns", "memory", "bpf"))
-    if not any((pool, stack, http, conns, mem, bpf)):
+    pool, stack, http, conns, preload, mem, bpf = (
+        load(d, n) for n in ("pool", "stack", "http", "conns", "preload", "memory", "bpf"))
+    if not any((pool, stack, http, conns, preload, mem, bpf)):
         print(f"bench_render: no benchmark JSON in {d}", file=sys.stderr)
         return 1
     cpu = "?"
@@ -136,7 +184,7 @@ def main():
           "Absolute numbers vary between machines (and between runs on a shared VM); "
           "the ratios, each measured against its baseline in the same run, are what to "
           "compare. Every figure below is copied from the JSON files next to this "
-          "report (`pool.json`, `stack.json`, `http.json`, `conns.json`, `memory.json`, `bpf.json`).", ""]
+          "report (`pool.json`, `stack.json`, `http.json`, `conns.json`, `preload.json`, `memory.json`, `bpf.json`).", ""]
     bars_met = []
 
     if mem:
@@ -148,15 +196,15 @@ def main():
                "sized from a calibration burst of such a server. The elastic servers size send buffers by "
                "need. Pinned bytes are the pool's counters sampled every 200 ms (VmPin, the kernel's count, "
                "is in the CSVs). Each trace is plotted from its own start.", ""]
-        for load, lm in mem.get("loads", {}).items():
+        for lname, lm in mem.get("loads", {}).items():
             ld = lm.get("load", {})
-            md += [f"### Load `{load}`: {ld.get('client')}", "",
+            md += [f"### Load `{lname}`: {ld.get('client')}", "",
                    f"Idle {ld.get('idle_s')} s, then {ld.get('bursts')} bursts of {ld.get('burst_s')} s, "
                    f"each followed by {ld.get('idle_s')} s idle; calibration peak "
                    f"{fmt(lm.get('calibration_peak_MiB'))} MiB.", ""]
-            png = memory_plot(d, load, lm)
+            png = memory_plot(d, lname, lm)
             if png:
-                md += [f"![pinned memory over time, {load}]({png})", ""]
+                md += [f"![pinned memory over time, {lname}]({png})", ""]
             md += ["| pool | time-avg pinned MiB | vs static | peak MiB | base MiB | MB/s (mean of bursts) | vs static | req/s | p99 ms | errors | failed allocations | back at base after the pool goes quiet (s) |",
                    "|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for n, t in TITLES.items():
@@ -275,6 +323,10 @@ def main():
                f"pinnet-httpd at least 1.0x nginx at 1000 and 10000 active, per idle connection 0 pinned bytes and at most "
                f"1 KiB: **{'met' if b.get('met') else 'NOT met'}**" + (f" (missed: {', '.join(b['missed'])})" if b.get('missed') else "") + ".", ""]
         bars_met.append(("conns", b.get("met")))
+
+    if preload:
+        md += preload_section(d, preload)
+        bars_met.append(("preload", preload.get("bar", {}).get("met")))
 
     if pool:
         md += ["## Pool alloc+free against glibc malloc and a free list", ""]

@@ -249,6 +249,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 {
 	struct sock *so;
 	size_t done = 0;
+	bool waited = false; /* sock_wait() just said writable */
 	off_t pos;
 	int rc = sock_lookup(st, s, &so);
 
@@ -274,22 +275,30 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		n = sendfile_chunk(so->pcb);
 		if (n > count - done)
 			n = count - done;
-		/* room for half a chunk at least (smaller pieces would cost
-		 * a buffer and a segment each), or for what makes the socket
-		 * writable as poll says (a third of the limit), so a writer
-		 * woken by EPOLLOUT is not answered EAGAIN */
+		/* room for half a chunk at least (smaller pieces would cost a
+		 * buffer and a segment each), but no more than a third of the
+		 * send limit: a writable socket (sock_roomy()) may have no
+		 * more than that, and asking for more spun here for ever with
+		 * poll saying writable */
 		want = (n + 1) / 2;
 		if (want > sock_send_limit(so) / 3)
 			want = sock_send_limit(so) / 3;
-		if (!sock_writable(so, 8) || sock_send_room(so) < want ||
-		    tcp_sndbuf(so->pcb) < want) {
+		if (!waited &&
+		    (!sock_writable(so, 8) || sock_send_room(so) < want ||
+		     tcp_sndbuf(so->pcb) < want)) {
 			so->nospace = true; /* room is an EPOLLOUT edge */
 			if (done)
 				break; /* what is queued goes out first */
 			rc = sock_wait(so, POLLOUT, so->nonblock);
 			if (rc)
 				break;
+			waited = true; /* writable: what fits goes now */
 			continue;
+		}
+		waited = false;
+		if (!sock_send_room(so) || !tcp_sndbuf(so->pcb)) {
+			rc = -EAGAIN; /* not reached: writable means room */
+			break;
 		}
 		if (n > sock_send_room(so))
 			n = sock_send_room(so);

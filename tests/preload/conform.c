@@ -566,6 +566,26 @@ static void basics(void)
 	show_int_opt("TCP_USER_TIMEOUT", s, IPPROTO_TCP, TCP_USER_TIMEOUT);
 	SHOW("setsockopt TCP_KEEPIDLE 0",
 	     set_int(s, IPPROTO_TCP, TCP_KEEPIDLE, 0));
+	{
+		/* the library keeps TCP_CORK itself: the kernel's checks */
+		short sh = 1;
+		char c[2];
+		socklen_t cl = 2;
+
+		SHOW("setsockopt TCP_CORK short",
+		     setsockopt(s, IPPROTO_TCP, TCP_CORK, &sh, sizeof(sh)));
+		SHOW("setsockopt TCP_CORK NULL",
+		     setsockopt(s, IPPROTO_TCP, TCP_CORK, NULL, sizeof(int)));
+		SHOW("setsockopt TCP_CORK 7",
+		     set_int(s, IPPROTO_TCP, TCP_CORK, 7));
+		show_int_opt("TCP_CORK", s, IPPROTO_TCP, TCP_CORK);
+		SHOW("getsockopt TCP_CORK 2 bytes",
+		     getsockopt(s, IPPROTO_TCP, TCP_CORK, c, &cl));
+		SHOW("its length", (int)cl);
+	}
+	SHOW("setsockopt TCP_CORK 0 before",
+	     set_int(s, IPPROTO_TCP, TCP_CORK, 0));
+	show_int_opt("TCP_CORK", s, IPPROTO_TCP, TCP_CORK);
 	SHOW("setsockopt TCP_CORK 1", set_int(s, IPPROTO_TCP, TCP_CORK, 1));
 	show_int_opt("TCP_CORK", s, IPPROTO_TCP, TCP_CORK);
 	SHOW("send corked", send(s, "cork1", 5, 0));
