@@ -21,7 +21,7 @@
 /* The allocation fast path compares the low half only (one instruction
  * instead of two); its slow path checks the whole magic. */
 #define POOL_LIVE32 ((uint32_t)POOL_MAGIC)
-_Static_assert((uint32_t)POOL_MAGIC != (uint32_t)POOL_DEAD && POOL_LIVE32,
+_Static_assert((uint32_t)POOL_MAGIC != (uint32_t)POOL_DEAD && POOL_LIVE32 != 0,
 	       "a destroyed or zeroed pool must fail the fast path's test");
 
 /* part.flags[]: meaningful only outside active blocks, where the bitmap
