@@ -150,6 +150,7 @@ for r in $(seq 1 "$runs"); do
 	echo "bench_preload: round $r/$runs" >&2
 	for p in 1 16; do
 		for who in $sides; do
+			# shellcheck disable=SC2086 # "ADDR PORT"
 			set -- ${addr[redis_$who]}
 			csv=$WORK/redis_${who}_p${p}_$r.csv
 			c0=$(cpu_s "${pid[redis_$who]}")
@@ -164,6 +165,7 @@ for r in $(seq 1 "$runs"); do
 		done
 	done
 	for load in "1k 100" "1m 10"; do
+		# shellcheck disable=SC2086 # "BODY CONNS"
 		set -- $load
 		for who in $sides; do
 			c0=$(cpu_s "${pid[nginx_$who]}")

@@ -170,9 +170,9 @@ wait "$FORK_PID" || rc=$?
 cat "$WORK/fork.log"
 [ $rc = 0 ] && [ "$a2" = "parent | after fork: ok" ] ||
 	{ echo "FAIL: fork: exit $rc, the parent said '$a2'"; exit 1; }
-# the holder is named by its pid once it has taken the stack, before that
-# as the child the listeners went to
-grep -Eq "^pinnet: process [0-9]* needs the stack .*, but (the child it handed its listeners to|process [0-9]+ of this program) drives it" "$WORK/fork.log" &&
+# the child names itself once it made its stack, before that the parent
+# says whose turn it is: which one depends on who runs first after fork
+grep -qE "^pinnet: process [0-9]* needs the stack .*, but (the child it handed its listeners to|process [0-9]* of this program) drives it" "$WORK/fork.log" &&
 	grep -q "^pinnet: process [0-9]*, a fork()ed child, used a pinnet socket of its parent, which kept its stack" "$WORK/fork.log" ||
 	{ echo "FAIL: fork: the library did not say why the calls failed"; exit 1; }
 echo "fork: the child answered '$a1', then the parent '$a2'"
