@@ -43,11 +43,27 @@ uint32_t sock_send_limit(const struct sock *so)
 	return l > TCP_SND_BUF ? TCP_SND_BUF : (uint32_t)l;
 }
 
+/*
+ * What the socket has queued in lwIP: its send buffer's use, or, when
+ * that is more, the bytes between the last acknowledged and the last
+ * queued: lwIP's snd_buf can stay short for good (an ACK of part of a big
+ * segment it trimmed, patch 0004, is not credited back), and with a limit
+ * by need such a socket was never writable again (test_fault's loss2
+ * stalled with nothing in flight).
+ */
+static uint32_t sock_queued(const struct tcp_pcb *pcb)
+{
+	uint32_t by_buf = TCP_SND_BUF - pcb->snd_buf;
+	uint32_t by_seq = pcb->snd_lbb - pcb->lastack;
+
+	return by_seq < by_buf ? by_seq : by_buf;
+}
+
 /* Bytes the socket may queue now (0 when full). */
 uint32_t sock_send_room(const struct sock *so)
 {
 	const struct tcp_pcb *pcb = so->pcb;
-	uint32_t queued = TCP_SND_BUF - pcb->snd_buf;
+	uint32_t queued = sock_queued(pcb);
 	uint32_t limit = sock_send_limit(so);
 
 	if (so->notsent_lowat &&
@@ -150,7 +166,7 @@ static bool sock_roomy(const struct sock *so)
 	if (!sock_writable(so, 4))
 		return false;
 	pcb = so->pcb;
-	queued = TCP_SND_BUF - pcb->snd_buf;
+	queued = sock_queued(pcb);
 	if (so->notsent_lowat &&
 	    2ull * (pcb->snd_lbb - pcb->snd_nxt) >= so->notsent_lowat)
 		return false;
