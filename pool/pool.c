@@ -1265,6 +1265,11 @@ PN_EXPORT unsigned int pn_pool_nparts(const struct pn_pool *pool)
 	return pool && pool->magic == POOL_MAGIC ? pool->nparts : 0;
 }
 
+PN_EXPORT const char *pn_pool_stats_path(const struct pn_pool *pool)
+{
+	return pool && pool->magic == POOL_MAGIC ? pool->sh_path : "";
+}
+
 PN_EXPORT size_t pn_pool_pinned(const struct pn_pool *pool)
 {
 	return pool && pool->magic == POOL_MAGIC ? pool->sh->pinned_bytes : 0;

@@ -366,6 +366,7 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 		memcpy(create_err, st->err, sizeof(create_err));
 		goto err_io;
 	}
+	conn_stats_open(st);
 
 	/* lwIP's state for this stack, then lwIP's start on it */
 	lwip_state_init(&st->lwip);
@@ -393,6 +394,7 @@ err_lwip:
 	lwip_state = NULL;
 err_io:
 	io_close(st);
+	conn_stats_close(st);
 	pn_pool_destroy(st->pool);
 err_ring:
 	io_uring_queue_exit(&st->ring);
@@ -604,6 +606,8 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 		st->next_pool_poll_ms = now + 5;
 		pn_pool_poll(st->pool);
 	}
+	if (st->conns_sh && now >= st->next_conns_ms)
+		conn_stats_publish(st, now);
 	sock_wake_writers(st);
 	io_rearm_rx(st);
 	tx_flush(st);
@@ -695,6 +699,7 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 	io_close(st);
 	if (st->evfd >= 0)
 		close(st->evfd);
+	conn_stats_close(st);
 	lwip_state_release();
 	lwip_state = NULL;
 	pn_pool_destroy(st->pool);

@@ -104,6 +104,10 @@ struct pn_stack {
 	bool gso_off; /* the kernel refused a GSO write: no more merging */
 	unsigned int gso_refuse_test; /* PINNET_TEST_GSO_REFUSE: pretend */
 	struct tcp_keys tcp_keys; /* the 4-tuple's hash and ISNs (tcp_hash.c) */
+	/* conn_stats.c: the connection classes file, beside the pool's */
+	struct pn_conns_header *conns_sh; /* NULL: none */
+	uint64_t next_conns_ms;
+	char conns_path[160];
 	char err[256];
 };
 
@@ -180,6 +184,12 @@ void sock_check_timeouts(struct pn_stack *st, uint64_t now_ms);
 size_t sock_heap_bytes(void); /* an idle connection's: pcb + socket */
 /* Add up what the sockets hold (pn_stack_stats()). */
 void sock_hold_stats(const struct pn_stack *st, struct pn_stack_stats *s);
+
+/* conn_stats.c: the connection classes file (open after the pool, close
+ * before it goes), brought up to date by the loop once a second */
+void conn_stats_open(struct pn_stack *st);
+void conn_stats_publish(struct pn_stack *st, uint64_t now_ms);
+void conn_stats_close(struct pn_stack *st);
 
 /* poll.c: the sockets on st->wake that have send room are notified */
 void sock_wake_writers(struct pn_stack *st);

@@ -223,6 +223,13 @@ void pn_pool_destroy(struct pn_pool *pool);
 const char *pn_pool_last_error(const struct pn_pool *pool);
 
 /*
+ * pn_pool_stats_path - the path of the pool's counters file
+ * (pinnet/pool_stats.h), or "" when its counters are kept private (no
+ * stats_dir, or the file could not be made); never NULL. Owned by the pool.
+ */
+const char *pn_pool_stats_path(const struct pn_pool *pool);
+
+/*
  * pn_buf_alloc - a buffer of at least size bytes (rounded up to its class,
  * 001), lowest free address first. owner is a tag the caller chooses (a
  * connection id, say) that leak reports show.

@@ -43,6 +43,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "pinnet/conn_stats.h"
 #include "pinnet/pool.h"
 #include "pinnet/pool_config.h"
 
@@ -225,6 +226,18 @@ struct pn_stack_stats {
  */
 int pn_stack_stats(const struct pn_stack *st, struct pn_stack_stats *s,
 		   size_t sz);
+
+/*
+ * pn_stack_conn_classes - what the connections hold now, by class of
+ * connection (pinnet/conn_stats.h says the classes): fills out[0..n) with
+ * the first n of the PN_CONN_NCLASSES classes, indexed by enum
+ * pn_conn_class. Returns how many it filled, or -EINVAL (no out), -EPERM.
+ * It walks every connection and its queues: a monitor's call, once a
+ * second, not one per request. The stack also publishes these every
+ * second in a file beside its pool's counters (pinnet-bpf top shows it).
+ */
+int pn_stack_conn_classes(const struct pn_stack *st,
+			  struct pn_conn_class_stats *out, unsigned int n);
 
 /* ---- sockets (TCP) ---------------------------------------------------- */
 

@@ -3,7 +3,9 @@
 # offloads. curl fetches a 256 MiB body (sha256 checked against the
 # generator); wrk runs 10 s with 100 connections and must see no errors;
 # the pool grows under the load (VmPin, the kernel's count) and is back at
-# its base level within the release settings after it; SIGTERM exits 0.
+# its base level within the release settings after it; pinnet-bpf top
+# shows the downloads as connections sending, with what they queue and
+# pin; SIGTERM exits 0.
 # Usage: test_http.sh BUILD_DIR [packet|tap]
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -20,7 +22,7 @@ backend = $backend
 release = peak
 sample = 250ms
 peak_window = 1s
-stats_dir =
+stats_dir = $WORK/stats
 CONF
 # files to serve (read into the server's buffer, sent with one copy)
 mkdir -p "$WORK/www"
@@ -115,7 +117,28 @@ echo "VmPin after load: ${after} kB (after $((i * 100)) ms)"
 # bodies in flight (their connections reset; lwIP's segments run out on
 # the way). The server must go on serving (a pending response on a reset
 # socket once made it spin without running the stack).
-client wrk -t2 -c100 -d3s --timeout 5s "http://$IP_A/bytes/1048576" >"$WORK/wrk-big.log" 2>&1 || true
+( client wrk -t2 -c100 -d3s --timeout 5s "http://$IP_A/bytes/1048576" >"$WORK/wrk-big.log" 2>&1 || true ) &
+wrkpid=$!
+# meanwhile: the connections by class, as an operator sees them
+sleep 1.5
+"$build/tools/pinnet-bpf" top -p "$pid" -d "$WORK/stats" -j 1 1 >"$WORK/top.json" 2>"$WORK/top.err" || { cat "$WORK/top.err"; echo "FAIL: pinnet-bpf top"; exit 1; }
+wait $wrkpid
+python3 - "$WORK/top.json" <<'PY' || exit 1
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+c = {k["class"]: k for k in d.get("connections", [])}
+want = ["opening-closing", "peer-window", "sending", "unread", "idle"]
+if list(c) != want:
+    sys.exit(f"FAIL: pinnet-bpf top's connection classes {list(c)}, want {want}")
+s = c["sending"]
+total = sum(k["conns"] for k in c.values())
+print(f"top: {total} connections, {s['conns']} sending: {s['tx_queued'] >> 10} KiB queued, "
+      f"{s['tx_inflight'] >> 10} KiB in flight, {s['pinned_bytes'] >> 10} KiB pinned")
+if total < 50 or s["conns"] < 10 or s["tx_queued"] <= 0 or s["pinned_bytes"] < s["tx_unsent"]:
+    sys.exit("FAIL: 100 downloads should show as connections sending, holding pool memory")
+if s["pinned_bytes"] > d["pinned_bytes"]:
+    sys.exit("FAIL: the connections hold more than the pool pins")
+PY
 grep -E "requests in" "$WORK/wrk-big.log" || { cat "$WORK/wrk-big.log"; echo "FAIL: wrk with 1 MiB bodies did not run"; exit 1; }
 code=$(client curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$IP_A/bytes/1" || true)
 [ "$code" = 200 ] || { echo "FAIL: no answer after clients reset mid-response (got '$code')"; exit 1; }

@@ -692,6 +692,128 @@ static int fill(int s, const char *data, size_t size, size_t *sent)
 	return 0;
 }
 
+/* The connections by class: one behind a full peer window, one with data
+ * the application has not read, one idle; the same in the stack's
+ * published file beside its pool's counters. */
+static void read_conns_file(const char *pool_path,
+			    struct pn_conn_class_stats *out, uint64_t *seq)
+{
+	char path[300];
+	size_t n = strlen(pool_path);
+	struct pn_conns_header h;
+	FILE *f;
+
+	memset(out, 0, PN_CONN_NCLASSES * sizeof(*out));
+	*seq = 1;
+	snprintf(path, sizeof(path), "%.*s.conns", (int)(n - 6), pool_path);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_EQUAL(fread(&h, sizeof(h), 1, f), 1);
+	CU_ASSERT_EQUAL(h.magic, PN_CONNS_MAGIC);
+	CU_ASSERT_EQUAL(h.nclasses, PN_CONN_NCLASSES);
+	CU_ASSERT_EQUAL(h.class_size, sizeof(*out));
+	CU_ASSERT_EQUAL(h.alive, 1);
+	*seq = h.seq;
+	CU_ASSERT_EQUAL(fseek(f, h.class_off, SEEK_SET), 0);
+	CU_ASSERT_EQUAL(fread(out, sizeof(*out), PN_CONN_NCLASSES, f),
+			PN_CONN_NCLASSES);
+	fclose(f);
+}
+
+static void test_conn_classes(void)
+{
+	struct sockaddr_in a = sa(KERNEL_IP, 5014);
+	const size_t size = 4 * 1024 * 1024;
+	char *data = malloc(size), *sink = malloc(size);
+	int ls = kernel_listen(5014), s[3], c[3], small = 4096;
+	struct pn_conn_class_stats k[PN_CONN_NCLASSES], f[PN_CONN_NCLASSES];
+	const char *pool_path = pn_pool_stats_path(pn_stack_pool(st));
+	size_t sent = 0, got = 0;
+	uint64_t seq;
+	enum { UNREAD = 32768 };
+
+	CU_ASSERT_FATAL(ls >= 0 && data && sink);
+	memset(data, 'x', size);
+	/* accepted sockets inherit it: a window the sender fills at once */
+	setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	for (int i = 0; i < 3; i++) {
+		s[i] = pn_socket(st, AF_INET, SOCK_STREAM, 0);
+		CU_ASSERT_EQUAL_FATAL(
+			pn_connect(st, s[i], (struct sockaddr *)&a, sizeof(a)),
+			0);
+		c[i] = kernel_accept(ls);
+		CU_ASSERT_FATAL(c[i] >= 0);
+	}
+	CU_ASSERT_EQUAL(fill(s[0], data, size, &sent), 0); /* unread there */
+	CU_ASSERT_EQUAL(send(c[1], data, UNREAD, 0), UNREAD); /* not read here: within the first window */
+	pump(30);
+	CU_ASSERT_EQUAL(pn_stack_conn_classes(st, k, PN_CONN_NCLASSES),
+			PN_CONN_NCLASSES);
+	CU_ASSERT_STRING_EQUAL(k[PN_CONN_IDLE].name, "idle");
+	CU_ASSERT_STRING_EQUAL(k[PN_CONN_PEER_WINDOW].name, "peer-window");
+	CU_ASSERT_EQUAL(k[PN_CONN_PEER_WINDOW].conns, 1);
+	CU_ASSERT(k[PN_CONN_PEER_WINDOW].tx_unsent > 0);
+	CU_ASSERT(k[PN_CONN_PEER_WINDOW].tx_queued ==
+		  k[PN_CONN_PEER_WINDOW].tx_unsent +
+			  k[PN_CONN_PEER_WINDOW].tx_inflight);
+	/* the buffers hold at least the bytes */
+	CU_ASSERT(k[PN_CONN_PEER_WINDOW].pinned_bytes >=
+		  k[PN_CONN_PEER_WINDOW].tx_queued);
+	CU_ASSERT_EQUAL(k[PN_CONN_UNREAD].conns, 1);
+	CU_ASSERT_EQUAL(k[PN_CONN_UNREAD].rx_unread, UNREAD);
+	CU_ASSERT(k[PN_CONN_UNREAD].pinned_bytes >= UNREAD);
+	CU_ASSERT(k[PN_CONN_IDLE].conns >= 1);
+	CU_ASSERT_EQUAL(k[PN_CONN_IDLE].pinned_bytes, 0);
+	CU_ASSERT_EQUAL(k[PN_CONN_IDLE].tx_queued, 0);
+	printf("(peer-window: %llu queued, %llu pinned; unread: %llu pinned) ",
+	       (unsigned long long)k[PN_CONN_PEER_WINDOW].tx_queued,
+	       (unsigned long long)k[PN_CONN_PEER_WINDOW].pinned_bytes,
+	       (unsigned long long)k[PN_CONN_UNREAD].pinned_bytes);
+	CU_ASSERT_EQUAL(pn_stack_conn_classes(st, NULL, 1), -EINVAL);
+
+	/* the published file, within a second and a bit */
+	if (pool_path[0]) {
+		pump(1100);
+		read_conns_file(pool_path, f, &seq);
+		CU_ASSERT(seq >= 2 && seq % 2 == 0);
+		CU_ASSERT_EQUAL(f[PN_CONN_PEER_WINDOW].conns, 1);
+		CU_ASSERT_EQUAL(f[PN_CONN_UNREAD].conns, 1);
+		CU_ASSERT_EQUAL(f[PN_CONN_UNREAD].rx_unread, UNREAD);
+		CU_ASSERT_STRING_EQUAL(f[PN_CONN_SENDING].name, "sending");
+	} else {
+		printf("(no counters file: the pool keeps them private) ");
+	}
+
+	/* every byte read at both ends, then the sockets go */
+	while (got < sent) {
+		ssize_t n = recv(c[0], sink, size, MSG_DONTWAIT);
+
+		if (n > 0)
+			got += (size_t)n;
+		pn_stack_process(st, 0);
+	}
+	for (got = 0; got < UNREAD;) {
+		ssize_t n = pn_recv(st, s[1], sink, UNREAD, 0);
+
+		CU_ASSERT_FATAL(n > 0);
+		got += (size_t)n;
+	}
+	pump(20);
+	CU_ASSERT_EQUAL(pn_stack_conn_classes(st, k, PN_CONN_NCLASSES),
+			PN_CONN_NCLASSES);
+	CU_ASSERT_EQUAL(k[PN_CONN_PEER_WINDOW].conns, 0);
+	CU_ASSERT_EQUAL(k[PN_CONN_UNREAD].conns, 0);
+	CU_ASSERT_EQUAL(k[PN_CONN_IDLE].pinned_bytes, 0);
+	for (int i = 0; i < 3; i++) {
+		pn_close(st, s[i]);
+		close(c[i]);
+	}
+	close(ls);
+	pump(20);
+	free(data);
+	free(sink);
+}
+
 static void test_send_buffer_by_need(void)
 {
 	struct sockaddr_in a = sa(KERNEL_IP, 5012);
@@ -1069,6 +1191,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_sendfile),
 	CU_TEST_ENTRY(test_ioctl),
 	CU_TEST_ENTRY(test_send_buffer_by_need),
+	CU_TEST_ENTRY(test_conn_classes),
 	CU_TEST_ENTRY(test_recv_window_by_need),
 	CU_TEST_ENTRY(test_active_opens_per_tuple),
 	CU_TEST_ENTRY(test_nonblocking_and_event_fd),

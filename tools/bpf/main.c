@@ -3,7 +3,8 @@
  * pinnet-bpf: watch a live pinnet pool without restarting the process.
  *
  *   top    the always-on counters files (no BPF needed): per pool, class and
- *          block, refreshed every interval, with rates of grows and releases
+ *          block, refreshed every interval, with rates of grows and releases;
+ *          for a stack's pool, what its connections hold by class
  *   trace  one line per slow-path event (USDT probes) and per kernel-side
  *          registration step (io_uring tracepoints)
  *   leaks  buffers outstanding longer than AGE, grouped by allocation stack
@@ -106,7 +107,10 @@ const char *argp_program_version = "pinnet-bpf 0.1.0";
 static const char doc[] =
 	"Watch a live pinnet pool.\v"
 	"Subcommands:\n"
-	"  top   [-p PID] [-b] [INTERVAL [COUNT]]  counters of every pool (no BPF)\n"
+	"  top   [-p PID] [-b] [INTERVAL [COUNT]]  counters of every pool (no BPF),\n"
+	"        and of a stack's connections by class: opening-closing, peer-window\n"
+	"        (unsent data behind the peer's full window), sending, unread (data\n"
+	"        the application has not read), idle\n"
 	"  trace -p PID                        slow-path events + kernel registrations\n"
 	"  leaks -p PID [-o AGE] [INTERVAL [COUNT]]  buffers out longer than AGE s\n"
 	"  hist  -p PID [INTERVAL [COUNT]]     lifetime, wait-at-wall, grow histograms\n"
@@ -115,7 +119,9 @@ static const char doc[] =
 	"pinned_bytes, pinned_high, wall_bytes, vmpin_kb, classes[]: buf_size,\n"
 	"pinned_bytes, in_use, free, high_water, blocks_*, grows, grow_refused,\n"
 	"releases_<reason>, queue_len, queued, refusals, leaks, errors, blocks[] with\n"
-	"-b), \"attached\", \"event\" (trace: event, time, pid, tid, buf_size, block,\n"
+	"-b; for a stack's pool connections[]: class, conns, tx_queued, tx_inflight,\n"
+	"tx_unsent, rx_unread, rx_ooseq, pinned_bytes, tx_limit_sum, rwnd_sum),\n"
+	"\"attached\", \"event\" (trace: event, time, pid, tid, buf_size, block,\n"
 	"and per event: bytes, slot, latency_ns, reason, in_use, addr, owner, age_ms,\n"
 	"queue_len, wait_ms, err, opcode, nr_bufs, ret, res), \"leak\" (count, bytes,\n"
 	"size, owner, oldest_s, stack[]), \"leaks_done\", \"hist\" (hist, unit,\n"

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pinnet/conn_stats.h"
 #include "pinnet/pool_stats.h"
 #include "subcmd.h"
 #include "util.h"
@@ -43,6 +44,86 @@ static long long vmpin_kb(int pid)
 			break;
 	fclose(f);
 	return kb;
+}
+
+static double mib(uint64_t b)
+{
+	return b / 1048576.0;
+}
+
+/* The stack's connection classes, from <pid>-<id>.conns beside the
+ * pool's <pid>-<id>.stats (a pool that is not a stack's has none). */
+static void show_conns(const char *pool_path, struct json_object *jo)
+{
+	char path[320];
+	size_t n = strlen(pool_path);
+	const struct pn_conns_header *h;
+	struct json_object *ja = NULL;
+	struct stat sb;
+	void *m;
+	int fd;
+
+	if (n < 6 || strcmp(pool_path + n - 6, ".stats"))
+		return;
+	snprintf(path, sizeof(path), "%.*s.conns", (int)(n - 6), pool_path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) || sb.st_size < (off_t)sizeof(*h)) {
+		close(fd);
+		return;
+	}
+	m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	h = m;
+	if (h->magic != PN_CONNS_MAGIC || h->version != PN_CONNS_VERSION ||
+	    (uint64_t)h->class_off + (uint64_t)h->nclasses * h->class_size >
+		    (uint64_t)sb.st_size ||
+	    h->class_size < sizeof(struct pn_conn_class_stats)) {
+		munmap(m, (size_t)sb.st_size);
+		return;
+	}
+	if (jo)
+		ja = json_object_new_array();
+	else
+		printf("  %-15s %7s %9s %9s %9s %9s %9s %9s  (every %llu ms)\n",
+		       "connections", "conns", "queued", "inflight", "unsent",
+		       "unread", "ooseq", "pinned",
+		       (unsigned long long)h->interval_ms);
+	for (uint32_t k = 0; k < h->nclasses; k++) {
+		struct pn_conn_class_stats c;
+
+		memcpy(&c,
+		       (const char *)m + h->class_off + (size_t)k * h->class_size,
+		       sizeof(c));
+		c.name[sizeof(c.name) - 1] = 0;
+		if (ja) {
+			struct json_object *o = json_object_new_object();
+
+			J_STR(o, "class", c.name);
+			J_INT(o, "conns", c.conns);
+			J_INT(o, "tx_queued", c.tx_queued);
+			J_INT(o, "tx_inflight", c.tx_inflight);
+			J_INT(o, "tx_unsent", c.tx_unsent);
+			J_INT(o, "rx_unread", c.rx_unread);
+			J_INT(o, "rx_ooseq", c.rx_ooseq);
+			J_INT(o, "pinned_bytes", c.pinned_bytes);
+			J_INT(o, "tx_limit_sum", c.tx_limit_sum);
+			J_INT(o, "rwnd_sum", c.rwnd_sum);
+			json_object_array_add(ja, o);
+		} else {
+			printf("  %-15s %7llu %8.1fM %8.1fM %8.1fM %8.1fM %8.1fM %8.1fM\n",
+			       c.name, (unsigned long long)c.conns,
+			       mib(c.tx_queued), mib(c.tx_inflight),
+			       mib(c.tx_unsent), mib(c.rx_unread),
+			       mib(c.rx_ooseq), mib(c.pinned_bytes));
+		}
+	}
+	if (ja)
+		json_object_object_add(jo, "connections", ja);
+	munmap(m, (size_t)sb.st_size);
 }
 
 static void show_pool(const char *path, const struct pn_stats_header *h,
@@ -209,6 +290,7 @@ static void show_pool(const char *path, const struct pn_stats_header *h,
 			json_object_array_add(jparts, jp);
 		}
 	}
+	show_conns(path, jo);
 	if (env.json) {
 		json_object_object_add(jo, "classes", jparts);
 		emit_json(jo);
