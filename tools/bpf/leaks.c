@@ -56,6 +56,8 @@ static void report_leaks(struct pn_leaks *skel, double t)
 		kp = &key;
 		if (bpf_map_lookup_elem(amap, &key, &a))
 			continue;
+		if (a.ts_ns >= now)
+			continue; /* allocated while this scan ran: young */
 		age = (double)(now - a.ts_ns) / 1e9;
 		if (age < env.min_age)
 			continue;
