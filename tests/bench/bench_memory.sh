@@ -100,27 +100,26 @@ load() { # LOAD IP LOG -> one burst
 	esac
 }
 
-# the elastic pools start small: 1 MiB per class (the frame class's 512
-# buffers; 16 send segments; 8 receive buffers, 4 of them armed reads) and
-# grow by blocks; the classes are the stack's own (2 KiB frames, 64 KiB
-# send segments, 128 KiB receive buffers)
+# the elastic pools start small: 1 MiB in each of the stack's frame,
+# segment and receive classes (2 KiB frames: 512 buffers; 16 send
+# segments; 8 receive buffers, 4 of them armed reads), 256 KiB in each of
+# the classes between (4 to 32 KiB: send segments that a write's size or
+# the window cut short), and grow by blocks; the classes are the stack's
+# own
 common="[pool]
 stats_dir = $WORK/stats"
-classes="[class 2048]
-base = 1M
-block = 2M
-wall = 256M
-low_water = 64
-[class 65536]
-base = 1M
-block = 4M
-wall = 512M
-low_water = 2
-[class 131072]
-base = 1M
-block = 4M
-wall = 512M
-low_water = 2"
+classes=""
+for c in 2048:1M:2M:256M:64 4096:256K:2M:256M:4 8192:256K:2M:256M:4 \
+	16384:256K:2M:512M:2 32768:256K:4M:512M:2 65536:1M:4M:512M:2 \
+	131072:1M:4M:512M:2; do
+	IFS=: read -r size base block wall lw <<<"$c"
+	classes+="[class $size]
+base = $base
+block = $block
+wall = $wall
+low_water = $lw
+"
+done
 printf '%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n%s\n' "$common" "$classes" >"$WORK/idle.conf"
 printf '%s\nrelease = peak\nsample = 500ms\npeak_window = 1500ms\n%s\n' "$common" "$classes" >"$WORK/peak.conf"
 printf '%s\nrelease = forecast\nsample = 500ms\nforecast_halflife = 1s\n%s\n' "$common" "$classes" >"$WORK/forecast.conf"

@@ -15,6 +15,11 @@ with open(conf, "w") as f:
     # above the calibration peak) if a later burst needs more, and then
     # averages more: the JSON reports its grows
     f.write(f"[pool]\nrelease = none\nstats_dir = {stats}\n")
-    for size, block in ((2048, 2 << 20), (65536, 4 << 20), (131072, 4 << 20)):
-        b = max(block, -(-peak.get(size, block) // block) * block)
-        f.write(f"[class {size}]\nbase = {b}\nblock = {block}\nwall = {2 * b}\n")
+    # the classes the calibration server had, blocks as the elastic
+    # pools' (bench_memory.sh); a class it never grew keeps the elastic
+    # pools' base, so the static pool is not made bigger than it needs
+    for size in sorted(peak):
+        block = (2 << 20) if size <= 16384 else (4 << 20)
+        base = (1 << 20) if size in (2048, 65536, 131072) else (256 << 10)
+        b = max(base, -(-peak[size] // block) * block) if peak[size] > base else base
+        f.write(f"[class {size}]\nbase = {b}\nblock = {block}\nwall = {max(2 * b, 64 << 20)}\n")
