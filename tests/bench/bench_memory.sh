@@ -109,8 +109,8 @@ load() { # LOAD IP LOG -> one burst
 common="[pool]
 stats_dir = $WORK/stats"
 classes=""
-for c in 2048:1M:2M:256M:64 4096:256K:2M:256M:4 8192:256K:2M:256M:4 \
-	16384:256K:2M:512M:2 32768:256K:4M:512M:2 65536:1M:4M:512M:2 \
+for c in 2048:1M:2M:256M:64 4096:256K:1M:256M:4 8192:256K:1M:256M:4 \
+	16384:256K:1M:512M:2 32768:256K:2M:512M:2 65536:1M:2M:512M:2 \
 	131072:1M:4M:512M:2; do
 	IFS=: read -r size base block wall lw <<<"$c"
 	classes+="[class $size]
