@@ -50,8 +50,8 @@ static uint64_t held(const struct pn_pool *pool, const struct pbuf *p,
 	return n;
 }
 
-static uint64_t held_segs(const struct pn_pool *pool,
-			  const struct tcp_seg *seg, const void **last)
+static uint64_t held_segs(const struct pn_pool *pool, const struct tcp_seg *seg,
+			  const void **last)
 {
 	uint64_t n = 0;
 
@@ -173,8 +173,7 @@ void conn_stats_open(struct pn_stack *st)
 		return;
 	snprintf(st->conns_path, sizeof(st->conns_path), "%.*s.conns",
 		 (int)(n - 6), pool_path);
-	fd = open(st->conns_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-		  0600);
+	fd = open(st->conns_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto fail;
 	if (ftruncate(fd, (off_t)len)) {

@@ -745,7 +745,8 @@ static void test_conn_classes(void)
 		CU_ASSERT_FATAL(c[i] >= 0);
 	}
 	CU_ASSERT_EQUAL(fill(s[0], data, size, &sent), 0); /* unread there */
-	CU_ASSERT_EQUAL(send(c[1], data, UNREAD, 0), UNREAD); /* not read here: within the first window */
+	CU_ASSERT_EQUAL(send(c[1], data, UNREAD, 0),
+			UNREAD); /* not read here: within the first window */
 	pump(30);
 	CU_ASSERT_EQUAL(pn_stack_conn_classes(st, k, PN_CONN_NCLASSES),
 			PN_CONN_NCLASSES);

@@ -96,7 +96,8 @@ static void show_conns(const char *pool_path, struct json_object *jo)
 		struct pn_conn_class_stats c;
 
 		memcpy(&c,
-		       (const char *)m + h->class_off + (size_t)k * h->class_size,
+		       (const char *)m + h->class_off +
+			       (size_t)k * h->class_size,
 		       sizeof(c));
 		c.name[sizeof(c.name) - 1] = 0;
 		if (ja) {
