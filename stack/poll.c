@@ -46,10 +46,11 @@ uint32_t sock_send_limit(const struct sock *so)
 /*
  * What the socket has queued in lwIP: its send buffer's use, or, when
  * that is more, the bytes between the last acknowledged and the last
- * queued: lwIP's snd_buf can stay short for good (an ACK of part of a big
- * segment it trimmed, patch 0004, is not credited back), and with a limit
- * by need such a socket was never writable again (test_fault's loss2
- * stalled with nothing in flight).
+ * queued. lwIP's snd_buf stayed short for good after an ACK of part of a
+ * big segment patch 0004 trimmed (patch 0009 credits it now), and with a
+ * limit by need such a socket was never writable again (test_fault's
+ * loss2 stalled with nothing in flight); the sequence numbers stay the
+ * check.
  */
 static uint32_t sock_queued(const struct tcp_pcb *pcb)
 {
