@@ -66,11 +66,15 @@ uint32_t sock_send_room(const struct sock *so)
 	const struct tcp_pcb *pcb = so->pcb;
 	uint32_t queued = sock_queued(pcb);
 	uint32_t limit = sock_send_limit(so);
+	uint32_t room;
 
 	if (so->notsent_lowat &&
 	    pcb->snd_lbb - pcb->snd_nxt >= so->notsent_lowat)
 		return 0; /* enough waits unsent */
-	return queued >= limit ? 0 : limit - queued;
+	room = queued >= limit ? 0 : limit - queued;
+	/* and what lwIP itself takes (a tcp_write() of 0 bytes succeeds: a
+	 * room lwIP's snd_buf did not have made send_one() spin) */
+	return room < pcb->snd_buf ? room : (uint32_t)pcb->snd_buf;
 }
 
 /*

@@ -43,15 +43,6 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 				n = sock_send_room(so);
 			if (n > tcp_sndbuf(so->pcb))
 				n = tcp_sndbuf(so->pcb); /* at most 64 KiB */
-			if (!n) {
-				/* room by sequence numbers, none by lwIP's
-				 * snd_buf (sock_queued() says when): a
-				 * tcp_write() of 0 bytes succeeds, and this
-				 * loop spun with the stack frozen (seen
-				 * with a fixed 1 MiB send buffer) */
-				sock_send_blocked(so);
-				goto full;
-			}
 			if (!so->pcb->unacked && !so->pcb->unsent)
 				so->last_progress_ms =
 					stack_now_ms(); /* a new wait */
@@ -72,7 +63,6 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 			}
 			sock_send_blocked(so); /* out of segments or pbufs */
 		}
-full:
 		if (done)
 			break; /* no more room: a short write */
 		rc = sock_wait(so, POLLOUT, nonblock);
