@@ -13,9 +13,11 @@
  *  - recvfrom and recvmsg report no address (length 0), recvmsg no control
  *    data and no flags, as for TCP; sendto's and sendmsg's address and
  *    control data are ignored, as by Linux's TCP.
- * The stack's blocking waits do not end on a signal (no EINTR): an
- * application whose handler must interrupt a blocking read, or one with
- * SO_RCVTIMEO, sees the call go on.
+ *  - a signal handler ends a blocking call's wait with EINTR (or the
+ *    bytes sent so far), unless it was installed with SA_RESTART and the
+ *    socket has no timeout, as signal(7) says (sig.c: the stack's own
+ *    waits would go on through any signal); a blocking connect() and a
+ *    recv with MSG_WAITALL, once some bytes came, still wait on.
  */
 #include <errno.h>
 #include <limits.h>
@@ -40,14 +42,17 @@ static ssize_t epipe(ssize_t rc, int flags)
 	return pl_ret(rc);
 }
 
-/* A blocking call with SO_RCVTIMEO/SO_SNDTIMEO waits here first. */
+/* A blocking call waits here first, as the kernel would: until ready, or
+ * SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN), or a signal handler (EINTR, unless
+ * it asked for SA_RESTART and the socket has no timeout); then the
+ * stack's call does not wait. */
 static int timed_wait(const struct pl_psock *p, int pn, short events, int flags)
 {
 	int ms = events == POLLIN ? p->rcvtimeo_ms : p->sndtimeo_ms;
 
-	if (!ms || !blocking(p, flags))
+	if (!blocking(p, flags))
 		return 0;
-	return pl_pn_wait(pn, events, ms);
+	return pl_block(pn, events, ms ? ms : -1, !ms);
 }
 
 static ssize_t do_recv(int pn, void *buf, size_t len, int flags)
@@ -59,12 +64,18 @@ static ssize_t do_recv(int pn, void *buf, size_t len, int flags)
 	if (!len && !(flags & MSG_PEEK)) {
 		/* as Linux: a 0-byte read waits for something to read
 		 * (EAGAIN if it may not), then returns 0 or the error */
-		rc = pl_pn_wait(pn, POLLIN,
-				blocking(p, flags) ? (p->rcvtimeo_ms ?: -1) :
-						     0);
+		rc = blocking(p, flags) ? timed_wait(p, pn, POLLIN, flags) :
+					  pl_pn_wait(pn, POLLIN, 0);
 		if (rc)
 			return rc;
 		return pn_recv(pl_st, pn, buf, 0, flags);
+	}
+	if (blocking(p, flags) && !(flags & MSG_WAITALL)) {
+		/* what is there, or the call's error, before any wait */
+		ssize_t r = pn_recv(pl_st, pn, buf, len, flags | MSG_DONTWAIT);
+
+		if (r != -EAGAIN)
+			return r;
 	}
 	rc = timed_wait(p, pn, POLLIN, flags);
 	if (rc)

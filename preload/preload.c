@@ -205,6 +205,7 @@ void pl_resolve(void)
 	R(epoll_ctl);
 	R(epoll_pwait);
 	R(epoll_pwait2); /* glibc 2.35+ */
+	R(sigaction);
 #undef R
 	/* glibc 2.28+: fcntl64 is the call; fcntl may be its compat alias */
 	r.fcntl = dlsym(RTLD_NEXT, "fcntl64");

@@ -86,6 +86,7 @@ struct pl_real {
 			   const sigset_t *);
 	int (*epoll_pwait2)(int, struct epoll_event *, int,
 			    const struct timespec *, const sigset_t *);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 };
 
 extern struct pl_real pl_real;
@@ -267,6 +268,16 @@ int pl_tv_ms(const struct timeval *tv);
 /* A blocking wait of pinnet socket pn for events, up to ms (-1: no
  * limit): 0 ready, -EAGAIN on time out, -errno. */
 int pl_pn_wait(int pn, short events, int ms);
+
+/* The wait of a blocking call on pinnet socket pn for events, up to ms
+ * (-1: no limit), as the kernel's: 0 ready, -EAGAIN on time out, -EINTR
+ * when a signal handler ran, unless restart and the handler asked for
+ * SA_RESTART (then the wait goes on), -errno. */
+int pl_block(int pn, short events, int ms, bool restart);
+
+/* sig.c: which signal ended a wait, and whether its handler restarts */
+void pl_sig_clear(void);
+bool pl_sig_restarts(void);
 
 /* Reserved epoll data: the stack's descriptor in an application's set. */
 #define PL_STACK_DATA 0x706e5f737461636bull /* "pn_stack" */

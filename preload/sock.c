@@ -193,8 +193,10 @@ static int pn_accept4(int fd, struct pl_slot *s, struct sockaddr *addr,
 
 		pn_ioctl(pl_st, c, FIONBIO, &v);
 	} else {
-		if (!l->nonblock && l->rcvtimeo_ms) {
-			rc = pl_pn_wait(s->pn, POLLIN, l->rcvtimeo_ms);
+		if (!l->nonblock) {
+			/* as the kernel's: SO_RCVTIMEO, or a signal */
+			rc = pl_block(s->pn, POLLIN, l->rcvtimeo_ms ?: -1,
+				      !l->rcvtimeo_ms);
 			if (rc)
 				return (int)pl_ret(rc);
 		}

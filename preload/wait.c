@@ -105,6 +105,38 @@ static int kernel_wait(struct pollfd *kp, nfds_t k, int ms,
 	return r - (kp[k].revents != 0);
 }
 
+int pl_block(int pn, short events, int ms, bool restart)
+{
+	struct pn_pollfd p = { pn, events, 0 };
+	struct pollfd kp;
+	int64_t deadline = ms > 0 ? now_ms() + ms : 0;
+	int r;
+
+	for (;;) {
+		r = pn_poll(pl_st, &p, 1, 0);
+		if (r)
+			return r < 0 ? r : 0;
+		if (!ms || (ms > 0 && now_ms() >= deadline))
+			return -EAGAIN;
+		/* what was sent leaves, what came is taken in */
+		pn_stack_process(pl_st, 0);
+		r = pn_poll(pl_st, &p, 1, 0);
+		if (r)
+			return r < 0 ? r : 0;
+		/* then the stack's descriptor, in the kernel's poll: a
+		 * signal ends it, as it ends a blocking call on a kernel
+		 * socket */
+		kp = (struct pollfd){ pn_stack_fd(pl_st), POLLIN, 0 };
+		pl_sig_clear();
+		r = kernel_wait(&kp, 0, wait_ms(ms, deadline), NULL);
+		if (r == -EINTR && !(restart && pl_sig_restarts()))
+			return -EINTR;
+		if (r < 0 && r != -EINTR)
+			return r;
+		pn_stack_process(pl_st, 0);
+	}
+}
+
 /* poll over fds, some of them pinnet's: the count or -1 with errno. */
 static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout,
 		      const sigset_t *mask)

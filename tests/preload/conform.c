@@ -43,6 +43,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -323,6 +324,15 @@ static void *peer_conn(void *arg)
 			buf[i % sizeof(buf)] = (char)pattern((size_t)i);
 		if (write(fd, buf, (size_t)n) != n)
 			perror("peer: SEND");
+	} else if (sscanf(line, "LATER %d %d", &n, &p) == 2) {
+		/* n bytes after p ms */
+		usleep((useconds_t)p * 1000);
+		for (int i = 0; i < n; i++)
+			buf[i] = (char)pattern((size_t)i);
+		if (write(fd, buf, (size_t)n) != n)
+			perror("peer: LATER");
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
 	} else if (!strcmp(line, "RST")) {
 		struct linger lg = { 1, 0 };
 
@@ -1278,6 +1288,93 @@ static void *from_thread(void *arg)
 	return NULL;
 }
 
+/* Signals and blocking calls, as signal(7) says: a handler ends a
+ * blocking recv or accept with EINTR unless it was installed with
+ * SA_RESTART (signal() is BSD's: it restarts), and always once the socket
+ * has a timeout; poll and epoll_wait end with EINTR whatever the flags;
+ * sigaction() reports the application's handler. The alarm comes at
+ * 100 ms, the peer's bytes (LATER) at 400 ms. */
+static volatile sig_atomic_t alarms;
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void alarm_in(int flags, bool bsd)
+{
+	struct itimerval it = { { 0, 0 }, { 0, 100000 } };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	if (bsd)
+		signal(SIGALRM, on_alarm);
+	else
+		sigaction(SIGALRM, &sa, NULL);
+	alarms = 0;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void signals(void)
+{
+	struct sockaddr_in sa = sin_of(local_a, lport + 1);
+	struct timeval tv = { 2, 0 };
+	struct epoll_event ev = { EPOLLIN, { 0 } };
+	struct sigaction now;
+	char buf[16];
+	int s, l, ep;
+
+	out("== signals");
+	s = connect_peer("HOLD\n");
+	alarm_in(0, false);
+	SHOW("recv, handler without SA_RESTART", recv(s, buf, sizeof(buf), 0));
+	out("alarms: %d", (int)alarms);
+	sigaction(SIGALRM, NULL, &now);
+	out("sigaction: the handler %s, SA_RESTART %d",
+	    now.sa_handler == on_alarm ? "set" : "another",
+	    !!(now.sa_flags & SA_RESTART));
+	alarm_in(0, false);
+	SHOW("read, handler without SA_RESTART", read(s, buf, sizeof(buf)));
+	alarm_in(SA_RESTART, false);
+	SHOW("poll, handler with SA_RESTART", poll1(s, POLLIN, 2000));
+	ep = epoll_create1(0);
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	alarm_in(SA_RESTART, false);
+	SHOW("epoll_wait, handler with SA_RESTART",
+	     epoll_wait(ep, &ev, 1, 2000));
+	close(ep);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	alarm_in(SA_RESTART, false);
+	SHOW("recv with SO_RCVTIMEO, handler with SA_RESTART",
+	     recv(s, buf, sizeof(buf), 0));
+	close(s);
+
+	s = connect_peer("LATER 5 400\n");
+	alarm_in(SA_RESTART, false);
+	SHOW("recv, handler with SA_RESTART", recv(s, buf, sizeof(buf), 0));
+	out("alarms: %d, bytes %s", (int)alarms,
+	    buf[1] == (char)pattern(1) ? "right" : "wrong");
+	close(s);
+	s = connect_peer("LATER 3 400\n");
+	alarm_in(0, true);
+	SHOW("read, signal() handler", read(s, buf, sizeof(buf)));
+	out("alarms: %d", (int)alarms);
+	close(s);
+
+	l = net_socket(SOCK_STREAM);
+	set_int(l, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 4))
+		die("signals: listen");
+	alarm_in(0, false);
+	SHOW("accept, handler without SA_RESTART", accept(l, NULL, NULL));
+	out("alarms: %d", (int)alarms);
+	close(l);
+	signal(SIGALRM, SIG_DFL);
+}
+
 static void setup(char **argv)
 {
 	if (inet_pton(AF_INET, argv[2], &local_a) != 1 ||
@@ -1306,6 +1403,7 @@ int main(int argc, char **argv)
 		bulk();
 		kernel_only();
 		errors();
+		signals();
 		out("network sockets: %d", net_sockets);
 		out("== end");
 		return 0;
