@@ -16,8 +16,8 @@
  *  - a signal handler ends a blocking call's wait with EINTR (or the
  *    bytes sent so far), unless it was installed with SA_RESTART and the
  *    socket has no timeout, as signal(7) says (sig.c: the stack's own
- *    waits would go on through any signal); a blocking connect() and a
- *    recv with MSG_WAITALL, once some bytes came, still wait on.
+ *    waits would go on through any signal); a recv with MSG_WAITALL,
+ *    once some bytes came, still waits on.
  */
 #include <errno.h>
 #include <limits.h>

@@ -248,6 +248,37 @@ PL_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return accept4(fd, addr, len, 0);
 }
 
+/*
+ * A blocking connect, as the kernel's: started without waiting, then the
+ * library's wait, which a signal handler ends with EINTR (the connection
+ * goes on; the next connect waits for it), SA_RESTART restarts, and
+ * SO_SNDTIMEO ends with EINPROGRESS; then the outcome (SO_ERROR).
+ */
+static int blocking_connect(int pn, const struct sockaddr *addr, socklen_t len)
+{
+	struct pl_psock *p = pl_psock(pn);
+	int one = 1, zero = 0, err = 0, rc;
+	socklen_t el = sizeof(err);
+
+	if (!p->connecting) {
+		pn_ioctl(pl_st, pn, FIONBIO, &one);
+		rc = pn_connect(pl_st, pn, addr, len);
+		pn_ioctl(pl_st, pn, FIONBIO, &zero);
+		if (rc != -EINPROGRESS)
+			return rc;
+		p->connecting = true;
+	}
+	rc = pl_block(pn, POLLOUT, p->sndtimeo_ms ? p->sndtimeo_ms : -1,
+		      !p->sndtimeo_ms);
+	if (rc == -EAGAIN)
+		return -EINPROGRESS;
+	if (rc)
+		return rc; /* EINTR: still connecting */
+	p->connecting = false;
+	rc = pn_getsockopt(pl_st, pn, SOL_SOCKET, SO_ERROR, &err, &el);
+	return rc ? rc : -err;
+}
+
 PL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct sockaddr_in *sin = inet_addr_of(addr, len);
@@ -276,6 +307,8 @@ PL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	default:
 		return REAL(connect)(fd, addr, len);
 	}
+	if (!pl_psock(s->pn)->nonblock)
+		return (int)pl_ret(blocking_connect(s->pn, addr, len));
 	rc = pn_connect(pl_st, s->pn, addr, len);
 	if (rc == -EINPROGRESS) {
 		pl_psock(s->pn)->connecting = true;

@@ -1372,6 +1372,17 @@ static void signals(void)
 	SHOW("accept, handler without SA_RESTART", accept(l, NULL, NULL));
 	out("alarms: %d", (int)alarms);
 	close(l);
+
+	/* a host of the peer's subnet that is not there: no answer */
+	sa = sin_of(peer_a, port);
+	sa.sin_addr.s_addr =
+		(sa.sin_addr.s_addr & htonl(0xffffff00u)) | htonl(99);
+	s = net_socket(SOCK_STREAM);
+	alarm_in(0, false);
+	SHOW("connect, no answer, handler without SA_RESTART",
+	     connect(s, (struct sockaddr *)&sa, sizeof(sa)));
+	out("alarms: %d", (int)alarms);
+	close(s);
 	signal(SIGALRM, SIG_DFL);
 }
 
