@@ -413,6 +413,82 @@ PL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		     flags);
 }
 
+/*
+ * recvmmsg and sendmmsg, as Linux's on a TCP socket: a recvmsg or sendmsg
+ * per message, in turn; MSG_WAITFORONE adds MSG_DONTWAIT after the first
+ * message, the timeout is looked at after each (as Linux, which does not
+ * bound the wait for one); the count, or -1 when the first failed (an
+ * error after some is the next call's: it meets the same condition).
+ */
+PL_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
+		       struct timespec *timeout)
+{
+	int pn = -1, k = pn_of(fd, &pn);
+	unsigned int n = 0;
+	struct timespec end, now;
+
+	if (!k)
+		return REAL(recvmmsg)(fd, v, vlen, flags, timeout);
+	if (k < 0)
+		return (int)pl_ret(k);
+	if (!v && vlen)
+		return (int)pl_ret(-EFAULT);
+	if (vlen > UIO_MAXIOV)
+		vlen = UIO_MAXIOV;
+	if (timeout) {
+		if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
+		    timeout->tv_nsec >= 1000000000)
+			return (int)pl_ret(-EINVAL);
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		end.tv_sec += timeout->tv_sec;
+		end.tv_nsec += timeout->tv_nsec;
+		if (end.tv_nsec >= 1000000000) {
+			end.tv_sec++;
+			end.tv_nsec -= 1000000000;
+		}
+	}
+	while (n < vlen) {
+		ssize_t r = recvmsg(fd, &v[n].msg_hdr, flags & ~MSG_WAITFORONE);
+
+		if (r < 0)
+			break;
+		v[n++].msg_len = (unsigned int)r;
+		if (flags & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+		if (timeout) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > end.tv_sec ||
+			    (now.tv_sec == end.tv_sec &&
+			     now.tv_nsec >= end.tv_nsec))
+				break;
+		}
+	}
+	return n || !vlen ? (int)n : -1; /* errno: the first recvmsg's */
+}
+
+PL_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
+{
+	int pn = -1, k = pn_of(fd, &pn);
+	unsigned int n = 0;
+
+	if (!k)
+		return REAL(sendmmsg)(fd, v, vlen, flags);
+	if (k < 0)
+		return (int)pl_ret(k);
+	if (!v && vlen)
+		return (int)pl_ret(-EFAULT);
+	if (vlen > UIO_MAXIOV)
+		vlen = UIO_MAXIOV;
+	while (n < vlen) {
+		ssize_t r = sendmsg(fd, &v[n].msg_hdr, flags);
+
+		if (r < 0)
+			break;
+		v[n++].msg_len = (unsigned int)r;
+	}
+	return n || !vlen ? (int)n : -1; /* errno: the first sendmsg's */
+}
+
 static ssize_t do_sendfile(int pn, int in, off_t *off, size_t count)
 {
 	struct pl_psock *p = pl_psock(pn);

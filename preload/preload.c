@@ -206,6 +206,8 @@ void pl_resolve(void)
 	R(epoll_pwait);
 	R(epoll_pwait2); /* glibc 2.35+ */
 	R(sigaction);
+	R(recvmmsg);
+	R(sendmmsg);
 #undef R
 	/* glibc 2.28+: fcntl64 is the call; fcntl may be its compat alias */
 	r.fcntl = dlsym(RTLD_NEXT, "fcntl64");

@@ -87,6 +87,9 @@ struct pl_real {
 	int (*epoll_pwait2)(int, struct epoll_event *, int,
 			    const struct timespec *, const sigset_t *);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int,
+			struct timespec *);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 };
 
 extern struct pl_real pl_real;

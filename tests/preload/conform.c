@@ -1288,6 +1288,43 @@ static void *from_thread(void *arg)
 	return NULL;
 }
 
+/* recvmmsg and sendmmsg on a TCP socket: a message per call in turn,
+ * MSG_WAITFORONE. */
+static void mmsgs(void)
+{
+	char a[] = "ab", b[] = "cde", r1[3], r2[3], r3[8];
+	struct iovec sv[2] = { { a, 2 }, { b, 3 } };
+	struct iovec rv[3] = { { r1, 3 }, { r2, 3 }, { r3, 8 } };
+	struct mmsghdr sm[2], rm[3];
+	int s;
+
+	out("== mmsg");
+	memset(sm, 0, sizeof(sm));
+	memset(rm, 0, sizeof(rm));
+	for (int i = 0; i < 2; i++) {
+		sm[i].msg_hdr.msg_iov = &sv[i];
+		sm[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (int i = 0; i < 3; i++) {
+		rm[i].msg_hdr.msg_iov = &rv[i];
+		rm[i].msg_hdr.msg_iovlen = 1;
+	}
+	s = connect_peer("ECHO\n");
+	SHOW("sendmmsg 2", sendmmsg(s, sm, 2, 0));
+	out("sent: %u %u", sm[0].msg_len, sm[1].msg_len);
+	wait_bytes(s, 5);
+	SHOW("recvmmsg 3 MSG_WAITFORONE",
+	     recvmmsg(s, rm, 3, MSG_WAITFORONE, NULL));
+	out("got: %u %u, \"%.3s%.2s\"", rm[0].msg_len, rm[1].msg_len, r1, r2);
+	SHOW("recvmmsg MSG_DONTWAIT, nothing",
+	     recvmmsg(s, rm, 3, MSG_DONTWAIT, NULL));
+	SHOW("sendmmsg 0", sendmmsg(s, sm, 0, 0));
+	shutdown(s, SHUT_WR);
+	SHOW("recvmmsg at the end", recvmmsg(s, rm, 2, 0, NULL));
+	out("lengths: %u %u", rm[0].msg_len, rm[1].msg_len);
+	close(s);
+}
+
 /* Signals and blocking calls, as signal(7) says: a handler ends a
  * blocking recv or accept with EINTR unless it was installed with
  * SA_RESTART (signal() is BSD's: it restarts), and always once the socket
@@ -1414,6 +1451,7 @@ int main(int argc, char **argv)
 		bulk();
 		kernel_only();
 		errors();
+		mmsgs();
 		signals();
 		out("network sockets: %d", net_sockets);
 		out("== end");
