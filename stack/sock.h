@@ -11,10 +11,13 @@
 
 #include "stack_impl.h"
 
-/* A zero-copy send buffer, held until the peer acknowledged its end. */
+/* A zero-copy send buffer, held until the peer acknowledged its end: a
+ * pool buffer, or a file's mapping (zc.c) the bytes were sent from. */
+struct fmap;
 struct zc_tx {
 	struct zc_tx *next;
-	void *buf;
+	void *buf; /* a pool buffer; NULL: fm */
+	struct fmap *fm;
 	uint64_t end; /* stream offset just past its last byte */
 };
 

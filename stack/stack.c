@@ -704,6 +704,7 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 		reap(st);
 	}
 	io_close(st);
+	zc_unmap_all(st);
 	if (st->evfd >= 0)
 		close(st->evfd);
 	conn_stats_close(st);

@@ -98,6 +98,8 @@ struct pn_stack {
 	uint64_t last_submit_ns; /* the loop's or stack_push()'s latest */
 	uint64_t last_run_ns; /* the loop's latest turn */
 	uint64_t rx_gen; /* loop turns that reaped completions */
+	struct fmap *fmaps; /* files pn_sendfile() sends from (zc.c) */
+	unsigned int fmaps_idle; /* of them, mappings nothing is sent from */
 	uint16_t csum_default; /* netif checksum flags when not trusted */
 	struct tx_tag tx_tag; /* tx.c: the next segment's connection */
 	struct txrec *tx_open; /* tx.c: the super-frame being merged */
@@ -184,6 +186,7 @@ void sock_check_timeouts(struct pn_stack *st, uint64_t now_ms);
 size_t sock_heap_bytes(void); /* an idle connection's: pcb + socket */
 /* Add up what the sockets hold (pn_stack_stats()). */
 void sock_hold_stats(const struct pn_stack *st, struct pn_stack_stats *s);
+void zc_unmap_all(struct pn_stack *st); /* zc.c: the stack goes */
 
 /* conn_stats.c: the connection classes file (open after the pool, close
  * before it goes), brought up to date by the loop once a second */

@@ -2,17 +2,134 @@
 /*
  * Zero copy: received segments lent where they lie in the pool
  * (pn_recv_zc), and sends from pool buffers the application filled
- * (pn_send_buf + pn_send_zc) or a file was read into (pn_sendfile), held
+ * (pn_send_buf + pn_send_zc), or from a file's pages (pn_sendfile), held
  * until the peer acknowledged them, also past pn_close() (a zombie record
  * keeps returning them).
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "sock.h"
+
+/*
+ * A regular file pn_sendfile() sends from, mapped whole (read-only,
+ * shared): its bytes go from the page cache straight into the frames
+ * (written with WRITEV from where they lie: the kernel's copy into the
+ * packet socket is the only one), and what is in flight pins nothing of
+ * the pool; a retransmission finds them where they were. nginx's
+ * sendfile() on a kernel socket copies nothing; pn_sendfile() read each
+ * byte into a pool buffer first (a copy, and a pinned buffer per 64 KiB
+ * until acknowledged). A mapping is kept while anything sent from it is
+ * unacknowledged, and FMAP_IDLE_MAX more that nothing uses, so a file
+ * served again is not mapped again; one whose file changed (size,
+ * modification time) is not used for new sends. A file that shrinks
+ * under a send: its missing pages make the frame's write fail (EFAULT,
+ * counted as a dropped frame), as a truncated file's pages would be gone.
+ */
+#define FMAP_IDLE_MAX 16
+#define FMAP_FILE_MAX (1ull << 30) /* bigger files: read into buffers */
+struct fmap {
+	struct fmap *next;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	void *addr;
+	unsigned int refs; /* sends in flight from it, and the call's own */
+	bool stale; /* the file changed: not for new sends */
+};
+
+static void fmap_drop(struct pn_stack *st, struct fmap *m)
+{
+	struct fmap **pp = &st->fmaps;
+
+	while (*pp != m)
+		pp = &(*pp)->next;
+	*pp = m->next;
+	munmap(m->addr, (size_t)m->size);
+	free(m);
+}
+
+/* One user fewer; a mapping nothing uses stays (FMAP_IDLE_MAX of them,
+ * the oldest go first) unless its file changed. */
+static void fmap_unref(struct pn_stack *st, struct fmap *m)
+{
+	if (--m->refs)
+		return;
+	if (m->stale) {
+		fmap_drop(st, m);
+		return;
+	}
+	st->fmaps_idle++;
+	while (st->fmaps_idle > FMAP_IDLE_MAX) {
+		struct fmap *old = NULL;
+
+		for (struct fmap *i = st->fmaps; i; i = i->next)
+			if (!i->refs)
+				old = i; /* the list is newest first */
+		if (!old)
+			break;
+		st->fmaps_idle--;
+		fmap_drop(st, old);
+	}
+}
+
+/* The mapping of the file open as fd, referenced (fmap_unref()); NULL
+ * when it is not a regular file that can be mapped (then its bytes are
+ * read into pool buffers). */
+static struct fmap *fmap_get(struct pn_stack *st, int fd)
+{
+	struct stat sb;
+	struct fmap *m;
+	void *a;
+
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+	    (unsigned long long)sb.st_size > FMAP_FILE_MAX)
+		return NULL;
+	for (m = st->fmaps; m; m = m->next) {
+		if (m->stale || m->dev != sb.st_dev || m->ino != sb.st_ino)
+			continue;
+		if (m->size != sb.st_size ||
+		    m->mtime.tv_sec != sb.st_mtim.tv_sec ||
+		    m->mtime.tv_nsec != sb.st_mtim.tv_nsec) {
+			/* changed: new sends map it anew */
+			if (m->refs) {
+				m->stale = true;
+				continue;
+			}
+			st->fmaps_idle--;
+			fmap_drop(st, m);
+			break;
+		}
+		if (!m->refs++)
+			st->fmaps_idle--;
+		return m;
+	}
+	a = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (a == MAP_FAILED)
+		return NULL; /* not mappable (a file system without mmap) */
+	m = malloc(sizeof(*m));
+	if (!m) {
+		munmap(a, (size_t)sb.st_size);
+		return NULL;
+	}
+	*m = (struct fmap){ st->fmaps,	sb.st_dev, sb.st_ino, sb.st_size,
+			    sb.st_mtim, a,	   1,	      false };
+	st->fmaps = m;
+	return m;
+}
+
+void zc_unmap_all(struct pn_stack *st)
+{
+	while (st->fmaps)
+		fmap_drop(st, st->fmaps);
+	st->fmaps_idle = 0;
+}
 
 /* Zero-copy send buffers whose bytes the peer acknowledged go back. */
 void zc_release(struct pn_stack *st, struct zc_tx **head, struct zc_tx **tail,
@@ -22,7 +139,10 @@ void zc_release(struct pn_stack *st, struct zc_tx **head, struct zc_tx **tail,
 		struct zc_tx *z = *head;
 
 		*head = z->next;
-		pn_buf_free(st->pool, z->buf);
+		if (z->fm)
+			fmap_unref(st, z->fm);
+		else
+			pn_buf_free(st->pool, z->buf);
 		free(z);
 	}
 	if (!*head)
@@ -216,7 +336,7 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 	}
 	so->sent_total += len;
 	st->stats.tx_app_bytes += len; /* and nothing copied */
-	*z = (struct zc_tx){ NULL, buf, so->sent_total };
+	*z = (struct zc_tx){ NULL, buf, NULL, so->sent_total };
 	if (so->zc_tail)
 		so->zc_tail->next = z;
 	else
@@ -248,6 +368,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 			      off_t *offset, size_t count)
 {
 	struct sock *so;
+	struct fmap *fm;
 	size_t done = 0;
 	bool waited = false; /* sock_wait() just said writable */
 	off_t pos;
@@ -262,6 +383,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 	pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
 	if (pos < 0)
 		return errno == ESPIPE ? -EINVAL : -errno;
+	fm = fmap_get(st, in_fd); /* NULL: read into pool buffers */
 	while (done < count) {
 		struct zc_tx *z;
 		size_t n, want;
@@ -304,6 +426,44 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 			n = sock_send_room(so);
 		if (n > tcp_sndbuf(so->pcb))
 			n = tcp_sndbuf(so->pcb);
+		if (fm) {
+			/* from the file's pages, where they lie */
+			if (pos >= fm->size) {
+				rc = 0; /* the end of the file */
+				break;
+			}
+			if ((off_t)n > fm->size - pos)
+				n = (size_t)(fm->size - pos);
+			z = malloc(sizeof(*z));
+			if (!z) {
+				rc = -ENOMEM;
+				break;
+			}
+			if (!so->pcb->unacked && !so->pcb->unsent)
+				so->last_progress_ms = stack_now_ms();
+			err = tcp_write(
+				so->pcb, (char *)fm->addr + pos, (u16_t)n,
+				done + n < count ? TCP_WRITE_FLAG_MORE : 0);
+			if (err != ERR_OK) {
+				free(z);
+				rc = errno_of(err);
+				if (err == ERR_MEM)
+					sock_send_blocked(so);
+				break;
+			}
+			fm->refs++;
+			pos += (off_t)n;
+			done += n;
+			so->sent_total += n;
+			st->stats.tx_app_bytes += n;
+			*z = (struct zc_tx){ NULL, NULL, fm, so->sent_total };
+			if (so->zc_tail)
+				so->zc_tail->next = z;
+			else
+				so->zc_head = z;
+			so->zc_tail = z;
+			continue;
+		}
 		buf = pn_buf_alloc(st->pool, n, OWNER_APP_ZC);
 		z = buf ? malloc(sizeof(*z)) : NULL;
 		if (!z) {
@@ -337,7 +497,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		done += (size_t)r;
 		so->sent_total += (uint64_t)r;
 		st->stats.tx_app_bytes += (uint64_t)r;
-		*z = (struct zc_tx){ NULL, buf, so->sent_total };
+		*z = (struct zc_tx){ NULL, buf, NULL, so->sent_total };
 		if (so->zc_tail)
 			so->zc_tail->next = z;
 		else
@@ -346,6 +506,8 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		if ((size_t)r < n)
 			break; /* a short read: the file ends here */
 	}
+	if (fm)
+		fmap_unref(st, fm); /* the call's own */
 	if (!done)
 		return rc;
 	tcp_output(so->pcb);

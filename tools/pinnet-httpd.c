@@ -244,8 +244,7 @@ static void fill(struct conn *c)
 }
 
 /* A file's body: sendfile(2) on kernel sockets, as nginx serves it;
- * pn_sendfile() on the stack, which reads the file into pool buffers and
- * sends from them. false when the connection should go; true when done
+ * pn_sendfile() on the stack, which sends from the file's mapped pages. false when the connection should go; true when done
  * or waiting for room. */
 static bool pump_file(struct net *n, struct conn *c)
 {

@@ -337,13 +337,21 @@ ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len);
  * pn_sendfile - as sendfile(2): up to count bytes of in_fd (a regular
  * file, or anything pread(2) reads), from *offset (updated) or, with
  * offset NULL, from the file's position (moved on). The stack's answer to
- * the kernel's zero-copy sendfile: the bytes are read into pool buffers
- * and sent from there, copied by nothing else (each buffer goes back
- * once the peer acknowledged it). Blocking as pn_send: waits for send
- * room until some bytes are queued. Returns bytes queued (fewer at the end
- * of the file; 0 at it), or -errno as pn_send, and EBADF, EINVAL (in_fd
- * not seekable), EIO and the other errors of pread(2), ENOMEM (the pool
- * had no buffer).
+ * the kernel's zero-copy sendfile: a regular file is mapped (read-only,
+ * shared; kept while anything sent from it is unacknowledged, and a few
+ * more after) and its bytes go from the page cache into the frames where
+ * they lie: no copy by the stack and no pool memory pinned for them
+ * while they wait for the peer (the kernel's copy into the packet socket
+ * is the only one). What cannot be mapped (a pipe's, /proc's) is read
+ * into pool buffers and sent from there (each goes back once the peer
+ * acknowledged it). The file's bytes are the file's at the time a frame
+ * is written, as with Linux's sendfile (a retransmission sends what the
+ * file then holds); a file that shrinks under a send makes its frames
+ * fail (dropped, counted). Blocking as pn_send: waits for send room until
+ * some bytes are queued. Returns bytes queued (fewer at the end of the
+ * file; 0 at it), or -errno as pn_send, and EBADF, EINVAL (in_fd not
+ * seekable), EIO and the other errors of pread(2), ENOMEM (the pool had
+ * no buffer).
  */
 ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd, off_t *offset,
 		    size_t count);

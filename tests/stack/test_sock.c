@@ -587,6 +587,21 @@ static void test_vectored_and_zero_copy(void)
 
 /* pn_sendfile: a file read into pool buffers and sent from them, nothing
  * copied by the stack; sendfile(2)'s offsets and its errors. */
+/* Bytes of pool buffers out, all classes. */
+static long long pool_bytes_out(void)
+{
+	struct pn_pool *pool = pn_stack_pool(st);
+	long long b = 0;
+
+	for (unsigned int i = 0; i < pn_pool_nparts(pool); i++) {
+		struct pn_pool_part_stats ps;
+
+		if (!pn_pool_stats(pool, i, &ps, sizeof(ps)))
+			b += (long long)(ps.in_use * ps.buf_size);
+	}
+	return b;
+}
+
 static void test_sendfile(void)
 {
 	struct sockaddr_in a = sa(KERNEL_IP, 5010);
@@ -618,6 +633,21 @@ static void test_sendfile(void)
 	pn_pool_stats(pn_stack_pool(st), 1, &before, sizeof(before));
 	pn_stack_stats(st, &s0, sizeof(s0));
 
+	/* the file's bytes go from its pages: what waits for the peer's
+	 * acknowledgement pins no pool buffer */
+	{
+		long long b0 = pool_bytes_out(), b1;
+		ssize_t n;
+		int q = 0;
+
+		n = pn_sendfile(st, s, fd, &off, size);
+		CU_ASSERT_FATAL(n > 0);
+		CU_ASSERT_EQUAL(pn_ioctl(st, s, SIOCOUTQ, &q), 0);
+		b1 = pool_bytes_out();
+		printf("(queued %d, pool bytes out %+lld) ", q, b1 - b0);
+		CU_ASSERT(q >= 32 * 1024);
+		CU_ASSERT(b1 - b0 < q / 4);
+	}
 	/* the whole file, from an offset that moves on; the kernel reads */
 	for (int i = 0; i < 200000 && got < size; i++) {
 		ssize_t n = pn_sendfile(st, s, fd, &off, size - (size_t)off);
@@ -647,6 +677,34 @@ static void test_sendfile(void)
 	CU_ASSERT_EQUAL(lseek(fd, 0, SEEK_CUR), 1500);
 	CU_ASSERT_EQUAL(kernel_read(c, back, 500), 500);
 	CU_ASSERT(memcmp(back, data + 1000, 500) == 0);
+
+	/* the file grows: the new bytes are sent (a new mapping); it is
+	 * rewritten in place: what is sent next is what it holds now */
+	CU_ASSERT_FATAL(pwrite(fd, "tail!", 5, (off_t)size) == 5);
+	off = (off_t)size - 3;
+	CU_ASSERT_EQUAL(pn_sendfile(st, s, fd, &off, 100), 8);
+	CU_ASSERT_EQUAL(kernel_read(c, back, 8), 8);
+	CU_ASSERT(memcmp(back, data + size - 3, 3) == 0 &&
+		  memcmp(back + 3, "tail!", 5) == 0);
+	CU_ASSERT_FATAL(pwrite(fd, "HEAD", 4, 0) == 4);
+	off = 0;
+	CU_ASSERT_EQUAL(pn_sendfile(st, s, fd, &off, 6), 6);
+	CU_ASSERT_EQUAL(kernel_read(c, back, 6), 6);
+	CU_ASSERT(memcmp(back, "HEAD", 4) == 0 &&
+		  memcmp(back + 4, data + 4, 2) == 0);
+	/* a file that cannot be mapped (size 0 in stat, as /proc's): read
+	 * into pool buffers */
+	{
+		int pf2 = open("/proc/self/stat", O_RDONLY);
+		off_t o2 = 0;
+		ssize_t n;
+
+		CU_ASSERT_FATAL(pf2 >= 0);
+		n = pn_sendfile(st, s, pf2, &o2, 16);
+		CU_ASSERT_EQUAL(n, 16);
+		CU_ASSERT_EQUAL(kernel_read(c, back, 16), 16);
+		close(pf2);
+	}
 
 	/* errors: no file, a pipe (no offsets), a listener */
 	CU_ASSERT_EQUAL(pn_sendfile(st, s, -1, NULL, 10), -EBADF);
