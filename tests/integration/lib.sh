@@ -35,9 +35,11 @@ cleanup() {
 	done
 	ip netns del "$NS_A" 2>/dev/null || true
 	ip netns del "$NS_B" 2>/dev/null || true
+	# on failure the logs' tails, on stderr: a benchmark's stdout is its
+	# JSON (bench_preload printed them after it when a bar was missed)
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		for f in "$WORK"/*.log; do
-			[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
+			[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; } >&2
 		done
 	fi
 	rm -rf "$WORK"
