@@ -413,6 +413,27 @@ PL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		     flags);
 }
 
+/* The checks both take on a pinnet socket: 0, or -errno; vlen capped at
+ * UIO_MAXIOV, as Linux does. */
+static int mmsg_args(int k, const struct mmsghdr *v, unsigned int *vlen)
+{
+	if (k < 0)
+		return k;
+	if (!v && *vlen)
+		return -EFAULT;
+	if (*vlen > UIO_MAXIOV)
+		*vlen = UIO_MAXIOV;
+	return 0;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /*
  * recvmmsg and sendmmsg, as Linux's on a TCP socket: a recvmsg or sendmsg
  * per message, in turn; MSG_WAITFORONE adds MSG_DONTWAIT after the first
@@ -423,29 +444,21 @@ PL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 PL_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
 		       struct timespec *timeout)
 {
-	int pn = -1, k = pn_of(fd, &pn);
+	int pn = -1, k = pn_of(fd, &pn), rc;
 	unsigned int n = 0;
-	struct timespec end, now;
+	int64_t end = 0;
 
 	if (!k)
 		return REAL(recvmmsg)(fd, v, vlen, flags, timeout);
-	if (k < 0)
-		return (int)pl_ret(k);
-	if (!v && vlen)
-		return (int)pl_ret(-EFAULT);
-	if (vlen > UIO_MAXIOV)
-		vlen = UIO_MAXIOV;
+	rc = mmsg_args(k, v, &vlen);
+	if (rc)
+		return (int)pl_ret(rc);
 	if (timeout) {
 		if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
 		    timeout->tv_nsec >= 1000000000)
 			return (int)pl_ret(-EINVAL);
-		clock_gettime(CLOCK_MONOTONIC, &end);
-		end.tv_sec += timeout->tv_sec;
-		end.tv_nsec += timeout->tv_nsec;
-		if (end.tv_nsec >= 1000000000) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000;
-		}
+		end = mono_ns() + (int64_t)timeout->tv_sec * 1000000000 +
+		      timeout->tv_nsec;
 	}
 	while (n < vlen) {
 		ssize_t r = recvmsg(fd, &v[n].msg_hdr, flags & ~MSG_WAITFORONE);
@@ -455,30 +468,22 @@ PL_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags,
 		v[n++].msg_len = (unsigned int)r;
 		if (flags & MSG_WAITFORONE)
 			flags |= MSG_DONTWAIT;
-		if (timeout) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (now.tv_sec > end.tv_sec ||
-			    (now.tv_sec == end.tv_sec &&
-			     now.tv_nsec >= end.tv_nsec))
-				break;
-		}
+		if (timeout && mono_ns() >= end)
+			break;
 	}
 	return n || !vlen ? (int)n : -1; /* errno: the first recvmsg's */
 }
 
 PL_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int vlen, int flags)
 {
-	int pn = -1, k = pn_of(fd, &pn);
+	int pn = -1, k = pn_of(fd, &pn), rc;
 	unsigned int n = 0;
 
 	if (!k)
 		return REAL(sendmmsg)(fd, v, vlen, flags);
-	if (k < 0)
-		return (int)pl_ret(k);
-	if (!v && vlen)
-		return (int)pl_ret(-EFAULT);
-	if (vlen > UIO_MAXIOV)
-		vlen = UIO_MAXIOV;
+	rc = mmsg_args(k, v, &vlen);
+	if (rc)
+		return (int)pl_ret(rc);
 	while (n < vlen) {
 		ssize_t r = sendmsg(fd, &v[n].msg_hdr, flags);
 
