@@ -65,7 +65,7 @@ static ssize_t do_recv(int pn, void *buf, size_t len, int flags)
 		/* as Linux: a 0-byte read waits for something to read
 		 * (EAGAIN if it may not), then returns 0 or the error */
 		rc = blocking(p, flags) ? timed_wait(p, pn, POLLIN, flags) :
-					  pl_pn_wait(pn, POLLIN, 0);
+					  pl_block(pn, POLLIN, 0, false);
 		if (rc)
 			return rc;
 		return pn_recv(pl_st, pn, buf, 0, flags);

@@ -268,10 +268,6 @@ int pl_to_pinnet(int fd, struct pl_slot *s, int no_stack, const char *why);
 /* A timeval as milliseconds, rounded up (0: none). */
 int pl_tv_ms(const struct timeval *tv);
 
-/* A blocking wait of pinnet socket pn for events, up to ms (-1: no
- * limit): 0 ready, -EAGAIN on time out, -errno. */
-int pl_pn_wait(int pn, short events, int ms);
-
 /* The wait of a blocking call on pinnet socket pn for events, up to ms
  * (-1: no limit), as the kernel's: 0 ready, -EAGAIN on time out, -EINTR
  * when a signal handler ran, unless restart and the handler asked for

@@ -62,16 +62,6 @@ static int wait_ms(int timeout, int64_t deadline)
 	return t;
 }
 
-int pl_pn_wait(int pn, short events, int ms)
-{
-	struct pn_pollfd p = { pn, events, 0 };
-	int rc = pn_poll(pl_st, &p, 1, ms);
-
-	if (rc < 0)
-		return rc;
-	return rc ? 0 : -EAGAIN;
-}
-
 /* ---- poll ------------------------------------------------------------- */
 
 static int ms_of(const struct timespec *ts)
