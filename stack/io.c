@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -170,21 +172,143 @@ static bool arm_one(struct pn_stack *st, void *buf)
 	return true;
 }
 
-/* Keep rx_depth reads in flight. */
+/*
+ * The packet socket receives with one multishot recv over a ring of
+ * buffers the stack provides (pool buffers, like the reads'): a frame
+ * wakes one waiter, and one pass of the kernel's task work takes every
+ * frame queued while buffers last. One READ_FIXED per buffer, as before,
+ * put every read's poll on the socket: each frame woke them all (four
+ * task-work items per frame at the default depth, in the sender's
+ * context on a veth) and each finished read was submitted and armed
+ * again. A TAP device is not a socket and keeps the reads; so does a
+ * kernel that refuses the buffer ring.
+ */
+#define RXM_BGID 0x706e /* the stack's one buffer group */
+
+static void rxm_post(struct pn_stack *st, void *buf, int *added)
+{
+	uint16_t bid = st->rxm_free[--st->rxm_nfree];
+
+	st->rxm_bufs[bid] = buf;
+	io_uring_buf_ring_add(st->rxm_br, (char *)buf + RX_HDR,
+			      RX_BUF_SIZE - RX_HDR, bid,
+			      io_uring_buf_ring_mask(st->rxm_entries), *added);
+	(*added)++;
+	st->rx_inflight++;
+}
+
+int io_rx_start(struct pn_stack *st)
+{
+	struct io_uring_buf_reg reg = { .bgid = RXM_BGID };
+	unsigned int n = 1;
+	size_t len;
+	void *br;
+
+	if (st->o.backend == PN_BACKEND_TAP || getenv("PINNET_RX_READS"))
+		return 0;
+	while (n < st->o.rx_depth)
+		n <<= 1;
+	len = n * sizeof(struct io_uring_buf);
+	br = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (br == MAP_FAILED)
+		return 0;
+	madvise(br, len, MADV_DONTFORK);
+	st->rxm_bufs = calloc(n, sizeof(*st->rxm_bufs));
+	st->rxm_free = calloc(n, sizeof(*st->rxm_free));
+	reg.ring_addr = (uintptr_t)br;
+	reg.ring_entries = n;
+	if (!st->rxm_bufs || !st->rxm_free ||
+	    io_uring_register_buf_ring(&st->ring, &reg, 0)) {
+		free(st->rxm_bufs);
+		free(st->rxm_free);
+		st->rxm_bufs = NULL;
+		st->rxm_free = NULL;
+		munmap(br, len);
+		return 0; /* reads, as before */
+	}
+	st->rxm_br = br;
+	io_uring_buf_ring_init(st->rxm_br);
+	st->rxm_entries = n;
+	for (unsigned int i = 0; i < n; i++)
+		st->rxm_free[i] = (uint16_t)(n - 1 - i);
+	st->rxm_nfree = n;
+	return 0;
+}
+
+/* After the multishot recv ended (pn_stack_destroy): the buffers still
+ * posted go back to the pool, the ring to the kernel. */
+void io_rx_stop(struct pn_stack *st)
+{
+	if (!st->rxm_br)
+		return;
+	for (unsigned int i = 0; i < st->rxm_entries; i++)
+		if (st->rxm_bufs[i])
+			pn_buf_free(st->pool, st->rxm_bufs[i]);
+	io_uring_unregister_buf_ring(&st->ring, RXM_BGID);
+	munmap(st->rxm_br, st->rxm_entries * sizeof(struct io_uring_buf));
+	free(st->rxm_bufs);
+	free(st->rxm_free);
+	st->rxm_br = NULL;
+	st->rxm_bufs = NULL;
+	st->rxm_free = NULL;
+	st->rx_inflight = 0;
+}
+
+static bool rxm_arm(struct pn_stack *st)
+{
+	struct io_uring_sqe *sqe = stack_sqe(st);
+
+	if (!sqe)
+		return false;
+	io_uring_prep_recv_multishot(sqe, st->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RXM_BGID;
+	io_uring_sqe_set_data64(sqe, UD_RXM);
+	st->rxm_armed = true;
+	return true;
+}
+
+/* Keep rx_depth buffers posted (in reads or in the buffer ring), and the
+ * multishot recv armed. */
 void io_rearm_rx(struct pn_stack *st)
 {
+	int added = 0;
+
 	if (st->rx_backoff_until_ms && stack_now_ms() < st->rx_backoff_until_ms)
 		return;
 	st->rx_backoff_until_ms = 0;
 	while (st->rx_inflight < st->o.rx_depth) {
-		void *buf = pn_buf_alloc(st->pool, RX_BUF_SIZE, OWNER_RX);
+		void *buf;
 
+		if (st->rxm_br && !st->rxm_nfree)
+			break;
+		buf = pn_buf_alloc(st->pool, RX_BUF_SIZE, OWNER_RX);
 		if (!buf)
-			return; /* the pool says why; retried next turn */
-		if (!arm_one(st, buf)) {
+			break; /* the pool says why; retried next turn */
+		if (st->rxm_br) {
+			rxm_post(st, buf, &added);
+		} else if (!arm_one(st, buf)) {
 			pn_buf_free(st->pool, buf);
-			return;
+			break;
 		}
+	}
+	if (added)
+		io_uring_buf_ring_advance(st->rxm_br, added);
+	if (st->rxm_br && !st->rxm_armed && st->rx_inflight && st->o.rx_depth)
+		rxm_arm(st);
+}
+
+/* A big buffer whose frame was copied out goes back to receiving. */
+static void rx_recycle(struct pn_stack *st, void *buf)
+{
+	if (st->rxm_br && st->rxm_nfree && st->o.rx_depth) {
+		int added = 0;
+
+		rxm_post(st, buf, &added);
+		io_uring_buf_ring_advance(st->rxm_br, added);
+	} else if (st->rxm_br || !arm_one(st, buf)) {
+		pn_buf_free(st->pool, buf);
 	}
 }
 
@@ -248,7 +372,6 @@ static void rx_complete(struct pn_stack *st, char *buf, int res)
 	size_t len;
 	bool trusted;
 
-	st->rx_inflight--;
 	if (res < VNET_HDR_LEN + SIZEOF_ETH_HDR) {
 		if (res < 0 && res != -ECANCELED && res != -EINTR) {
 			/* the interface went away or down: do not spin on
@@ -275,14 +398,42 @@ static void rx_complete(struct pn_stack *st, char *buf, int res)
 		if (small) {
 			memcpy(small + RX_HDR + VNET_HDR_LEN, frame, len);
 			st->stats.rx_copied++;
-			if (!arm_one(st, buf))
-				pn_buf_free(st->pool, buf);
+			rx_recycle(st, buf);
 			deliver(st, (struct rxbuf *)small,
 				small + RX_HDR + VNET_HDR_LEN, len, trusted);
 			return;
 		}
 	}
 	deliver(st, (struct rxbuf *)buf, frame, len, trusted);
+}
+
+/* A multishot CQE: a frame in one of the ring's buffers, or the end of
+ * the recv (no IORING_CQE_F_MORE: buffers ran out, -ENOBUFS, or it was
+ * cancelled), armed again at the loop's next turn. */
+static void rxm_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		st->rxm_armed = false;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		uint16_t bid =
+			(uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		char *buf = bid < st->rxm_entries ? st->rxm_bufs[bid] : NULL;
+
+		if (!buf)
+			return; /* not ours: cannot happen */
+		st->rxm_bufs[bid] = NULL;
+		st->rxm_free[st->rxm_nfree++] = bid;
+		st->rx_inflight--;
+		rx_complete(st, buf, cqe->res);
+		return;
+	}
+	if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED &&
+	    cqe->res != -EINTR) {
+		stack_seterr(st, -cqe->res, "frame receive on %s: %s",
+			     st->o.iface, strerror(-cqe->res));
+		st->stats.rx_errors++;
+		st->rx_backoff_until_ms = stack_now_ms() + 100;
+	}
 }
 
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
@@ -294,7 +445,11 @@ void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe)
 		return;
 	switch (ud & UD_KIND_MASK) {
 	case UD_RX:
+		st->rx_inflight--;
 		rx_complete(st, buf, cqe->res);
+		break;
+	case UD_RXM:
+		rxm_complete(st, cqe);
 		break;
 	case UD_TXV:
 	case UD_TXZC:

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,9 +290,15 @@ int stack_start(struct pn_stack *st)
 						    "enabling the ring: %s",
 						    strerror(errno));
 			st->ring_thread = stack_self();
+			/* this thread enters the ring by a registered index:
+			 * no file lookup per io_uring_enter, which the busy
+			 * poll makes often (best effort: without it the
+			 * ring's fd works as before) */
+			io_uring_register_ring_fd(&st->ring);
 		}
 		st->started = true;
 		lwip_state = &st->lwip;
+		io_rx_start(st);
 		io_rearm_rx(st);
 		io_uring_submit(&st->ring);
 	}
@@ -571,6 +578,8 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 			rc = io_uring_submit_and_get_events(&st->ring);
 			if (io_uring_cq_ready(&st->ring))
 				timeout_ms = 0;
+			else
+				sched_yield();
 		} while (timeout_ms && stack_now_ns() < st->busy_until_ns);
 	}
 	if (timeout_ms == 0) {
@@ -687,7 +696,7 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 	netif_remove(&st->netif);
 	/* cancel the reads still in flight; their buffers come back */
 	st->o.rx_depth = 0;
-	if (st->rx_inflight) {
+	if (st->rx_inflight || st->rxm_armed) {
 		struct io_uring_sqe *sqe = stack_sqe(st);
 
 		if (sqe) {
@@ -696,13 +705,17 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 			io_uring_sqe_set_data64(sqe, 0);
 		}
 	}
-	for (int i = 0; i < 100 && st->rx_inflight; i++) {
+	for (int i = 0;
+	     i < 100 && (st->rxm_br ? st->rxm_armed : st->rx_inflight > 0);
+	     i++) {
 		struct __kernel_timespec ts = { 0, 10000000 };
 		struct io_uring_cqe *cqe;
 
 		io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
 		reap(st);
 	}
+	if (!st->rxm_armed)
+		io_rx_stop(st); /* the buffers still posted come back */
 	io_close(st);
 	zc_unmap_all(st);
 	if (st->evfd >= 0)

@@ -51,6 +51,7 @@ struct rxbuf {
 #define UD_TXV 2u /* a WRITEV behind a transmit record (tx.c) */
 #define UD_TXZC 3u /* a frame written straight from an lwIP pbuf */
 #define UD_TXZC_GSO 4u /* the same, a super-frame */
+#define UD_RXM 5u /* the multishot receive (io.c); no buffer address */
 #define UD_KIND_MASK 7u
 
 /* What lwIP's output hook said of the segment it sends next (tx.c). */
@@ -78,7 +79,14 @@ struct pn_stack {
 	int ifindex;
 	struct netif netif;
 	uint8_t mac[6];
-	unsigned int rx_inflight; /* reads submitted */
+	unsigned int rx_inflight; /* buffers posted for receive */
+	/* io.c: the packet socket receives with one multishot recv into a
+	 * ring of provided buffers; NULL: one read per buffer (TAP) */
+	struct io_uring_buf_ring *rxm_br;
+	void **rxm_bufs; /* index = buffer id; NULL: not posted */
+	uint16_t *rxm_free; /* a stack of free buffer ids */
+	unsigned int rxm_nfree, rxm_entries;
+	bool rxm_armed; /* the multishot recv is in the kernel */
 	unsigned int sq_unsubmitted; /* SQEs prepared since the last submit */
 	struct sock **socks; /* index = socket number; NULL: free */
 	unsigned int nsocks; /* slots in socks */
@@ -172,6 +180,8 @@ void stack_push(struct pn_stack *st); /* queued output out, one submit */
 int io_open(struct pn_stack *st);
 void io_close(struct pn_stack *st);
 void io_rearm_rx(struct pn_stack *st);
+int io_rx_start(struct pn_stack *st);
+void io_rx_stop(struct pn_stack *st);
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe);
 err_t io_netif_init(struct netif *n);
 

@@ -77,7 +77,7 @@ struct pn_stack_opts {
 	uint8_t mac[6]; /* the stack's MAC; all zero: a random local one */
 	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
 	unsigned int
-		rx_depth; /* reads in flight (default 4: more wake more waiters per frame) */
+		rx_depth; /* receive buffers posted (default 4) */
 	unsigned int flags; /* PN_STACK_* */
 	/* sockets open at once, connections waiting to be accepted
 	 * included (0: 1048576). At the limit a new connection's SYN is
@@ -183,7 +183,7 @@ struct pn_stack_stats {
 	uint64_t rx_frames, rx_bytes, rx_copied, rx_dropped;
 	uint64_t rx_errors; /* failed reads (interface down or gone) */
 	uint64_t
-		rx_reads_armed; /* reads in flight now, each holding a buffer */
+		rx_reads_armed; /* receive buffers posted now */
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t tx_zerocopy; /* frames written straight from lwIP's pbufs */
 	uint64_t
