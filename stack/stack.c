@@ -329,8 +329,6 @@ PN_EXPORT struct pn_stack *pn_stack_create(const struct pn_stack_opts *opts)
 	memcpy(&st->o, opts,
 	       opts->sz < sizeof(st->o) ? opts->sz : sizeof(st->o));
 	st->o.sz = sizeof(st->o);
-	if (!st->o.rx_depth)
-		st->o.rx_depth = 4;
 	if (!st->o.max_conns)
 		st->o.max_conns = STACK_MAX_CONNS;
 	st->fd = -1;
@@ -620,6 +618,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 	}
 	if (now >= st->next_pool_poll_ms) {
 		st->next_pool_poll_ms = now + 5;
+		io_rx_tick(st, now);
 		pn_pool_poll(st->pool);
 	}
 	if (st->conns_sh && now >= st->next_conns_ms)
@@ -695,7 +694,7 @@ PN_EXPORT void pn_stack_destroy(struct pn_stack *st)
 	netif_set_down(&st->netif);
 	netif_remove(&st->netif);
 	/* cancel the reads still in flight; their buffers come back */
-	st->o.rx_depth = 0;
+	st->rx_target = st->rx_max = 0; /* nothing posted again */
 	if (st->rx_inflight || st->rxm_armed) {
 		struct io_uring_sqe *sqe = stack_sqe(st);
 

@@ -87,6 +87,12 @@ struct pn_stack {
 	uint16_t *rxm_free; /* a stack of free buffer ids */
 	unsigned int rxm_nfree, rxm_entries;
 	bool rxm_armed; /* the multishot recv is in the kernel */
+	bool rxm_reset; /* cancelled to give back buffers: reset the ring */
+	/* buffers posted by need: rx_target between rx_floor and rx_max,
+	 * doubled when the recv ran out, halved when it has not for a while */
+	unsigned int rx_target, rx_floor, rx_max;
+	uint64_t rx_dry_ms; /* the recv last ran out of buffers (or shrank) */
+	uint64_t rx_frame_ms; /* the latest frame */
 	unsigned int sq_unsubmitted; /* SQEs prepared since the last submit */
 	struct sock **socks; /* index = socket number; NULL: free */
 	unsigned int nsocks; /* slots in socks */
@@ -181,6 +187,7 @@ int io_open(struct pn_stack *st);
 void io_close(struct pn_stack *st);
 void io_rearm_rx(struct pn_stack *st);
 int io_rx_start(struct pn_stack *st);
+void io_rx_tick(struct pn_stack *st, uint64_t now_ms);
 void io_rx_stop(struct pn_stack *st);
 void io_complete(struct pn_stack *st, const struct io_uring_cqe *cqe);
 err_t io_netif_init(struct netif *n);

@@ -432,4 +432,11 @@ void app_report(struct pn_stack *st)
 	}
 	fprintf(stderr, " (reads in flight: %llu)\n",
 		(unsigned long long)s.rx_reads_armed);
+	fprintf(stderr,
+		"pinnet: receive buffers: %llu posted now, %llu at most; ran "
+		"short %llu times; given back %llu times while idle\n",
+		(unsigned long long)s.rx_reads_armed,
+		(unsigned long long)s.rx_posted_peak,
+		(unsigned long long)s.rx_short,
+		(unsigned long long)s.rx_given_back);
 }

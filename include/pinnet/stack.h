@@ -76,8 +76,7 @@ struct pn_stack_opts {
 	struct in_addr gw; /* default gateway; 0.0.0.0 none */
 	uint8_t mac[6]; /* the stack's MAC; all zero: a random local one */
 	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
-	unsigned int
-		rx_depth; /* receive buffers posted (default 4) */
+	unsigned int rx_depth; /* receive buffers posted (default 4) */
 	unsigned int flags; /* PN_STACK_* */
 	/* sockets open at once, connections waiting to be accepted
 	 * included (0: 1048576). At the limit a new connection's SYN is
@@ -182,8 +181,7 @@ int pn_stack_timeout(struct pn_stack *st);
 struct pn_stack_stats {
 	uint64_t rx_frames, rx_bytes, rx_copied, rx_dropped;
 	uint64_t rx_errors; /* failed reads (interface down or gone) */
-	uint64_t
-		rx_reads_armed; /* receive buffers posted now */
+	uint64_t rx_reads_armed; /* receive buffers posted now */
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t tx_zerocopy; /* frames written straight from lwIP's pbufs */
 	uint64_t
@@ -216,6 +214,10 @@ struct pn_stack_stats {
 	uint64_t tx_limit_sum, rwnd_sum;
 	uint64_t
 		rwnd_grows; /* receive windows doubled (the path wanted more) */
+	/* receive buffers posted by need (packet socket): the most at once,
+	 * how often the receive ran short of them, and how often the
+	 * posted ones went back to the pool while no frame came */
+	uint64_t rx_posted_peak, rx_short, rx_given_back;
 };
 
 /*

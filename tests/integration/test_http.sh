@@ -148,3 +148,16 @@ kill -TERM "$pid"
 wait "$pid"
 echo "pinnet-httpd exited 0 on SIGTERM"
 grep pinnet "$WORK/httpd.log" || true
+# receive buffers posted by need: more under 100 clients than the 4 at
+# rest, and given back while the server idled (the back-to-base wait)
+python3 - "$WORK/httpd.log" <<'PY' || exit 1
+import re, sys
+m = re.search(r"receive buffers: (\d+) posted now, (\d+) at most; ran short (\d+) times; given back (\d+) times", open(sys.argv[1]).read())
+if not m:
+    sys.exit("FAIL: no 'receive buffers:' line in pinnet-httpd's log")
+now, most, short, back = map(int, m.groups())
+if most <= 4 or short == 0 or back == 0:
+    sys.exit(f"FAIL: receive buffers: {most} posted at most, short {short} times, given back {back} times: "
+             "want more than 4 under load, then given back")
+print(f"receive buffers by need: up to {most} posted under load, given back {back} times while idle")
+PY
