@@ -116,7 +116,7 @@ int pl_config_set(struct pl_config *c, const char *k, const char *v)
 	if (!strcmp(k, "mac"))
 		return set_mac(c, v);
 	if (!strcmp(k, "rx_depth"))
-		return set_num(c, k, v, 1, 1024, &c->so.rx_depth);
+		return set_num(c, k, v, 1, 256, &c->so.rx_depth);
 	if (!strcmp(k, "max_conns"))
 		return set_num(c, k, v, 1, 1048576, &c->so.max_conns);
 	if (!strcmp(k, "port")) /* the tools' listening port: the program's */

@@ -76,7 +76,8 @@ struct pn_stack_opts {
 	struct in_addr gw; /* default gateway; 0.0.0.0 none */
 	uint8_t mac[6]; /* the stack's MAC; all zero: a random local one */
 	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
-	unsigned int rx_depth; /* receive buffers posted (default 4) */
+	unsigned int rx_depth; /* receive buffers posted at most, by need
+				* from 4 (default 32); a TAP: reads (4) */
 	unsigned int flags; /* PN_STACK_* */
 	/* sockets open at once, connections waiting to be accepted
 	 * included (0: 1048576). At the limit a new connection's SYN is
