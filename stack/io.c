@@ -230,6 +230,36 @@ static void rxm_free_posted(struct pn_stack *st)
 	st->rx_inflight = 0;
 }
 
+/* By default the buffers posted take at most half of what the receive
+ * class's base block holds (16 of 32 in the stack's own pool
+ * configuration), from 4 to RX_DEPTH_MAX: the rest is room for
+ * allocations of smaller classes that fall back to it while those grow.
+ * Posting all of the base made the class grow under 100 downloads, and
+ * with the seed's idle release a grown class keeps its top block while
+ * the one below is busy (patent 001 step 611), as the base is with the
+ * posted buffers: that block stayed pinned for good (bench_memory's
+ * idle policy: 8 MiB at rest instead of 4). */
+static unsigned int rx_default_max(struct pn_stack *st)
+{
+	struct pn_pool *pool = st->pool;
+
+	for (unsigned int i = 0; i < pn_pool_nparts(pool); i++) {
+		struct pn_pool_part_stats ps;
+		uint64_t base;
+
+		if (pn_pool_stats(pool, i, &ps, sizeof(ps)) ||
+		    ps.buf_size < RX_BUF_SIZE)
+			continue;
+		if (ps.blocks_active != 1)
+			return RX_DEPTH_MAX; /* grown already: no base to read */
+		base = (ps.in_use + ps.free) / 2;
+		return base < RX_DEPTH_READS ? RX_DEPTH_READS :
+		       base > RX_DEPTH_MAX   ? RX_DEPTH_MAX :
+					       (unsigned int)base;
+	}
+	return RX_DEPTH_READS;
+}
+
 int io_rx_start(struct pn_stack *st)
 {
 	unsigned int n = 1;
@@ -240,7 +270,7 @@ int io_rx_start(struct pn_stack *st)
 		st->o.rx_depth ? st->o.rx_depth : RX_DEPTH_READS;
 	if (st->o.backend == PN_BACKEND_TAP || getenv("PINNET_RX_READS"))
 		return 0;
-	st->rx_max = st->o.rx_depth ? st->o.rx_depth : RX_DEPTH_MAX;
+	st->rx_max = st->o.rx_depth ? st->o.rx_depth : rx_default_max(st);
 	st->rx_floor = st->rx_target =
 		st->rx_max < RX_DEPTH_READS ? st->rx_max : RX_DEPTH_READS;
 	while (n < st->rx_max)

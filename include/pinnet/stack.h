@@ -77,7 +77,8 @@ struct pn_stack_opts {
 	uint8_t mac[6]; /* the stack's MAC; all zero: a random local one */
 	const struct pn_pool_opts *pool; /* NULL: the stack's defaults */
 	unsigned int rx_depth; /* receive buffers posted at most, by need
-				* from 4 (default 32); a TAP: reads (4) */
+				* from 4 (default: half the receive class's
+				* base, 4 to 32: 16); a TAP: reads (4) */
 	unsigned int flags; /* PN_STACK_* */
 	/* sockets open at once, connections waiting to be accepted
 	 * included (0: 1048576). At the limit a new connection's SYN is
