@@ -260,16 +260,23 @@ static unsigned int rx_default_max(struct pn_stack *st)
 	return RX_DEPTH_READS;
 }
 
+/* One read per buffer (TAP, or no buffer ring): rx_depth of them. */
+static void rx_use_reads(struct pn_stack *st)
+{
+	st->rx_max = st->rx_floor = st->rx_target =
+		st->o.rx_depth ? st->o.rx_depth : RX_DEPTH_READS;
+}
+
 int io_rx_start(struct pn_stack *st)
 {
 	unsigned int n = 1;
 	size_t len;
 	void *br;
 
-	st->rx_max = st->rx_floor = st->rx_target =
-		st->o.rx_depth ? st->o.rx_depth : RX_DEPTH_READS;
-	if (st->o.backend == PN_BACKEND_TAP || getenv("PINNET_RX_READS"))
+	if (st->o.backend == PN_BACKEND_TAP || getenv("PINNET_RX_READS")) {
+		rx_use_reads(st);
 		return 0;
+	}
 	st->rx_max = st->o.rx_depth ? st->o.rx_depth : rx_default_max(st);
 	st->rx_floor = st->rx_target =
 		st->rx_max < RX_DEPTH_READS ? st->rx_max : RX_DEPTH_READS;
@@ -293,9 +300,8 @@ int io_rx_start(struct pn_stack *st)
 	st->rxm_free = NULL;
 	st->rxm_br = NULL;
 	munmap(br, len);
-reads: /* one read per buffer, as before */
-	st->rx_max = st->rx_floor = st->rx_target =
-		st->o.rx_depth ? st->o.rx_depth : RX_DEPTH_READS;
+reads:
+	rx_use_reads(st);
 	return 0;
 }
 
@@ -331,9 +337,9 @@ static bool rxm_arm(struct pn_stack *st)
 
 /*
  * How many buffers stay posted follows the traffic: rx_target starts at
- * rx_floor (4), doubles (up to rx_max, rx_depth: 32 by default) each time
- * the recv runs out of buffers, and halves after RX_SHRINK_MS without a
- * shortage. Buffers the kernel holds cannot be taken back one by one: when
+ * rx_floor (4), doubles (up to rx_max: rx_depth, or rx_default_max())
+ * each time the recv runs out of buffers, and halves after RX_SHRINK_MS
+ * without a shortage. Buffers the kernel holds cannot be taken back one by one: when
  * more are posted than the target and no frame came for RX_SHRINK_MS, the
  * recv is cancelled and the ring registered afresh, its buffers back in
  * the pool (which can then release memory while the stack idles). On a
@@ -387,8 +393,7 @@ void io_rearm_rx(struct pn_stack *st)
 			/* cannot happen (it was registered): receive with
 			 * reads from now on */
 			io_rx_stop(st);
-			st->rx_max = st->rx_floor = st->rx_target =
-				RX_DEPTH_READS;
+			rx_use_reads(st);
 		}
 	}
 	while (st->rx_inflight < st->rx_target) {
