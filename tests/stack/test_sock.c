@@ -960,6 +960,80 @@ static void test_send_buffer_by_need(void)
 }
 
 /*
+ * MSG_MORE with a full send buffer: what waits for more goes out when the
+ * buffer fills, as Linux pushes before it waits for room. The room comes
+ * back only with the ACKs of what is sent, so data held then waited for
+ * the stack's 50 ms check (1 MiB responses under send buffers by need
+ * stalled 150 ms at p99). Two ways to fill it: a send that fits exactly
+ * (held) and then one that finds no room (EAGAIN), and a short send.
+ */
+static void test_more_on_full_buffer(void)
+{
+	int ls, c, s = connect_pair(5013, &ls, &c), one = 1, v = 4096, limit,
+		   unsent;
+	socklen_t len = sizeof(limit);
+	static char data[65536], back[65536];
+	size_t got = 0, sent = 0;
+	ssize_t n;
+
+	CU_ASSERT_FATAL(s >= 0);
+	pn_setsockopt(st, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* first some data both ways, so the window is past the first
+	 * segments */
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(pn_send(st, s, data, 16384, 0), 16384);
+		for (got = 0; got < 16384;) {
+			n = recv(c, back, 16384 - got, MSG_DONTWAIT);
+			if (n > 0)
+				got += (size_t)n;
+			pn_stack_process(st, 0);
+		}
+	}
+	pump(20);
+	CU_ASSERT_EQUAL(
+		pn_setsockopt(st, s, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	CU_ASSERT_EQUAL(
+		pn_getsockopt(st, s, SOL_SOCKET, SO_SNDBUF, &limit, &len), 0);
+	CU_ASSERT_EQUAL_FATAL(limit, 8192);
+
+	/* a send that fills the buffer exactly is held for more ... */
+	CU_ASSERT_EQUAL(pn_send(st, s, data, 8192, MSG_MORE | MSG_DONTWAIT),
+			8192);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, 0x894B /* SIOCOUTQNSD */, &unsent), 0);
+	CU_ASSERT_EQUAL(unsent, 8192);
+	/* ... until a send finds no room: then it goes, before EAGAIN */
+	CU_ASSERT_EQUAL(pn_send(st, s, data, 100, MSG_MORE | MSG_DONTWAIT),
+			-EAGAIN);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, 0x894B, &unsent), 0);
+	CU_ASSERT_EQUAL(unsent, 0);
+	sent = 8192;
+
+	/* a short send goes at once */
+	for (got = 0; got < sent;) {
+		n = recv(c, back, sent - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		pn_stack_process(st, 0);
+	}
+	pump(20);
+	n = pn_send(st, s, data, sizeof(data), MSG_MORE | MSG_DONTWAIT);
+	CU_ASSERT(n > 0 && n <= 8192);
+	CU_ASSERT_EQUAL(pn_ioctl(st, s, 0x894B, &unsent), 0);
+	CU_ASSERT_EQUAL(unsent, 0);
+	for (got = 0; n > 0 && got < (size_t)n;) {
+		ssize_t r = recv(c, back, (size_t)n - got, MSG_DONTWAIT);
+
+		if (r > 0)
+			got += (size_t)r;
+		pn_stack_process(st, 0);
+	}
+	pn_close(st, s);
+	close(c);
+	close(ls);
+	pump(20);
+}
+
+/*
  * The receive window sized by need: while the application does not read,
  * a kernel sender parks at most the first 64 KiB window in the stack;
  * when the application keeps up, the window grows (doubling), every byte
@@ -1245,6 +1319,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_create_failures),
 	CU_TEST_ENTRY(test_stats_size),
 	CU_TEST_ENTRY(test_flags),
+	CU_TEST_ENTRY(test_more_on_full_buffer),
 	CU_TEST_ENTRY(test_bad_calls),
 	CU_TEST_ENTRY(test_connect_refused),
 	CU_TEST_ENTRY(test_client_of_kernel),
