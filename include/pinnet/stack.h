@@ -280,7 +280,9 @@ int pn_connect(struct pn_stack *st, int s, const struct sockaddr *addr,
  * until at least one byte is queued. flags, as send(2): MSG_DONTWAIT (do
  * not wait, this call only), MSG_NOSIGNAL (accepted: pinnet never raises
  * SIGPIPE, it returns EPIPE), MSG_MORE (more follows: the data waits for
- * the next send, at most about 50 ms, instead of leaving at once). Returns
+ * the next send, at most about 50 ms, instead of leaving at once; but a
+ * send that fills the buffer, short or EAGAIN, pushes what waits, as
+ * Linux does before it waits for room). Returns
  * bytes queued or -errno: EAGAIN, EPIPE (shut down or closed by the peer),
  * ECONNRESET, ENOTCONN, EINVAL (another flag), EFAULT (buf NULL).
  */
