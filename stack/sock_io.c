@@ -16,6 +16,15 @@
 #define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
 
+/* What MSG_MORE held goes out now. */
+static void uncork(struct sock *so)
+{
+	if (so->corked && so->pcb) {
+		so->corked = false;
+		tcp_output(so->pcb);
+	}
+}
+
 /*
  * Up to len bytes (copied), once there is room: as much as the send
  * buffer takes (sock_send_limit()), in tcp_write()s of at most 64 KiB (it takes a u16), so a
@@ -68,10 +77,7 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 		/* what an earlier MSG_MORE held goes before the wait, as
 		 * Linux pushes before it waits for memory: its ACKs are
 		 * what bring the room */
-		if (so->corked) {
-			so->corked = false;
-			tcp_output(so->pcb);
-		}
+		uncork(so);
 		rc = sock_wait(so, POLLOUT, nonblock);
 		if (rc)
 			return rc;
@@ -234,15 +240,6 @@ static int vec_lookup(struct pn_stack *st, int s, const struct iovec *iov,
 	if (rc)
 		return rc;
 	return iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov) ? -EINVAL : 0;
-}
-
-/* What MSG_MORE held goes out now. */
-static void uncork(struct sock *so)
-{
-	if (so->corked && so->pcb) {
-		so->corked = false;
-		tcp_output(so->pcb);
-	}
 }
 
 PN_EXPORT ssize_t pn_sendv(struct pn_stack *st, int s, const struct iovec *iov,

@@ -125,12 +125,14 @@ done
 # ran the posted buffers short tens of thousands of times, and an elastic
 # server lost 10-15% of its throughput to it against a server with a large
 # pool; with 16 it was level, 4 rounds of one veth, 2026-12-02)
-rxd="rx_depth = 16"
-printf '[stack]\n%s\n%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n%s\n' "$rxd" "$common" "$classes" >"$WORK/idle.conf"
-printf '[stack]\n%s\n%s\nrelease = peak\nsample = 500ms\npeak_window = 1500ms\n%s\n' "$rxd" "$common" "$classes" >"$WORK/peak.conf"
-printf '[stack]\n%s\n%s\nrelease = forecast\nsample = 500ms\nforecast_halflife = 1s\n%s\n' "$rxd" "$common" "$classes" >"$WORK/forecast.conf"
+stack="[stack]
+rx_depth = 16"
+idle_pool=$(printf '%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n%s' "$common" "$classes")
+printf '%s\n%s\n' "$stack" "$idle_pool" >"$WORK/idle.conf"
+printf '%s\n%s\nrelease = peak\nsample = 500ms\npeak_window = 1500ms\n%s\n' "$stack" "$common" "$classes" >"$WORK/peak.conf"
+printf '%s\n%s\nrelease = forecast\nsample = 500ms\nforecast_halflife = 1s\n%s\n' "$stack" "$common" "$classes" >"$WORK/forecast.conf"
 # a static stack's fixed socket buffers, for the calibration and the static
-printf '[stack]\nsend_buffer = 1M\n%s\n%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n%s\n' "$rxd" "$common" "$classes" >"$WORK/calibration.conf"
+printf '%s\nsend_buffer = 1M\n%s\n' "$stack" "$idle_pool" >"$WORK/calibration.conf"
 
 ips=("$IP_A" "${SUBNET}3" "${SUBNET}4" "${SUBNET}6")
 period=$((burst + idle))
@@ -150,7 +152,7 @@ for l in $loads; do
 	sleep 0.5
 	stop_server "$cal_pid" "${PIDS[-1]}"
 	python3 "$here/static_pool_conf.py" "$lout/calibration.jsonl" "$WORK/static.conf" "$WORK/stats"
-	printf '[stack]\nsend_buffer = 1M\n%s\n' "$rxd" >>"$WORK/static.conf"
+	printf '%s\nsend_buffer = 1M\n' "$stack" >>"$WORK/static.conf"
 
 	# the servers; server k bursts at lead + k * slot + j * period
 	spids=() samplers=()
