@@ -60,18 +60,151 @@ static uint32_t sock_queued(const struct tcp_pcb *pcb)
 	return by_seq < by_buf ? by_seq : by_buf;
 }
 
+/*
+ * The send budget, stack-wide (pn_stack_opts.send_budget), as Linux's
+ * tcp_mem bounds what all its sockets hold: each socket's limit by need
+ * follows its own path, but a thousand connections each answering 64 KiB
+ * at once queued all their answers together (63 MiB of the pool for
+ * 1000 x 64 KiB in bench_memory), though the one link they share drains
+ * a few MiB at a time. The budget admits whole sends, not bytes: a socket
+ * that finds it short (under a low-water mark of room, or others waiting
+ * before it) waits its turn on st->budget_head; as ACKs free the budget
+ * the oldest waiters are let in, as many as the room holds their limits,
+ * and each may then fill its own limit whatever the budget says (a grant,
+ * until its queue drains or it is full again). Bytes doled out as they
+ * freed up made every connection send a few KiB at a time (4 KiB floors:
+ * half the throughput of 1000 x 64 KiB). The head waiter is let in after
+ * BUDGET_WAIT_MAX_NS whatever the room (one such each BUDGET_WAIT_MAX_NS)
+ * while less than twice the budget is queued, so sockets whose data cannot leave (slow readers, closed
+ * windows) holding the budget do not stall the others for long; twice
+ * the budget is the hard bound.
+ */
+#define BUDGET_WAIT_MAX_NS 20000000ull
+static uint32_t budget_room(const struct pn_stack *st)
+{
+	uint64_t b = st->o.send_budget;
+
+	if (st->tx_inq >= b)
+		return 0;
+	return b - st->tx_inq > UINT32_MAX ? UINT32_MAX :
+					     (uint32_t)(b - st->tx_inq);
+}
+
+/* The room the budget leaves the socket (UINT32_MAX: no budget for it) */
+static uint32_t budget_room_for(const struct sock *so)
+{
+	const struct pn_stack *st = so->st;
+	uint32_t b;
+
+	if (!st->o.send_budget || so->budget_grant)
+		return UINT32_MAX;
+	b = budget_room(st);
+	if (st->budget_head || b < SEND_LOWAT_DEFAULT)
+		return 0; /* its turn comes */
+	return b;
+}
+
+void sock_account(struct sock *so)
+{
+	uint32_t q = so->pcb && !so->listening ? sock_queued(so->pcb) : 0;
+
+	so->st->tx_inq = so->st->tx_inq - so->inq_counted + q;
+	/* a socket that starts queuing was let in (the budget had room for
+	 * it): what it writes next (a body after its head) goes too, not a
+	 * head left holding its buffers while the body waits its turn */
+	if (q && !so->inq_counted)
+		so->budget_grant = true;
+	else if (!q)
+		so->budget_grant = false; /* drained: the next send asks */
+	so->inq_counted = q;
+}
+
+void sock_unbudget(struct sock *so)
+{
+	struct pn_stack *st = so->st;
+
+	if (!so->on_budget)
+		return;
+	if (so->budget_prev)
+		so->budget_prev->budget_next = so->budget_next;
+	else
+		st->budget_head = so->budget_next;
+	if (so->budget_next)
+		so->budget_next->budget_prev = so->budget_prev;
+	else
+		st->budget_tail = so->budget_prev;
+	so->budget_next = so->budget_prev = NULL;
+	so->on_budget = false;
+}
+
+void sock_out_of_room(struct sock *so)
+{
+	struct pn_stack *st = so->st;
+
+	so->nospace = true;
+	so->budget_grant = false; /* full: the grant is used */
+	if (!st->o.send_budget || so->on_budget || !so->pcb ||
+	    budget_room_for(so) > 0)
+		return; /* its own limit, not the budget's: its ACKs wake it */
+	st->stats.tx_budget_waits++;
+	so->on_budget = true;
+	so->budget_since_ns = stack_now_ns();
+	so->budget_prev = st->budget_tail;
+	if (st->budget_tail)
+		st->budget_tail->budget_next = so;
+	else
+		st->budget_head = so;
+	st->budget_tail = so;
+}
+
+/* After a turn's input: the oldest waiters are let in, as many as the
+ * budget's room holds their limits, and the head one anyway once it has
+ * waited BUDGET_WAIT_MAX_NS. */
+static void budget_admit(struct pn_stack *st)
+{
+	uint64_t room = budget_room(st), now;
+
+	while (st->budget_head) {
+		struct sock *so = st->budget_head;
+		uint32_t want = so->pcb ? sock_send_limit(so) : 0;
+
+		now = stack_now_ns();
+		if (room) {
+			st->budget_moved_ns = now;
+		} else {
+			/* the budget stuck (no room came for that long): one
+			 * waiter per BUDGET_WAIT_MAX_NS goes anyway */
+			if (now - so->budget_since_ns < BUDGET_WAIT_MAX_NS ||
+			    now - st->budget_moved_ns < BUDGET_WAIT_MAX_NS ||
+			    st->tx_inq >= 2 * st->o.send_budget)
+				break;
+			st->budget_moved_ns = now;
+			st->stats.tx_budget_overdue++;
+		}
+		sock_unbudget(so);
+		so->budget_grant = true;
+		sock_wake_later(so);
+		if (!room)
+			break;
+		room -= want < room ? want : room;
+	}
+}
+
 /* Bytes the socket may queue now (0 when full). */
 uint32_t sock_send_room(const struct sock *so)
 {
 	const struct tcp_pcb *pcb = so->pcb;
 	uint32_t queued = sock_queued(pcb);
 	uint32_t limit = sock_send_limit(so);
-	uint32_t room;
+	uint32_t room, b;
 
 	if (so->notsent_lowat &&
 	    pcb->snd_lbb - pcb->snd_nxt >= so->notsent_lowat)
 		return 0; /* enough waits unsent */
 	room = queued >= limit ? 0 : limit - queued;
+	b = budget_room_for(so);
+	if (room > b)
+		room = b;
 	/* and what lwIP itself takes (a tcp_write() of 0 bytes succeeds: a
 	 * room lwIP's snd_buf did not have made send_one() spin) */
 	return room < pcb->snd_buf ? room : (uint32_t)pcb->snd_buf;
@@ -214,7 +347,10 @@ void sock_unwake(struct sock *so)
  * out of room and has some now is an EPOLLOUT edge. */
 void sock_wake_writers(struct pn_stack *st)
 {
-	struct sock *so = st->wake;
+	struct sock *so;
+
+	budget_admit(st);
+	so = st->wake;
 
 	st->wake = NULL;
 	while (so) {
@@ -257,7 +393,7 @@ uint32_t sock_events(struct sock *so)
 		if (wr_shut || sock_roomy(so))
 			m |= EPOLLOUT | EPOLLWRNORM;
 		else
-			so->nospace = true;
+			sock_out_of_room(so);
 	}
 	if (so->err)
 		m |= EPOLLERR;

@@ -133,6 +133,8 @@ void sock_free(struct sock *so)
 	st->socks_used--;
 	ep_forget(so);
 	sock_unwake(so);
+	sock_unbudget(so);
+	st->tx_inq -= so->inq_counted; /* it holds nothing of the budget */
 	sock_untime(so);
 	zc_release(so->st, &so->zc_head, &so->zc_tail, 0, true);
 	if (so->zc_rx)
@@ -381,6 +383,7 @@ void sock_abort_all(struct pn_stack *st)
 			tcp_arg(so->pcb, NULL);
 			tcp_abort(so->pcb);
 			so->pcb = NULL;
+			sock_account(so);
 		}
 	}
 	for (unsigned int i = 0; i < st->nsocks; i++)

@@ -71,6 +71,11 @@ struct sock {
 	unsigned int acc_head, acc_n, acc_max;
 	struct sock *listener; /* queued in this listener's acceptq */
 	struct sock *wake_next; /* st->wake */
+	uint32_t inq_counted; /* its part of st->tx_inq */
+	bool on_budget; /* waits for room in the send budget */
+	bool budget_grant; /* let in: may fill its own limit */
+	uint64_t budget_since_ns; /* on the list since */
+	struct sock *budget_next, *budget_prev; /* st->budget_head list */
 	struct sock *timed_next; /* st->timed */
 	struct ep_item *eps; /* its registrations in readiness sets */
 };
@@ -104,6 +109,13 @@ uint32_t sock_send_room(const struct sock *so); /* pcb set */
 void sock_note_flight(struct sock *so, uint32_t acked);
 bool sock_writable(const struct sock *so, unsigned int margin);
 void sock_send_blocked(struct sock *so);
+/* What the socket has queued, counted again in the stack's send budget:
+ * after its sends, its ACKs, and when it lets go of its pcb. */
+void sock_account(struct sock *so);
+/* A send or a look found no room: the ACK that makes room is an EPOLLOUT
+ * edge, and a socket the budget held back waits its turn for it. */
+void sock_out_of_room(struct sock *so);
+void sock_unbudget(struct sock *so); /* off the budget's list (it goes) */
 uint32_t sock_events(struct sock *so); /* EPOLL* as Linux's tcp_poll */
 short sock_revents(struct sock *so, short events);
 int sock_wait(struct sock *so, short events, bool nonblock);

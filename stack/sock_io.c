@@ -63,6 +63,7 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 							 0));
 			if (err == ERR_OK) {
 				done += n;
+				sock_account(so);
 				continue;
 			}
 			if (err != ERR_MEM) {
@@ -83,7 +84,7 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 			return rc;
 	}
 	if (done < len)
-		so->nospace = true;
+		sock_out_of_room(so);
 	so->sent_total += done;
 	so->st->stats.tx_app_bytes += done;
 	so->st->stats.tx_copied += done; /* into lwIP's segments, once */

@@ -138,6 +138,7 @@ static void on_err(void *arg, err_t err)
 		return;
 	/* lwIP has freed the pcb */
 	so->pcb = NULL;
+	sock_account(so);
 	if (err == ERR_CLSD) {
 		/* not an error: both sides closed and the last ACK came
 		 * (LAST_ACK), or the pcb closed quietly */
@@ -169,6 +170,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	if (so) {
 		so->last_progress_ms = stack_now_ms();
 		so->acked_total += len;
+		sock_account(so);
 		if (so->pcb)
 			sock_note_flight(so, len);
 		zc_release(so->st, &so->zc_head, &so->zc_tail, so->acked_total,
@@ -293,6 +295,7 @@ void sock_close_pcb(struct sock *so)
 	sock_rwnd_release(so); /* the window held back, quietly */
 	tcp_arg(pcb, NULL);
 	so->pcb = NULL;
+	sock_account(so); /* what lwIP still sends is no longer the socket's */
 	if (so->listening) {
 		tcp_accept(pcb, NULL);
 		tcp_close(pcb);
@@ -372,6 +375,7 @@ void sock_check_timeouts(struct pn_stack *st, uint64_t now)
 		tcp_arg(so->pcb, NULL);
 		tcp_abort(so->pcb);
 		so->pcb = NULL;
+		sock_account(so);
 		so->err = -ETIMEDOUT;
 		so->connecting = false;
 		sock_notify(so);

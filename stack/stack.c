@@ -34,7 +34,7 @@
 
 /* The last field of struct pn_stack_opts: what a bigger, newer struct
  * holds past it must be zero (opts.h). Update when a field is added. */
-#define STACK_OPTS_LAST send_buffer
+#define STACK_OPTS_LAST send_budget
 _Static_assert(sizeof(struct pn_stack_opts) - OFFSETOFEND(struct pn_stack_opts,
 							  STACK_OPTS_LAST) <
 		       _Alignof(struct pn_stack_opts),
@@ -152,6 +152,7 @@ PN_EXPORT int pn_stack_stats(const struct pn_stack *st,
 	all.rx_reads_armed = st->rx_inflight;
 	all.conns = st->socks_used;
 	all.conn_heap_bytes = sock_heap_bytes();
+	all.tx_budget_used = st->tx_inq;
 	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
 		all.tcp_active++;
 		all.tcp_orphans += pcb->callback_arg == NULL;
@@ -239,6 +240,12 @@ static int check_opts(const struct pn_stack_opts *o)
 			NULL, EINVAL,
 			"send_buffer %u: 4608 to %u bytes, or 0 (by need)",
 			o->send_buffer, (unsigned int)TCP_SND_BUF);
+	if (o->send_budget && o->send_budget < 64 * 1024)
+		return stack_seterr(
+			NULL, EINVAL,
+			"send_budget %llu: at least 65536 bytes, or "
+			"0 (none)",
+			(unsigned long long)o->send_budget);
 	if (o->max_conns > STACK_MAX_CONNS)
 		return stack_seterr(NULL, EINVAL, "max_conns %u: at most %u",
 				    o->max_conns, STACK_MAX_CONNS);

@@ -101,6 +101,12 @@ struct pn_stack {
 	unsigned int nfree;
 	struct sock *timed; /* sockets the 50 ms check looks at */
 	struct sock *wake; /* sockets whose send room an ACK may have freed */
+	/* the send budget (o.send_budget): the bytes the sockets have
+	 * queued in lwIP, summed (sock_account()), and the sockets waiting
+	 * for room in it, oldest first */
+	uint64_t tx_inq;
+	struct sock *budget_head, *budget_tail;
+	uint64_t budget_moved_ns; /* a waiter was let in lately */
 	struct ep **eps; /* readiness sets (epoll.c); index = set number */
 	unsigned int neps;
 	struct pn_stack_stats stats;

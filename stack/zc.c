@@ -326,8 +326,7 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 		}
 		/* the whole buffer must fit: wait for acknowledgements */
 		rc = -EAGAIN;
-		so->nospace =
-			true; /* the room that comes is an EPOLLOUT edge */
+		sock_out_of_room(so); /* the room that comes: EPOLLOUT */
 		if (so->nonblock)
 			goto err;
 		rc = stack_run(st, 10);
@@ -335,6 +334,7 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 			goto err;
 	}
 	so->sent_total += len;
+	sock_account(so);
 	st->stats.tx_app_bytes += len; /* and nothing copied */
 	*z = (struct zc_tx){ NULL, buf, NULL, so->sent_total };
 	if (so->zc_tail)
@@ -408,7 +408,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		if (!waited &&
 		    (!sock_writable(so, 8) || sock_send_room(so) < want ||
 		     tcp_sndbuf(so->pcb) < want)) {
-			so->nospace = true; /* room is an EPOLLOUT edge */
+			sock_out_of_room(so); /* room is an EPOLLOUT edge */
 			if (done)
 				break; /* what is queued goes out first */
 			rc = sock_wait(so, POLLOUT, so->nonblock);
@@ -455,6 +455,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 			pos += (off_t)n;
 			done += n;
 			so->sent_total += n;
+			sock_account(so);
 			st->stats.tx_app_bytes += n;
 			*z = (struct zc_tx){ NULL, NULL, fm, so->sent_total };
 			if (so->zc_tail)
@@ -496,6 +497,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		pos += r;
 		done += (size_t)r;
 		so->sent_total += (uint64_t)r;
+		sock_account(so);
 		st->stats.tx_app_bytes += (uint64_t)r;
 		*z = (struct zc_tx){ NULL, buf, NULL, so->sent_total };
 		if (so->zc_tail)

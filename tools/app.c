@@ -144,6 +144,33 @@ static int set_stack(struct app_opts *ao, const char *k, const char *v,
 		ao->so.send_buffer = (unsigned int)x;
 		return 0;
 	}
+	if (!strcmp(k, "send_budget")) {
+		/* none, or bytes with an optional K, M or G */
+		unsigned long long b;
+
+		if (!strcmp(v, "none")) {
+			ao->so.send_budget = 0;
+			return 0;
+		}
+		errno = 0;
+		b = strtoull(v, &end, 10);
+		if (end != v && (*end == 'K' || *end == 'k'))
+			b <<= 10, end++;
+		else if (end != v && (*end == 'M' || *end == 'm'))
+			b <<= 20, end++;
+		else if (end != v && (*end == 'G' || *end == 'g'))
+			b <<= 30, end++;
+		if (*end || !*v || *v == '-' || errno || b < (64u << 10) ||
+		    b > (1ull << 40)) {
+			snprintf(err, errlen,
+				 "send_budget %s: want none, or 64K to 1024G "
+				 "bytes",
+				 v);
+			return -1;
+		}
+		ao->so.send_budget = b;
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key '%s' in [stack]", k);
 	return -1;
 }
@@ -193,7 +220,8 @@ static void usage(FILE *f, const char *prog, const char *what,
 	fprintf(f,
 		"usage: %s [options]\n%s\n\n"
 		"%s--config FILE    INI file: [stack] iface, backend, addr, gw, mac,\n"
-		"                       rx_depth, port, max_conns, send_buffer; [pool] and\n"
+		"                       rx_depth, port, max_conns, send_buffer,\n"
+		"                       send_budget; [pool] and\n"
 		"                       [class SIZE] for the pool (configs/stack.conf,\n"
 		"                       configs/pool.conf)\n"
 		"  -i, --iface NAME     interface (packet backend) or TAP device name\n"

@@ -90,6 +90,18 @@ struct pn_stack_opts {
 	 * else fixed at this many bytes (4608 to 1048576), as SO_SNDBUF
 	 * fixes one socket's */
 	unsigned int send_buffer;
+	/* what all the connections together may queue to send (bytes, in
+	 * lwIP's send buffers: not yet sent, or sent and not yet
+	 * acknowledged), as Linux's tcp_mem bounds the memory of all its
+	 * sockets. It admits sends, not bytes: a socket that finds it
+	 * nearly used up waits its turn (not writable), and as ACKs free
+	 * room the oldest waiters are let in and may each fill their own
+	 * limit; one that waited 20 ms is let in anyway while less than
+	 * twice the budget is queued, so connections whose data cannot leave
+	 * stall the others less. The queued total may so pass it by the
+	 * limits of the sockets let in. 0: no budget
+	 * (each socket's own limit alone) */
+	uint64_t send_budget;
 };
 
 /*
@@ -220,6 +232,11 @@ struct pn_stack_stats {
 	 * how often the receive ran short of them, and how often the
 	 * posted ones went back to the pool while no frame came */
 	uint64_t rx_posted_peak, rx_short, rx_given_back;
+	/* the send budget (pn_stack_opts.send_budget): bytes counted
+	 * against it now, and how often a socket found no room for want of
+	 * it (and waited its turn), and of those how often one was let in
+	 * after 20 ms without room */
+	uint64_t tx_budget_used, tx_budget_waits, tx_budget_overdue;
 };
 
 /*

@@ -111,7 +111,7 @@ stats_dir = $WORK/stats"
 classes=""
 for c in 2048:1M:2M:256M:64 4096:256K:1M:256M:4 8192:256K:1M:256M:4 \
 	16384:256K:1M:512M:2 32768:256K:2M:512M:2 65536:1M:2M:512M:2 \
-	131072:1M:4M:512M:2; do
+	131072:1M:1M:512M:2; do
 	IFS=: read -r size base block wall lw <<<"$c"
 	classes+="[class $size]
 base = $base
@@ -127,10 +127,15 @@ done
 # pool; with 16 it was level, 4 rounds of one veth, 2026-12-02)
 stack="[stack]
 rx_depth = 16"
+# the elastic servers' connections share a send budget (what all of
+# them may queue together, as Linux's tcp_mem); the static stack's fixed
+# buffers have none
+elastic="$stack
+send_budget = ${SEND_BUDGET:-8M}"
 idle_pool=$(printf '%s\nrelease = idle\nsample = 500ms\nidle = 2s\nrelease_max = all\n%s' "$common" "$classes")
-printf '%s\n%s\n' "$stack" "$idle_pool" >"$WORK/idle.conf"
-printf '%s\n%s\nrelease = peak\nsample = 500ms\npeak_window = 1500ms\n%s\n' "$stack" "$common" "$classes" >"$WORK/peak.conf"
-printf '%s\n%s\nrelease = forecast\nsample = 500ms\nforecast_halflife = 1s\n%s\n' "$stack" "$common" "$classes" >"$WORK/forecast.conf"
+printf '%s\n%s\n' "$elastic" "$idle_pool" >"$WORK/idle.conf"
+printf '%s\n%s\nrelease = peak\nsample = 500ms\npeak_window = 1500ms\n%s\n' "$elastic" "$common" "$classes" >"$WORK/peak.conf"
+printf '%s\n%s\nrelease = forecast\nsample = 500ms\nforecast_halflife = 1s\n%s\n' "$elastic" "$common" "$classes" >"$WORK/forecast.conf"
 # a static stack's fixed socket buffers, for the calibration and the static
 printf '%s\nsend_buffer = 1M\n%s\n' "$stack" "$idle_pool" >"$WORK/calibration.conf"
 

@@ -259,6 +259,13 @@ static void test_create_failures(void)
 	o.flags = 0x80;
 	CU_ASSERT_PTR_NULL(pn_stack_create(&o));
 	CU_ASSERT_EQUAL(errno, EINVAL);
+	o.flags = 0;
+	o.send_budget = 4096; /* below 64 KiB */
+	CU_ASSERT_PTR_NULL(pn_stack_create(&o));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(pn_stack_last_error(NULL), "send_budget"));
+	o.send_budget = 0;
 
 	/* a bigger struct: fine while the unknown part is zero */
 	big.newer[7] = 1;
@@ -1314,6 +1321,133 @@ static void test_nonblocking_and_event_fd(void)
 	close(ls);
 }
 
+/*
+ * The stack-wide send budget: eight connections each with 1 MiB to send to
+ * kernel peers that read nothing at first queue no more, together, than
+ * twice the budget and a socket's limit, though their own limits would
+ * let them hold several times that; they wait their turn (counted), and
+ * once the peers read, every byte of every one arrives, in order, and the
+ * budget is empty again. A second stack on its own TAP device, made with
+ * the budget.
+ */
+#define NB 8
+static void test_send_budget(void)
+{
+	const uint64_t budget = 128 * 1024;
+	const size_t size = 1 << 20;
+	struct pn_stack_opts o = { .sz = sizeof(o),
+				   .iface = "pntest2",
+				   .backend = PN_BACKEND_TAP,
+				   .prefix = 24,
+				   .send_budget = budget };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(5030) };
+	struct pn_stack_stats ss;
+	struct pn_stack *b;
+	char *data = malloc(size), *back = malloc(size);
+	size_t sent[NB] = { 0 }, got[NB] = { 0 };
+	int s[NB], c[NB], ls, one = 1;
+	uint64_t most = 0, limits = 0, end;
+	bool done;
+
+	CU_ASSERT_FATAL(data && back);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)(i * 13 + (i >> 12));
+	inet_pton(AF_INET, "10.57.0.2", &o.addr);
+	b = pn_stack_create(&o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL_FATAL(system("ip addr add 10.57.0.1/24 dev pntest2 && "
+				     "ip link set pntest2 up"),
+			      0);
+	for (int i = 0; i < 50; i++)
+		pn_stack_process(b, 1);
+	inet_pton(AF_INET, "10.57.0.1", &a.sin_addr);
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	CU_ASSERT_FATAL(!bind(ls, (struct sockaddr *)&a, sizeof(a)) &&
+			!listen(ls, NB));
+	for (int k = 0; k < NB; k++) {
+		s[k] = pn_socket(b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CU_ASSERT_FATAL(s[k] >= 0);
+		pn_connect(b, s[k], (struct sockaddr *)&a, sizeof(a));
+		c[k] = -1;
+		for (int i = 0; i < 2000 && c[k] < 0; i++) {
+			c[k] = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+			pn_stack_process(b, 1);
+		}
+		CU_ASSERT_FATAL(c[k] >= 0);
+	}
+	/* the peers read nothing: what may be queued is all queued */
+	for (int round = 0; round < 300; round++) {
+		for (int k = 0; k < NB; k++) {
+			ssize_t n = pn_send(b, s[k], data + sent[k],
+					    size - sent[k], MSG_DONTWAIT);
+
+			if (n > 0)
+				sent[k] += (size_t)n;
+		}
+		pn_stack_process(b, 1);
+		pn_stack_stats(b, &ss, sizeof(ss));
+		if (ss.tx_budget_used > most)
+			most = ss.tx_budget_used;
+		limits = ss.tx_limit_sum;
+	}
+	printf("(budget %llu: most %llu queued, limits sum %llu, %llu waits, "
+	       "%llu overdue) ",
+	       (unsigned long long)budget, (unsigned long long)most,
+	       (unsigned long long)limits,
+	       (unsigned long long)ss.tx_budget_waits,
+	       (unsigned long long)ss.tx_budget_overdue);
+	/* under twice the budget (the hard bound, with the overdue ones let
+	 * in) and one socket's limit (the last one let in may fill its) */
+	CU_ASSERT(most > budget / 2);
+	CU_ASSERT(most <= 2 * budget + limits / NB * 2);
+	CU_ASSERT(limits > 3 * budget); /* the budget held, not their limits */
+	CU_ASSERT(ss.tx_budget_waits > 0);
+	CU_ASSERT_EQUAL(ss.tx_budget_used, ss.tx_queued);
+
+	/* the peers read: every byte arrives, the budget empties */
+	end = mono_ms() + 20000;
+	do {
+		done = true;
+		for (int k = 0; k < NB; k++) {
+			ssize_t n;
+
+			if (sent[k] < size) {
+				n = pn_send(b, s[k], data + sent[k],
+					    size - sent[k], MSG_DONTWAIT);
+				if (n > 0)
+					sent[k] += (size_t)n;
+			}
+			n = recv(c[k], back + got[k], size - got[k],
+				 MSG_DONTWAIT);
+			if (n > 0) {
+				CU_ASSERT(memcmp(back + got[k], data + got[k],
+						 (size_t)n) == 0);
+				got[k] += (size_t)n;
+			}
+			done = done && got[k] == size;
+		}
+		pn_stack_process(b, 0);
+	} while (!done && mono_ms() < end);
+	CU_ASSERT(done);
+	for (int i = 0; i < 100; i++)
+		pn_stack_process(b, 1);
+	pn_stack_stats(b, &ss, sizeof(ss));
+	CU_ASSERT_EQUAL(ss.tx_budget_used, 0);
+	for (int k = 0; k < NB; k++) {
+		CU_ASSERT_EQUAL(got[k], size);
+		pn_close(b, s[k]);
+		close(c[k]);
+	}
+	close(ls);
+	for (int i = 0; i < 50; i++)
+		pn_stack_process(b, 1);
+	pn_stack_destroy(b);
+	free(data);
+	free(back);
+}
+
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_user_timeout_clock_wrap), /* first: the wrap */
 	CU_TEST_ENTRY(test_create_failures),
@@ -1328,6 +1462,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_sendfile),
 	CU_TEST_ENTRY(test_ioctl),
 	CU_TEST_ENTRY(test_send_buffer_by_need),
+	CU_TEST_ENTRY(test_send_budget),
 	CU_TEST_ENTRY(test_conn_classes),
 	CU_TEST_ENTRY(test_recv_window_by_need),
 	CU_TEST_ENTRY(test_active_opens_per_tuple),
