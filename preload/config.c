@@ -10,9 +10,10 @@
 
 #include "config.h"
 
-const char *const pl_config_keys[] = { "iface",	    "backend", "addr",
-				       "gw",	    "mac",     "rx_depth",
-				       "max_conns", "port",    NULL };
+const char *const pl_config_keys[] = { "iface",	    "backend",	   "addr",
+				       "gw",	    "mac",	   "rx_depth",
+				       "max_conns", "send_budget", "port",
+				       NULL };
 
 void pl_config_init(struct pl_config *c)
 {
@@ -86,6 +87,31 @@ static int set_num(struct pl_config *c, const char *k, const char *v,
 	return 0;
 }
 
+/* none, or bytes with an optional K, M or G: the stack's send budget */
+static int set_budget(struct pl_config *c, const char *k, const char *v)
+{
+	unsigned long long x;
+	char *end;
+
+	if (!strcmp(v, "none")) {
+		c->so.send_budget = 0;
+		return 0;
+	}
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (end != v && (*end == 'K' || *end == 'k'))
+		x <<= 10, end++;
+	else if (end != v && (*end == 'M' || *end == 'm'))
+		x <<= 20, end++;
+	else if (end != v && (*end == 'G' || *end == 'g'))
+		x <<= 30, end++;
+	if (!*v || *v == '-' || *end || errno || x < (64u << 10) ||
+	    x > (1ull << 40))
+		return fail(c, "%s %s: want none, or 64K to 1024G bytes", k, v);
+	c->so.send_budget = x;
+	return 0;
+}
+
 int pl_config_set(struct pl_config *c, const char *k, const char *v)
 {
 	if (!strcmp(k, "iface")) {
@@ -119,6 +145,8 @@ int pl_config_set(struct pl_config *c, const char *k, const char *v)
 		return set_num(c, k, v, 1, 256, &c->so.rx_depth);
 	if (!strcmp(k, "max_conns"))
 		return set_num(c, k, v, 1, 1048576, &c->so.max_conns);
+	if (!strcmp(k, "send_budget"))
+		return set_budget(c, k, v);
 	if (!strcmp(k, "port")) /* the tools' listening port: the program's */
 		return set_num(c, k, v, 1, 65535, NULL);
 	return fail(c, "unknown key '%s' in [stack]%s", k, "");

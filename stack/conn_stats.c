@@ -193,6 +193,7 @@ void conn_stats_open(struct pn_stack *st)
 	h->pool_id = dash ? strtoull(dash + 1, NULL, 10) : 0;
 	h->nclasses = PN_CONN_NCLASSES;
 	h->class_off = 128;
+	_Static_assert(sizeof(*h) <= 128, "the header outgrew class_off");
 	h->class_size = sizeof(struct pn_conn_class_stats);
 	h->interval_ms = CONNS_INTERVAL_MS;
 	h->alive = 1;
@@ -221,6 +222,10 @@ void conn_stats_publish(struct pn_stack *st, uint64_t now_ms)
 	__atomic_fetch_add(&h->seq, 1, __ATOMIC_RELEASE);
 	for (int k = 0; k < PN_CONN_NCLASSES; k++)
 		rec[k] = c[k];
+	h->send_budget = st->o.send_budget;
+	h->budget_used = st->tx_inq;
+	h->budget_waits = st->stats.tx_budget_waits;
+	h->budget_overdue = st->stats.tx_budget_overdue;
 	h->updated_ms = now_ms;
 	__atomic_fetch_add(&h->seq, 1, __ATOMIC_RELEASE);
 }

@@ -78,6 +78,10 @@ struct pn_conns_header {
 	uint64_t updated_ms; /* CLOCK_MONOTONIC ms of the last update */
 	uint64_t interval_ms; /* between updates */
 	uint64_t alive; /* 1 while the stack exists */
+	/* the stack's send budget (pn_stack_opts.send_budget; 0 none), what
+	 * is counted against it, and the sockets that waited for it and were
+	 * let in without room (present when header_size covers them) */
+	uint64_t send_budget, budget_used, budget_waits, budget_overdue;
 };
 
 #ifdef __cplusplus

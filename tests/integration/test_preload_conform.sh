@@ -59,7 +59,7 @@ echo "sockets moved to pinnet: $moved of $want network sockets"
 
 # a second thread: EPERM and one line naming the cause (the stack's
 # options from an INI file this time, as the tools' --config)
-printf '[stack]\niface = %s\naddr = %s/24\nrx_depth = 4\n[pool]\nrelease = peak\n' \
+printf '[stack]\niface = %s\naddr = %s/24\nrx_depth = 4\nsend_budget = 1M\n[pool]\nrelease = peak\n' \
 	"$IF_A" "$IP_A" >"$WORK/stack.conf"
 in_a timeout 30 "$run" --config "$WORK/stack.conf" -- \
 	"$conform" thread "$IP_A" "$IP_B" $port >"$WORK/thread.txt" 2>"$WORK/thread.log" ||

@@ -1405,6 +1405,27 @@ static void test_send_budget(void)
 	CU_ASSERT(limits > 3 * budget); /* the budget held, not their limits */
 	CU_ASSERT(ss.tx_budget_waits > 0);
 	CU_ASSERT_EQUAL(ss.tx_budget_used, ss.tx_queued);
+	/* the connections file beside the pool's counters shows the budget
+	 * (pinnet-bpf top reads it), within its second */
+	{
+		const char *pp = pn_pool_stats_path(pn_stack_pool(b));
+		char path[300];
+		struct pn_conns_header h = { 0 };
+		FILE *f;
+
+		for (int i = 0; i < 1100; i++)
+			pn_stack_process(b, 1);
+		snprintf(path, sizeof(path), "%.*s.conns",
+			 (int)(strlen(pp) - 6), pp);
+		f = fopen(path, "r");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		CU_ASSERT_EQUAL(fread(&h, sizeof(h), 1, f), 1);
+		fclose(f);
+		CU_ASSERT(h.header_size >= sizeof(h));
+		CU_ASSERT_EQUAL(h.send_budget, budget);
+		CU_ASSERT(h.budget_used > 0 && h.budget_used <= most);
+		CU_ASSERT(h.budget_waits >= ss.tx_budget_waits);
+	}
 
 	/* the peers read: every byte arrives, the budget empties */
 	end = mono_ms() + 20000;

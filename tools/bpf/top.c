@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -124,6 +125,26 @@ static void show_conns(const char *pool_path, struct json_object *jo)
 	}
 	if (ja)
 		json_object_object_add(jo, "connections", ja);
+	if (h->header_size >= offsetof(struct pn_conns_header, budget_overdue) +
+				      sizeof(h->budget_overdue) &&
+	    h->send_budget) {
+		if (jo) {
+			struct json_object *o = json_object_new_object();
+
+			J_INT(o, "budget_bytes", h->send_budget);
+			J_INT(o, "used_bytes", h->budget_used);
+			J_INT(o, "waits", h->budget_waits);
+			J_INT(o, "overdue", h->budget_overdue);
+			json_object_object_add(jo, "send_budget", o);
+		} else {
+			printf("  %-15s %8.1fM of %.1fM, %llu waits, %llu let in "
+			       "without room\n",
+			       "send budget", mib(h->budget_used),
+			       mib(h->send_budget),
+			       (unsigned long long)h->budget_waits,
+			       (unsigned long long)h->budget_overdue);
+		}
+	}
 	munmap(m, (size_t)sb.st_size);
 }
 
