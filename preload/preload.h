@@ -276,6 +276,7 @@ int pl_block(int pn, short events, int ms, bool restart);
 
 /* sig.c: which signal ended a wait, and whether its handler restarts */
 void pl_sig_clear(void);
+bool pl_sig_seen(void);
 bool pl_sig_restarts(void);
 
 /* Reserved epoll data: the stack's descriptor in an application's set. */

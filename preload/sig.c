@@ -111,6 +111,14 @@ void pl_sig_clear(void)
 	last_sig = 0;
 }
 
+/* A handler ran since pl_sig_clear() (in the call's own work, between its
+ * kernel waits: the kernel's poll or epoll_wait would have ended with EINTR
+ * then, whatever SA_RESTART says) */
+bool pl_sig_seen(void)
+{
+	return last_sig != 0;
+}
+
 /* The wait just ended with EINTR: was it a handler that asked for
  * SA_RESTART? (A signal we did not see, no.) */
 bool pl_sig_restarts(void)

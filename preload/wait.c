@@ -177,6 +177,7 @@ static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout,
 		}
 	}
 	kp[k] = (struct pollfd){ pn_stack_fd(pl_st), POLLIN, 0 };
+	pl_sig_clear();
 	r1 = pn_poll(pl_st, pp, (unsigned int)m, 0);
 	r2 = r1 < 0 ? 0 : kernel_now(kp, k);
 	if (r1 >= 0 && r2 >= 0 && !(r1 + r2) && timeout) {
@@ -187,6 +188,13 @@ static int mixed_poll(struct pollfd *fds, nfds_t n, int timeout,
 		while (r1 == 0 && r2 == 0) {
 			if (timeout > 0 && now_ms() >= deadline)
 				break;
+			/* a handler that ran while the stack worked would
+			 * have ended the kernel's poll (seen in CI: poll and
+			 * epoll_wait slept to their timeout instead) */
+			if (pl_sig_seen()) {
+				r2 = -EINTR;
+				break;
+			}
 			r2 = kernel_wait(kp, k, wait_ms(timeout, deadline),
 					 mask);
 			if (r2 < 0)
@@ -422,6 +430,7 @@ static int mixed_epoll(int epfd, struct pl_slot *es, struct epoll_event *evs,
 	if (!evs)
 		return (int)pl_ret(-EFAULT);
 	pl_run_deferred();
+	pl_sig_clear();
 	n = epoll_now(epfd, es, evs, max);
 	if (n || !timeout)
 		return (int)pl_ret(n);
@@ -434,6 +443,10 @@ static int mixed_epoll(int epfd, struct pl_slot *es, struct epoll_event *evs,
 
 		if (timeout > 0 && now_ms() >= deadline)
 			break;
+		if (pl_sig_seen()) {
+			n = -EINTR; /* as in mixed_poll() */
+			break;
+		}
 		n = kernel_take(epfd, evs, max, wait_ms(timeout, deadline),
 				mask, &stack);
 		if (n < 0)
