@@ -158,8 +158,8 @@ void sock_out_of_room(struct sock *so)
 }
 
 /* After a turn's input: the oldest waiters are let in, as many as the
- * budget's room holds their limits, and the head one anyway once it has
- * waited BUDGET_WAIT_MAX_NS. */
+ * budget's room holds their limits; with no room, the head one once it and
+ * the budget have waited BUDGET_WAIT_MAX_NS (see above). */
 static void budget_admit(struct pn_stack *st)
 {
 	uint64_t room = budget_room(st), now;
