@@ -42,11 +42,14 @@ static int fail(struct pn_pool_config *cfg, const char *fmt, const char *a,
 	return -EINVAL;
 }
 
-static int parse_size(const char *v, unsigned long long *out)
+PN_EXPORT int pn_parse_size(const char *v, unsigned long long *out)
 {
+	unsigned int shift = 0;
 	char *end;
 	unsigned long long x;
 
+	if (!v || !out)
+		return -EINVAL;
 	errno = 0;
 	x = strtoull(v, &end, 10);
 	if (errno || end == v || *v == '-')
@@ -54,17 +57,20 @@ static int parse_size(const char *v, unsigned long long *out)
 	switch (*end) {
 	case 'K':
 	case 'k':
-		x <<= 10, end++;
+		shift = 10, end++;
 		break;
 	case 'M':
 	case 'm':
-		x <<= 20, end++;
+		shift = 20, end++;
 		break;
 	case 'G':
 	case 'g':
-		x <<= 30, end++;
+		shift = 30, end++;
 		break;
 	}
+	if (shift && x > (~0ull >> shift))
+		return -EINVAL; /* would overflow */
+	x <<= shift;
 	if (*end == 'i' && end[1] == 'B')
 		end += 2;
 	else if (*end == 'B')
@@ -112,7 +118,7 @@ static int parse_uint(const char *v, unsigned int *out)
 {
 	unsigned long long x;
 
-	if (parse_size(v, &x) || x > UINT_MAX)
+	if (pn_parse_size(v, &x) || x > UINT_MAX)
 		return -EINVAL;
 	*out = (unsigned int)x;
 	return 0;
@@ -130,7 +136,7 @@ static int set_pool(struct pn_pool_config *cfg, const char *k, const char *v)
 	} else if (!strcmp(k, "stats_dir")) {
 		snprintf(cfg->stats_dir, sizeof(cfg->stats_dir), "%s", v);
 	} else if (!strcmp(k, "wall")) {
-		rc = parse_size(v, &sz);
+		rc = pn_parse_size(v, &sz);
 		o->wall_bytes = (size_t)sz;
 	} else if (!strcmp(k, "max_slots")) {
 		rc = parse_uint(v, &o->max_slots);
@@ -209,9 +215,9 @@ static struct pn_pool_class *class_for(struct pn_pool_config *cfg,
 	unsigned long long size;
 	unsigned int i;
 
-	if (strncmp(section, "class ", 6) || parse_size(section + 6, &size) ||
-	    size < PN_POOL_MIN_BUF || size > (1ull << 30) ||
-	    (size & (size - 1))) {
+	if (strncmp(section, "class ", 6) ||
+	    pn_parse_size(section + 6, &size) || size < PN_POOL_MIN_BUF ||
+	    size > (1ull << 30) || (size & (size - 1))) {
 		fail(cfg,
 		     "section [%s]: want [pool] or [class SIZE] with SIZE a power of two from 2048%s",
 		     section, "");
@@ -252,7 +258,7 @@ static int set_class(struct pn_pool_config *cfg, const char *section,
 	    strcmp(k, "low_water") && strcmp(k, "underuse_free"))
 		return fail(cfg, "unknown key '%s' in a [class] section%s", k,
 			    "");
-	rc = parse_size(v, &sz);
+	rc = pn_parse_size(v, &sz);
 	if (rc)
 		return fail(cfg, "bad value '%s' for %s", v, k);
 	if (!strcmp(k, "base"))

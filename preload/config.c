@@ -87,26 +87,16 @@ static int set_num(struct pl_config *c, const char *k, const char *v,
 	return 0;
 }
 
-/* none, or bytes with an optional K, M or G: the stack's send budget */
+/* none, or bytes as the pool's sizes (K, M, G): the stack's send budget */
 static int set_budget(struct pl_config *c, const char *k, const char *v)
 {
 	unsigned long long x;
-	char *end;
 
 	if (!strcmp(v, "none")) {
 		c->so.send_budget = 0;
 		return 0;
 	}
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (end != v && (*end == 'K' || *end == 'k'))
-		x <<= 10, end++;
-	else if (end != v && (*end == 'M' || *end == 'm'))
-		x <<= 20, end++;
-	else if (end != v && (*end == 'G' || *end == 'g'))
-		x <<= 30, end++;
-	if (!*v || *v == '-' || *end || errno || x < (64u << 10) ||
-	    x > (1ull << 40))
+	if (pn_parse_size(v, &x) || x < (64u << 10) || x > (1ull << 40))
 		return fail(c, "%s %s: want none, or 64K to 1024G bytes", k, v);
 	c->so.send_budget = x;
 	return 0;

@@ -123,52 +123,33 @@ static int set_stack(struct app_opts *ao, const char *k, const char *v,
 		ao->so.max_conns = (unsigned int)x;
 		return 0;
 	}
-	if (!strcmp(k, "send_buffer")) {
-		/* auto, or bytes with an optional K or M */
-		if (!strcmp(v, "auto")) {
-			ao->so.send_buffer = 0;
-			return 0;
-		}
-		x = strtoul(v, &end, 10);
-		if (end != v && (*end == 'K' || *end == 'k'))
-			x <<= 10, end++;
-		else if (end != v && (*end == 'M' || *end == 'm'))
-			x <<= 20, end++;
-		if (*end || !*v || *v == '-' || x < 4608 || x > 1048576) {
-			snprintf(
-				err, errlen,
-				"send_buffer %s: want auto, or 4608 to 1M bytes",
-				v);
-			return -1;
-		}
-		ao->so.send_buffer = (unsigned int)x;
-		return 0;
-	}
-	if (!strcmp(k, "send_budget")) {
-		/* none, or bytes with an optional K, M or G */
+	if (!strcmp(k, "send_buffer") || !strcmp(k, "send_budget")) {
+		/* auto / none, or bytes as the pool's sizes (K, M, G) */
+		bool buffer = !strcmp(k, "send_buffer");
 		unsigned long long b;
 
-		if (!strcmp(v, "none")) {
-			ao->so.send_budget = 0;
+		if (!strcmp(v, buffer ? "auto" : "none")) {
+			if (buffer)
+				ao->so.send_buffer = 0;
+			else
+				ao->so.send_budget = 0;
 			return 0;
 		}
-		errno = 0;
-		b = strtoull(v, &end, 10);
-		if (end != v && (*end == 'K' || *end == 'k'))
-			b <<= 10, end++;
-		else if (end != v && (*end == 'M' || *end == 'm'))
-			b <<= 20, end++;
-		else if (end != v && (*end == 'G' || *end == 'g'))
-			b <<= 30, end++;
-		if (*end || !*v || *v == '-' || errno || b < (64u << 10) ||
-		    b > (1ull << 40)) {
+		if (pn_parse_size(v, &b) ||
+		    (buffer ? b < 4608 || b > 1048576 :
+			      b < (64u << 10) || b > (1ull << 40))) {
 			snprintf(err, errlen,
-				 "send_budget %s: want none, or 64K to 1024G "
-				 "bytes",
+				 buffer ? "send_buffer %s: want auto, or 4608 "
+					  "to 1M bytes" :
+					  "send_budget %s: want none, or 64K "
+					  "to 1024G bytes",
 				 v);
 			return -1;
 		}
-		ao->so.send_budget = b;
+		if (buffer)
+			ao->so.send_buffer = (unsigned int)b;
+		else
+			ao->so.send_budget = b;
 		return 0;
 	}
 	snprintf(err, errlen, "unknown key '%s' in [stack]", k);

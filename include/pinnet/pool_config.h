@@ -66,6 +66,14 @@ int pn_pool_config_load(struct pn_pool_config *cfg, const char *path);
 int pn_pool_config_set(struct pn_pool_config *cfg, const char *section,
 		       const char *key, const char *value);
 
+/*
+ * pn_parse_size - a byte count as the configuration files write it:
+ * digits with an optional K, M or G (powers of 1024, either case), then
+ * optionally "iB" or "B" ("64K", "2MiB", "1G"). Returns 0 with *out set,
+ * or -EINVAL (not such a count, negative, or past 64 bits).
+ */
+int pn_parse_size(const char *v, unsigned long long *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -173,6 +173,32 @@ static void test_broken_files(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(pn_pool_last_error(NULL), "base_bytes"));
 }
 
+/* pn_parse_size: the sizes the files write, and what is not one */
+static void test_parse_size(void)
+{
+	static const struct {
+		const char *v;
+		unsigned long long want;
+	} good[] = { { "0", 0 },	   { "4608", 4608 },
+		     { "64K", 65536 },	   { "64k", 65536 },
+		     { "2MiB", 2u << 20 }, { "1G", 1ull << 30 },
+		     { "512B", 512 },	   { "16383G", 16383ull << 30 } };
+	static const char *const bad[] = {
+		"",	"-1",  "K",    "1T",	       "1 M",
+		"1MB2", "1Ki", "0x10", "99999999999G", "18446744073709551616"
+	};
+	unsigned long long x;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		x = 1;
+		CU_ASSERT_EQUAL(pn_parse_size(good[i].v, &x), 0);
+		CU_ASSERT_EQUAL(x, good[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT_EQUAL(pn_parse_size(bad[i], &x), -EINVAL);
+	CU_ASSERT_EQUAL(pn_parse_size(NULL, &x), -EINVAL);
+}
+
 static void test_config_creates_pool(void)
 {
 	struct pn_pool_config c;
@@ -201,6 +227,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_shipped_file_is_the_defaults),
 	CU_TEST_ENTRY(test_every_key),
 	CU_TEST_ENTRY(test_broken_files),
+	CU_TEST_ENTRY(test_parse_size),
 	CU_TEST_ENTRY(test_config_creates_pool),
 };
 
