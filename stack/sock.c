@@ -136,6 +136,7 @@ void sock_free(struct sock *so)
 	sock_unbudget(so);
 	st->tx_inq -= so->inq_counted; /* it holds nothing of the budget */
 	sock_untime(so);
+	sock_unout(so);
 	zc_release(so->st, &so->zc_head, &so->zc_tail, 0, true);
 	if (so->zc_rx)
 		pbuf_free(so->zc_rx);

@@ -77,6 +77,8 @@ struct sock {
 	uint64_t budget_since_ns; /* on the list since */
 	struct sock *budget_next, *budget_prev; /* st->budget_head list */
 	struct sock *timed_next; /* st->timed */
+	bool on_out; /* on st->out: its output waits for the loop's push */
+	struct sock *out_next; /* st->out */
 	struct ep_item *eps; /* its registrations in readiness sets */
 };
 
@@ -96,6 +98,12 @@ void sock_apply_keepalive(struct sock *so);
 err_t sock_on_accept(void *arg, struct tcp_pcb *newpcb, err_t err);
 err_t sock_on_connected(void *arg, struct tcp_pcb *pcb, err_t err);
 void sock_close_pcb(struct sock *so);
+
+/* sock_io.c */
+/* What a send queued goes to lwIP's output: now if a whole wire segment
+ * waits, else at the loop's next push (stack_output()). */
+void sock_output(struct sock *so);
+void sock_unout(struct sock *so); /* off st->out (the socket goes) */
 
 /* poll.c */
 /* What may be queued, at least this much (the default low-water mark) */

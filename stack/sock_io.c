@@ -16,6 +16,61 @@
 #define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
 
+/*
+ * A send of less than a wire segment leaves lwIP at the loop's next push,
+ * not at once: its frames would wait in the ring until then anyway (the
+ * ring is submitted at the end of a turn, or by stack_push() when the
+ * application looks for readiness), and what the application sends in
+ * between joins the same segment. An HTTP server's head and body (nginx:
+ * writev, then sendfile) leave as one frame instead of two, and the
+ * client's kernel takes in, and acknowledges, one frame per response (on a
+ * veth its receive runs on the sender's CPU). Linux sends two there
+ * (TCP_NODELAY, no cork). A whole wire segment goes at once.
+ */
+void sock_output(struct sock *so)
+{
+	struct tcp_pcb *pcb = so->pcb;
+
+	if (!pcb)
+		return;
+	if (pcb->snd_lbb - pcb->snd_nxt < pcb->mss) {
+		if (!so->on_out) {
+			so->on_out = true;
+			so->out_next = so->st->out;
+			so->st->out = so;
+		}
+		return;
+	}
+	tcp_output(pcb);
+	sock_note_flight(so, 0);
+}
+
+void stack_output(struct pn_stack *st)
+{
+	struct sock *so;
+
+	while ((so = st->out)) {
+		st->out = so->out_next;
+		so->on_out = false;
+		if (so->pcb) {
+			tcp_output(so->pcb);
+			sock_note_flight(so, 0);
+		}
+	}
+}
+
+void sock_unout(struct sock *so)
+{
+	struct sock **pp = &so->st->out;
+
+	if (!so->on_out)
+		return;
+	while (*pp != so)
+		pp = &(*pp)->out_next;
+	*pp = so->out_next;
+	so->on_out = false;
+}
+
 /* What MSG_MORE held goes out now. */
 static void uncork(struct sock *so)
 {
@@ -100,10 +155,8 @@ static ssize_t send_one(struct sock *so, const void *buf, size_t len, int flags)
 	so->corked = more && done == len;
 	if (so->corked)
 		sock_time(so);
-	else {
-		tcp_output(so->pcb);
-		sock_note_flight(so, 0);
-	}
+	else
+		sock_output(so);
 	return (ssize_t)done;
 }
 

@@ -539,11 +539,12 @@ void stack_push(struct pn_stack *st)
 {
 	uint64_t now;
 
-	if (!st->tx_open && !io_uring_sq_ready(&st->ring))
+	if (!st->out && !st->tx_open && !io_uring_sq_ready(&st->ring))
 		return;
 	now = stack_now_ns();
 	if (now - st->last_submit_ns < PUSH_NS)
 		return;
+	stack_output(st);
 	tx_flush(st);
 	io_uring_submit(&st->ring);
 	st->last_submit_ns = now;
@@ -569,6 +570,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 				     strerror(errno));
 	}
 	io_rearm_rx(st);
+	stack_output(st);
 	tx_flush(st);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > next)
 		timeout_ms = next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ?
@@ -632,6 +634,7 @@ int stack_run(struct pn_stack *st, int timeout_ms)
 		conn_stats_publish(st, now);
 	sock_wake_writers(st);
 	io_rearm_rx(st);
+	stack_output(st);
 	tx_flush(st);
 	io_uring_submit(&st->ring);
 	st->last_submit_ns = st->last_run_ns = now_ns;

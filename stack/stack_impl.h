@@ -101,6 +101,7 @@ struct pn_stack {
 	unsigned int nfree;
 	struct sock *timed; /* sockets the 50 ms check looks at */
 	struct sock *wake; /* sockets whose send room an ACK may have freed */
+	struct sock *out; /* sockets whose short sends wait for the push */
 	/* the send budget (o.send_budget): the bytes the sockets have
 	 * queued in lwIP, summed (sock_account()), and the sockets waiting
 	 * for room in it, oldest first */
@@ -219,6 +220,8 @@ void conn_stats_close(struct pn_stack *st);
 
 /* poll.c: the sockets on st->wake that have send room are notified */
 void sock_wake_writers(struct pn_stack *st);
+/* The output sock_output() left for the push goes to lwIP (sock_io.c). */
+void stack_output(struct pn_stack *st);
 
 /* epoll.c: every readiness set goes (the stack's destruction) */
 void ep_free_all(struct pn_stack *st);

@@ -342,8 +342,7 @@ PN_EXPORT ssize_t pn_send_zc(struct pn_stack *st, int s, void *buf, size_t len)
 	else
 		so->zc_head = z;
 	so->zc_tail = z;
-	tcp_output(so->pcb);
-	sock_note_flight(so, 0);
+	sock_output(so);
 	return (ssize_t)len;
 err:
 	free(z); /* the buffer stays the caller's */
@@ -512,8 +511,7 @@ PN_EXPORT ssize_t pn_sendfile(struct pn_stack *st, int s, int in_fd,
 		fmap_unref(st, fm); /* the call's own */
 	if (!done)
 		return rc;
-	tcp_output(so->pcb);
-	sock_note_flight(so, 0);
+	sock_output(so);
 	if (offset)
 		*offset = pos;
 	else

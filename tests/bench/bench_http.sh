@@ -16,10 +16,31 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/lib.sh"
 build=$1
-runs=${2:-5}
-secs=${3:-5}
+runs=5
+secs=5
 bar=1
-[ "${4:-}" = --no-bar ] && bar=0
+# --no-bar anywhere after BUILD_DIR; then RUNS and SECONDS, in that order
+n=0
+for a in "${@:2}"; do
+	case $a in
+	--no-bar) bar=0 ;;
+	'' | *[!0-9]* | 0)
+		echo "bench_http: '$a' is not a count (usage: bench_http.sh BUILD_DIR [RUNS] [SECONDS] [--no-bar])" >&2
+		exit 2
+		;;
+	*)
+		n=$((n + 1))
+		case $n in
+		1) runs=$a ;;
+		2) secs=$a ;;
+		*)
+			echo "bench_http: too many arguments" >&2
+			exit 2
+			;;
+		esac
+		;;
+	esac
+done
 for t in wrk nginx; do
 	command -v "$t" >/dev/null || { echo "SKIP: $t missing (scripts/setup.sh installs wrk and nginx-light)"; exit 77; }
 done

@@ -1469,6 +1469,88 @@ static void test_send_budget(void)
 	free(back);
 }
 
+/*
+ * Short sends leave at the loop's next push, together: an HTTP server's
+ * head (a send) and body (pn_sendfile, zero copy; then a plain send)
+ * go as one frame (the stack's count of frames written), as they did not
+ * when each send output its segment at once (TCP_NODELAY: two frames, as
+ * on Linux). The data is not
+ * held past one turn of the loop: after pn_stack_process(0), and with no
+ * further turn, the peer has it. A whole wire segment is not held back.
+ */
+static void test_short_sends_one_frame(void)
+{
+	char head[240], body[1024], back[4096];
+	char path[] = "/tmp/pinnet-oneframe.XXXXXX";
+	struct pn_stack_stats s0, s1;
+	int ls, c, s, fd, one = 1;
+	off_t off = 0;
+
+	s = connect_pair(5030, &ls, &c);
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, IPPROTO_TCP, TCP_NODELAY, &one,
+				      sizeof(one)),
+			0);
+	memset(head, 'h', sizeof(head));
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (char)(i * 13);
+	fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(path);
+	CU_ASSERT_FATAL(write(fd, body, sizeof(body)) == (ssize_t)sizeof(body));
+	pump(20); /* the handshake's last ACKs */
+
+	for (int round = 0; round < 2; round++) {
+		pn_stack_stats(st, &s0, sizeof(s0));
+		CU_ASSERT_EQUAL(pn_send(st, s, head, sizeof(head), 0),
+				(ssize_t)sizeof(head));
+		if (round == 0) {
+			off = 0;
+			CU_ASSERT_EQUAL(
+				pn_sendfile(st, s, fd, &off, sizeof(body)),
+				(ssize_t)sizeof(body));
+		} else {
+			CU_ASSERT_EQUAL(pn_send(st, s, body, sizeof(body), 0),
+					(ssize_t)sizeof(body));
+		}
+		/* one turn, no more: the peer's kernel has it at once */
+		pn_stack_process(st, 0);
+		struct pollfd pf = { c, POLLIN, 0 };
+		CU_ASSERT_EQUAL(poll(&pf, 1, 2000), 1);
+		CU_ASSERT_EQUAL(
+			kernel_read(c, back, sizeof(head) + sizeof(body)),
+			(int)(sizeof(head) + sizeof(body)));
+		CU_ASSERT_EQUAL(memcmp(back, head, sizeof(head)), 0);
+		CU_ASSERT_EQUAL(memcmp(back + sizeof(head), body, sizeof(body)),
+				0);
+		pn_stack_stats(st, &s1, sizeof(s1));
+		/* the frames the stack wrote: one */
+		CU_ASSERT_EQUAL(s1.tx_frames - s0.tx_frames, 1);
+		pump(20); /* the peer's ACK */
+	}
+
+	/* 8 KiB in two sends: whole segments, all there after one turn */
+	memset(back, 'x', sizeof(back));
+	CU_ASSERT_EQUAL(pn_send(st, s, back, sizeof(back), 0),
+			(ssize_t)sizeof(back));
+	CU_ASSERT_EQUAL(pn_send(st, s, back, sizeof(back), 0),
+			(ssize_t)sizeof(back));
+	pn_stack_process(st, 0);
+	{
+		char got[2 * sizeof(back)];
+		struct pollfd pf = { c, POLLIN, 0 };
+
+		CU_ASSERT_EQUAL(poll(&pf, 1, 2000), 1);
+		CU_ASSERT_EQUAL(kernel_read(c, got, sizeof(got)),
+				(int)sizeof(got));
+	}
+	close(fd);
+	CU_ASSERT_EQUAL(pn_close(st, s), 0);
+	close(c);
+	close(ls);
+	pump(20);
+}
+
 static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_user_timeout_clock_wrap), /* first: the wrap */
 	CU_TEST_ENTRY(test_create_failures),
@@ -1481,6 +1563,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_server_for_kernel),
 	CU_TEST_ENTRY(test_vectored_and_zero_copy),
 	CU_TEST_ENTRY(test_sendfile),
+	CU_TEST_ENTRY(test_short_sends_one_frame),
 	CU_TEST_ENTRY(test_ioctl),
 	CU_TEST_ENTRY(test_send_buffer_by_need),
 	CU_TEST_ENTRY(test_send_budget),
