@@ -102,6 +102,7 @@ int pl_block(int pn, short events, int ms, bool restart)
 	int64_t deadline = ms > 0 ? now_ms() + ms : 0;
 	int r;
 
+	pl_sig_clear();
 	for (;;) {
 		r = pn_poll(pl_st, &p, 1, 0);
 		if (r)
@@ -113,16 +114,28 @@ int pl_block(int pn, short events, int ms, bool restart)
 		r = pn_poll(pl_st, &p, 1, 0);
 		if (r)
 			return r < 0 ? r : 0;
+		/* a handler that ran while the stack worked would have
+		 * ended the kernel's wait (seen in CI: a recv with
+		 * SO_RCVTIMEO slept to its timeout, EAGAIN, where the
+		 * kernel's ends with EINTR); one that asked for SA_RESTART
+		 * on a socket without a timeout lets the call go on */
+		if (pl_sig_seen()) {
+			if (!(restart && pl_sig_restarts()))
+				return -EINTR;
+			pl_sig_clear();
+		}
 		/* then the stack's descriptor, in the kernel's poll: a
 		 * signal ends it, as it ends a blocking call on a kernel
 		 * socket */
 		kp = (struct pollfd){ pn_stack_fd(pl_st), POLLIN, 0 };
-		pl_sig_clear();
 		r = kernel_wait(&kp, 0, wait_ms(ms, deadline), NULL);
-		if (r == -EINTR && !(restart && pl_sig_restarts()))
-			return -EINTR;
-		if (r < 0 && r != -EINTR)
+		if (r == -EINTR) {
+			if (!(restart && pl_sig_restarts()))
+				return -EINTR;
+			pl_sig_clear();
+		} else if (r < 0) {
 			return r;
+		}
 		pn_stack_process(pl_st, 0);
 	}
 }
