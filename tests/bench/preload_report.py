@@ -25,9 +25,11 @@ for line in open(rows):
                 continue
             rps = float(got[cmd][1])
             # the CPU of both commands' runs, shared by their requests
+            # (bench_preload.sh: -n 100000 x the pipeline, per command)
             cpu = float(c1) - float(c0)
             redis.setdefault((cmd, int(p)), {}).setdefault(who, []).append(
-                {"rps": rps, "p99_ms": float(got[cmd][6]), "cpu_us_per_req": cpu * 1e6 / 200000})
+                {"rps": rps, "p99_ms": float(got[cmd][6]),
+                 "cpu_us_per_req": cpu * 1e6 / (2 * 100000 * int(p))})
     else:
         _, who, body, conns, r, c0, c1, js = f
         try:
@@ -65,7 +67,7 @@ out = {"benchmark": "preload",
        "runs": runs, "redis_version": sys.argv[7], "nginx_version": sys.argv[8],
        "note": "medians over runs, each round pinnet then the kernel; ratios pinnet/kernel of the medians, "
                "with the range of the per-round ratios",
-       "redis": {"client": "redis-benchmark -t set,get -n 100000 -c 50 --csv, from the peer namespace",
+       "redis": {"client": "redis-benchmark -t set,get -n 100000 (-P 16: 1600000) -c 50 --csv, from the peer namespace",
                  "server": "redis-server --save '' --appendonly no --protected-mode no", "loads": []},
        "nginx": {"client": f"wrk -t2 -d{secs:g}s, from the peer namespace",
                  "server": "nginx-light: master_process off, worker_processes 1, access_log off, sendfile on"
