@@ -332,13 +332,9 @@ void sock_wake_later(struct sock *so)
 
 void sock_unwake(struct sock *so)
 {
-	struct sock **pp = &so->st->wake;
-
 	if (!so->on_wake)
 		return;
-	while (*pp != so)
-		pp = &(*pp)->wake_next;
-	*pp = so->wake_next;
+	sock_list_unlink(&so->st->wake, so, offsetof(struct sock, wake_next));
 	so->on_wake = false;
 }
 

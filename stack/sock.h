@@ -82,6 +82,19 @@ struct sock {
 	struct ep_item *eps; /* its registrations in readiness sets */
 };
 
+/* The socket lists st->wake, st->timed and st->out are singly linked,
+ * each through a next field of its own (at off in struct sock): unlink so,
+ * which is on the list at *head. */
+static inline void sock_list_unlink(struct sock **head, struct sock *so,
+				    size_t off)
+{
+	struct sock **pp = head;
+
+	while (*pp != so)
+		pp = (struct sock **)((char *)*pp + off);
+	*pp = *(struct sock **)((char *)so + off);
+}
+
 /* sock.c */
 int errno_of(err_t e);
 /* Enter st (stack_enter()) and find socket s: 0, -EINVAL, -EPERM, -EBADF. */

@@ -61,13 +61,9 @@ void stack_output(struct pn_stack *st)
 
 void sock_unout(struct sock *so)
 {
-	struct sock **pp = &so->st->out;
-
 	if (!so->on_out)
 		return;
-	while (*pp != so)
-		pp = &(*pp)->out_next;
-	*pp = so->out_next;
+	sock_list_unlink(&so->st->out, so, offsetof(struct sock, out_next));
 	so->on_out = false;
 }
 

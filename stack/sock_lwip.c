@@ -334,13 +334,9 @@ void sock_time(struct sock *so)
 
 void sock_untime(struct sock *so)
 {
-	struct sock **pp = &so->st->timed;
-
 	if (!so->on_timed)
 		return;
-	while (*pp != so)
-		pp = &(*pp)->timed_next;
-	*pp = so->timed_next;
+	sock_list_unlink(&so->st->timed, so, offsetof(struct sock, timed_next));
 	so->on_timed = false;
 }
 
