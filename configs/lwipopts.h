@@ -69,7 +69,8 @@ void pinnet_lwip_free(void *p);
  * no SACK input and leaves recovery on the first partial ACK) costs at
  * least 0.5-1 s. At 5 ms (fast timer 5 ms, slow timer 10 ms) the RTO
  * follows a LAN's round trip (floor about 30 ms) and delayed ACKs go out
- * within 5 ms; the loop sleeps until the next timer anyway. */
+ * within 5-10 ms (a whole tick after the segment, patch 0011); the loop
+ * sleeps until the next timer anyway. */
 #define TCP_TMR_INTERVAL 5
 /* one word per connection for the NewReno partial-ACK recovery of
  * stack/tcp_ext.c */

@@ -3,10 +3,11 @@
 frame from a packet socket on IFB (MAC_B), as a hand-made TCP endpoint on
 GHOST_IP, an address no kernel holds: SACK permitted, out-of-order data
 SACKed, a duplicate reported with a D-SACK block first (and gone from the
-next ACK), the hole filled acknowledging everything. Exit 1 at the first
+next ACK), the hole filled acknowledging everything, lone segments' ACKs
+delayed a whole timer tick (median 5 ms or more, none over 200 ms). Exit 1 at the first
 frame that differs.
 Usage: tcp_wire.py IFB MAC_A MAC_B IP_A GHOST_IP"""
-import socket, struct, sys, time
+import random, socket, statistics, struct, sys, time
 ifb, mac_a, mac_b, ip_a, ghost_ip = sys.argv[1:6]
 from frames import ipv4, tcp, parse_tcp, sack_blocks, SYN, ACK, RST
 
@@ -87,5 +88,23 @@ t = expect("ACK after the hole is filled", lambda t: t["ack"] == ISS + 401)
 print(f"hole filled: ack {t['ack']}, SACK blocks {blocks(t)}")
 if blocks(t):
     print("FAIL: SACK blocks left after the hole was filled"); sys.exit(1)
-send_tcp(ISS + 401, RST, ack=ack)
-print("wire: SACK-permitted, SACK, D-SACK and its removal as specified")
+# lone segments the application does not answer (not yet a whole HTTP
+# request), each sent at a random point of the stack's 5 ms timer tick:
+# the ACK waits at least one whole tick (so that a reply sent soon after
+# carries it; Linux waits 40 ms), and it does come. Sent at the next tick
+# however near, their median wait would be about 2.5 ms.
+waits = []
+for i in range(4, 12):
+    time.sleep(random.uniform(0, 0.005))
+    q, d = seg(i)
+    t0 = time.monotonic()
+    send_tcp(q, ACK, d, ack=ack)
+    expect(f"delayed ACK of segment {i}", lambda t: t["ack"] == q + 100, timeout=0.5)
+    waits.append(time.monotonic() - t0)
+print("delayed ACKs after", " ".join(f"{w * 1000:.1f}" for w in waits), "ms")
+if statistics.median(waits) < 0.005:
+    print("FAIL: delayed ACKs left within a tick (median under 5 ms): a reply right after would not carry them"); sys.exit(1)
+if max(waits) > 0.2:
+    print("FAIL: a delayed ACK took more than 200 ms"); sys.exit(1)
+send_tcp(ISS + 1201, RST, ack=ack)
+print("wire: SACK-permitted, SACK, D-SACK and its removal as specified, ACKs delayed a tick")
