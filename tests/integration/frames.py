@@ -41,14 +41,14 @@ def tcp(sport, dport, seq, ack, flags, saddr, daddr, data=b"", opts=b"",
 
 def parse_tcp(frame):
     """An Ethernet frame -> dict(src, dst, sport, dport, seq, ack, flags,
-    data, opts: {kind: bytes}), or None if it is not IPv4/TCP."""
+    win, data, opts: {kind: bytes}), or None if it is not IPv4/TCP."""
     if len(frame) < 54 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
         return None
     ip = frame[14:]
     ihl = (ip[0] & 15) * 4
     tot = struct.unpack("!H", ip[2:4])[0]
     t = ip[ihl:tot]
-    sport, dport, seq, ack, off, flags = struct.unpack("!HHIIBB", t[:14])
+    sport, dport, seq, ack, off, flags, win = struct.unpack("!HHIIBBH", t[:16])
     doff = (off >> 4) * 4
     opts, o, i = {}, t[20:doff], 0
     while i < len(o):
@@ -62,7 +62,7 @@ def parse_tcp(frame):
         opts[o[i]] = o[i + 2:i + o[i + 1]]
         i += o[i + 1]
     return dict(src=ip[12:16], dst=ip[16:20], sport=sport, dport=dport,
-                seq=seq, ack=ack, flags=flags, data=t[doff:], opts=opts)
+                seq=seq, ack=ack, flags=flags, win=win, data=t[doff:], opts=opts)
 
 
 def sack_blocks(opt):

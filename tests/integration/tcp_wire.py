@@ -4,7 +4,9 @@ frame from a packet socket on IFB (MAC_B), as a hand-made TCP endpoint on
 GHOST_IP, an address no kernel holds: SACK permitted, out-of-order data
 SACKed, a duplicate reported with a D-SACK block first (and gone from the
 next ACK), the hole filled acknowledging everything, lone segments' ACKs
-delayed a whole timer tick (median 5 ms or more, none over 200 ms). Exit 1 at the first
+delayed a whole timer tick (median 5 ms or more, none over 200 ms), and
+with window scaling the same window field for small segments the
+application reads at once. Exit 1 at the first
 frame that differs.
 Usage: tcp_wire.py IFB MAC_A MAC_B IP_A GHOST_IP"""
 import random, socket, statistics, struct, sys, time
@@ -107,4 +109,27 @@ if statistics.median(waits) < 0.005:
 if max(waits) > 0.2:
     print("FAIL: a delayed ACK took more than 200 ms"); sys.exit(1)
 send_tcp(ISS + 1201, RST, ack=ack)
-print("wire: SACK-permitted, SACK, D-SACK and its removal as specified, ACKs delayed a tick")
+
+# a second connection with window scaling: small segments the application
+# reads at once are acknowledged with the same window field every time
+# (the peer's header prediction compares it; a right edge held back to
+# whole segments shrank it by each one)
+SPORT, ISS = 40001, 5000
+send_tcp(ISS, SYN, opts=b"\x02\x04\x05\xb4\x01\x03\x03\x07")  # MSS, NOP, window scale 7
+sa = expect("SYN-ACK with window scaling", lambda t: t["flags"] & (SYN | ACK) == SYN | ACK and t["ack"] == ISS + 1)
+if 3 not in sa["opts"]:
+    print("FAIL: the SYN-ACK does not scale its window"); sys.exit(1)
+ack = sa["seq"] + 1
+send_tcp(ISS + 1, ACK, ack=ack)
+wins = []
+for i in range(10):
+    q = ISS + 1 + 60 * i
+    line = b"X-Pad: " + b"p" * 51 + b"\r\n"  # a request's header lines, 60 bytes each
+    first = b"GET / HTTP/1.1\r\nX-A: " + b"p" * 37 + b"\r\n"
+    send_tcp(q, ACK, first if i == 0 else line, ack=ack)
+    wins.append(expect(f"ACK of small segment {i}", lambda t: t["ack"] == q + 60, timeout=0.5)["win"])
+print(f"windows announced for 10 small segments (scale {sa['opts'][3][0]}): {wins}")
+if len(set(wins[1:])) != 1:
+    print("FAIL: the window field changed while the application kept up"); sys.exit(1)
+send_tcp(ISS + 601, RST, ack=ack)
+print("wire: SACK-permitted, SACK, D-SACK and its removal as specified, ACKs delayed a tick, a steady scaled window")

@@ -10,7 +10,9 @@
 #   - filling the hole acknowledges everything;
 #   - a lone segment no reply follows is acknowledged after a whole 5 ms
 #     timer tick (median of 8 at least 5 ms, none over 200 ms), not at the
-#     next tick however near.
+#     next tick however near;
+#   - with window scaling, small segments the application reads at once
+#     are all acknowledged with the same window field.
 # Then segmentation offload (tcp_gso.py): super-frames with the vnet header
 # and IPv4 fields right, a frame reported lost resent as one MSS-sized
 # segment, the body intact; and with the kernel's refusal of GSO writes
