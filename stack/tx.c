@@ -499,6 +499,9 @@ err_t tx_linkoutput(struct netif *n, struct pbuf *p)
 	st->stats.tx_bytes += p->tot_len;
 	tcp = tcp_of(p, &f);
 	if (tcp) {
+		if (!f.payload &&
+		    !(TCPH_FLAGS(f.th) & (TCP_SYN | TCP_FIN | TCP_RST)))
+			st->stats.tx_pure_acks++;
 		if (tag.pcb && lwip_ntohl(f.th->seqno) != tag.seqno)
 			tag.pcb = NULL;
 		wire = wire_of(st, tag.pcb, &f);

@@ -388,12 +388,13 @@ void app_report(struct pn_stack *st)
 	if (pn_stack_stats(st, &s, sizeof(s)))
 		return;
 	fprintf(stderr,
-		"pinnet: rx %llu frames (%llu GSO, %llu copied, %llu dropped), tx %llu frames (%llu zero-copy, %llu dropped); pool pinned %.1f MiB\n",
+		"pinnet: rx %llu frames (%llu GSO, %llu copied, %llu dropped), tx %llu frames (%llu zero-copy, %llu pure ACKs, %llu dropped); pool pinned %.1f MiB\n",
 		(unsigned long long)s.rx_frames, (unsigned long long)s.rx_gso,
 		(unsigned long long)s.rx_copied,
 		(unsigned long long)s.rx_dropped,
 		(unsigned long long)s.tx_frames,
 		(unsigned long long)s.tx_zerocopy,
+		(unsigned long long)s.tx_pure_acks,
 		(unsigned long long)s.tx_dropped,
 		pn_pool_pinned(pool) / (1024.0 * 1024.0));
 	fprintf(stderr,

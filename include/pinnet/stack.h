@@ -237,6 +237,9 @@ struct pn_stack_stats {
 	 * it (and waited its turn), and of those how often one was let in
 	 * after 20 ms without room */
 	uint64_t tx_budget_used, tx_budget_waits, tx_budget_overdue;
+	/* frames written that carried only an ACK (or a window update): no
+	 * payload, no SYN, FIN or RST */
+	uint64_t tx_pure_acks;
 };
 
 /*

@@ -1470,6 +1470,62 @@ static void test_send_budget(void)
 }
 
 /*
+ * A reply sent a few milliseconds after its request carries the request's
+ * ACK: the delayed ACK waits a whole 5 ms timer tick (patch 0011), so no
+ * pure ACK goes ahead of the reply, however the tick falls (before, one
+ * went whenever a tick came between request and reply: 2 ms of 5, 40% of
+ * the time). A request no reply follows is acknowledged once, by a pure
+ * ACK that tx_pure_acks counts.
+ */
+static void test_reply_carries_ack(void)
+{
+	struct pn_stack_stats s0, s1;
+	char req[100], got[100];
+	int ls, c, s, one = 1;
+	ssize_t n;
+
+	s = connect_pair(5031, &ls, &c);
+	CU_ASSERT_FATAL(s >= 0);
+	CU_ASSERT_EQUAL(pn_setsockopt(st, s, IPPROTO_TCP, TCP_NODELAY, &one,
+				      sizeof(one)),
+			0);
+	memset(req, 'q', sizeof(req));
+	pump(20); /* the handshake's last ACKs */
+	pn_stack_stats(st, &s0, sizeof(s0));
+	for (int i = 0; i < 20; i++) {
+		CU_ASSERT_FATAL(write(c, req, sizeof(req)) ==
+				(ssize_t)sizeof(req));
+		n = -EAGAIN;
+		for (int t = 0; t < 2000 && n == -EAGAIN; t++) {
+			pn_stack_process(st, 1);
+			n = pn_recv(st, s, got, sizeof(got), MSG_DONTWAIT);
+		}
+		CU_ASSERT_FATAL(n == (ssize_t)sizeof(got));
+		pump(2); /* the application takes its time */
+		CU_ASSERT_EQUAL(pn_send(st, s, got, sizeof(got), 0),
+				(ssize_t)sizeof(got));
+		pn_stack_process(st, 0);
+		CU_ASSERT_EQUAL(kernel_read(c, got, sizeof(got)),
+				(int)sizeof(got));
+	}
+	pn_stack_stats(st, &s1, sizeof(s1));
+	CU_ASSERT_EQUAL(s1.tx_pure_acks - s0.tx_pure_acks, 0);
+	CU_ASSERT(s1.tx_frames - s0.tx_frames >= 20);
+
+	/* no reply: one pure ACK, within the two ticks */
+	CU_ASSERT_FATAL(write(c, req, sizeof(req)) == (ssize_t)sizeof(req));
+	pump(40);
+	pn_stack_stats(st, &s0, sizeof(s0));
+	CU_ASSERT_EQUAL(s0.tx_pure_acks - s1.tx_pure_acks, 1);
+	CU_ASSERT_EQUAL(pn_recv(st, s, got, sizeof(got), MSG_DONTWAIT),
+			(ssize_t)sizeof(got));
+	pn_close(st, s);
+	close(c);
+	close(ls);
+	pump(20);
+}
+
+/*
  * Short sends leave at the loop's next push, together: an HTTP server's
  * head (a send) and body (pn_sendfile, zero copy; then a plain send)
  * go as one frame (the stack's count of frames written), as they did not
@@ -1564,6 +1620,7 @@ static const struct cu_test tests[] = {
 	CU_TEST_ENTRY(test_vectored_and_zero_copy),
 	CU_TEST_ENTRY(test_sendfile),
 	CU_TEST_ENTRY(test_short_sends_one_frame),
+	CU_TEST_ENTRY(test_reply_carries_ack),
 	CU_TEST_ENTRY(test_ioctl),
 	CU_TEST_ENTRY(test_send_buffer_by_need),
 	CU_TEST_ENTRY(test_send_budget),
