@@ -149,9 +149,7 @@ static size_t conns_file_len(void)
 {
 	return 4096; /* header and every class record, one page */
 }
-_Static_assert(sizeof(struct pn_conns_header) + 64 +
-			       PN_CONN_NCLASSES *
-				       sizeof(struct pn_conn_class_stats) <=
+_Static_assert(256 + PN_CONN_NCLASSES * sizeof(struct pn_conn_class_stats) <=
 		       4096,
 	       "the connection classes file is one page");
 
@@ -192,8 +190,8 @@ void conn_stats_open(struct pn_stack *st)
 	dash = strrchr(pool_path, '-');
 	h->pool_id = dash ? strtoull(dash + 1, NULL, 10) : 0;
 	h->nclasses = PN_CONN_NCLASSES;
-	h->class_off = 128;
-	_Static_assert(sizeof(*h) <= 128, "the header outgrew class_off");
+	h->class_off = 256;
+	_Static_assert(sizeof(*h) <= 256, "the header outgrew class_off");
 	h->class_size = sizeof(struct pn_conn_class_stats);
 	h->interval_ms = CONNS_INTERVAL_MS;
 	h->alive = 1;
@@ -226,6 +224,11 @@ void conn_stats_publish(struct pn_stack *st, uint64_t now_ms)
 	h->budget_used = st->tx_inq;
 	h->budget_waits = st->stats.tx_budget_waits;
 	h->budget_overdue = st->stats.tx_budget_overdue;
+	h->rx_frames = st->stats.rx_frames;
+	h->tx_frames = st->stats.tx_frames;
+	h->tx_pure_acks = st->stats.tx_pure_acks;
+	h->tx_writes = st->stats.tx_writes;
+	h->submits = st->stats.submits;
 	h->updated_ms = now_ms;
 	__atomic_fetch_add(&h->seq, 1, __ATOMIC_RELEASE);
 }

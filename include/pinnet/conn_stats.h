@@ -82,6 +82,11 @@ struct pn_conns_header {
 	 * is counted against it, and the sockets that waited for it and were
 	 * let in without room (present when header_size covers them) */
 	uint64_t send_budget, budget_used, budget_waits, budget_overdue;
+	/* the interface's frames since the stack began (pn_stack_stats):
+	 * read and written, of those written the ones that carried only an
+	 * ACK, the writes (a super-frame is one) and the ring's submissions
+	 * (present when header_size covers them) */
+	uint64_t rx_frames, tx_frames, tx_pure_acks, tx_writes, submits;
 };
 
 #ifdef __cplusplus

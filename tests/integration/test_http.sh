@@ -138,6 +138,13 @@ if total < 50 or s["conns"] < 10 or s["tx_queued"] <= 0 or s["pinned_bytes"] < s
     sys.exit("FAIL: 100 downloads should show as connections sending, holding pool memory")
 if s["pinned_bytes"] > d["pinned_bytes"]:
     sys.exit("FAIL: the connections hold more than the pool pins")
+f = d.get("frames")
+if not f:
+    sys.exit("FAIL: pinnet-bpf top shows no frame counters")
+print(f"top: frames {f['rx']} read, {f['tx']} written ({f['tx_pure_acks']} only an ACK) "
+      f"in {f['tx_writes']} writes, {f['submits']} submissions")
+if f["rx"] <= 0 or f["tx"] <= 0 or not 0 <= f["tx_pure_acks"] <= f["tx"] or f["tx_writes"] <= 0:
+    sys.exit("FAIL: frame counters do not add up")
 PY
 grep -E "requests in" "$WORK/wrk-big.log" || { cat "$WORK/wrk-big.log"; echo "FAIL: wrk with 1 MiB bodies did not run"; exit 1; }
 code=$(client curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$IP_A/bytes/1" || true)

@@ -145,6 +145,27 @@ static void show_conns(const char *pool_path, struct json_object *jo)
 			       (unsigned long long)h->budget_overdue);
 		}
 	}
+	if (h->header_size >=
+	    offsetof(struct pn_conns_header, submits) + sizeof(h->submits)) {
+		if (jo) {
+			struct json_object *o = json_object_new_object();
+
+			J_INT(o, "rx", h->rx_frames);
+			J_INT(o, "tx", h->tx_frames);
+			J_INT(o, "tx_pure_acks", h->tx_pure_acks);
+			J_INT(o, "tx_writes", h->tx_writes);
+			J_INT(o, "submits", h->submits);
+			json_object_object_add(jo, "frames", o);
+		} else {
+			printf("  %-15s %llu read, %llu written (%llu only an "
+			       "ACK) in %llu writes, %llu ring submissions\n",
+			       "frames", (unsigned long long)h->rx_frames,
+			       (unsigned long long)h->tx_frames,
+			       (unsigned long long)h->tx_pure_acks,
+			       (unsigned long long)h->tx_writes,
+			       (unsigned long long)h->submits);
+		}
+	}
 	munmap(m, (size_t)sb.st_size);
 }
 
