@@ -149,7 +149,10 @@ static size_t conns_file_len(void)
 {
 	return 4096; /* header and every class record, one page */
 }
-_Static_assert(256 + PN_CONN_NCLASSES * sizeof(struct pn_conn_class_stats) <=
+#define CONNS_CLASS_OFF \
+	256 /* where the class records start: room for the header to grow */
+_Static_assert(CONNS_CLASS_OFF + PN_CONN_NCLASSES *
+					 sizeof(struct pn_conn_class_stats) <=
 		       4096,
 	       "the connection classes file is one page");
 
@@ -190,8 +193,9 @@ void conn_stats_open(struct pn_stack *st)
 	dash = strrchr(pool_path, '-');
 	h->pool_id = dash ? strtoull(dash + 1, NULL, 10) : 0;
 	h->nclasses = PN_CONN_NCLASSES;
-	h->class_off = 256;
-	_Static_assert(sizeof(*h) <= 256, "the header outgrew class_off");
+	h->class_off = CONNS_CLASS_OFF;
+	_Static_assert(sizeof(*h) <= CONNS_CLASS_OFF,
+		       "the header outgrew class_off");
 	h->class_size = sizeof(struct pn_conn_class_stats);
 	h->interval_ms = CONNS_INTERVAL_MS;
 	h->alive = 1;

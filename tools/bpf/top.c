@@ -54,6 +54,12 @@ static double mib(uint64_t b)
 
 /* The stack's connection classes, from <pid>-<id>.conns beside the
  * pool's <pid>-<id>.stats (a pool that is not a stack's has none). */
+/* a connections file's header (written by this or an older stack) holds
+ * field f */
+#define COVERS(h, f)         \
+	((h)->header_size >= \
+	 offsetof(struct pn_conns_header, f) + sizeof((h)->f))
+
 static void show_conns(const char *pool_path, struct json_object *jo)
 {
 	char path[320];
@@ -125,9 +131,7 @@ static void show_conns(const char *pool_path, struct json_object *jo)
 	}
 	if (ja)
 		json_object_object_add(jo, "connections", ja);
-	if (h->header_size >= offsetof(struct pn_conns_header, budget_overdue) +
-				      sizeof(h->budget_overdue) &&
-	    h->send_budget) {
+	if (COVERS(h, budget_overdue) && h->send_budget) {
 		if (jo) {
 			struct json_object *o = json_object_new_object();
 
@@ -145,8 +149,7 @@ static void show_conns(const char *pool_path, struct json_object *jo)
 			       (unsigned long long)h->budget_overdue);
 		}
 	}
-	if (h->header_size >=
-	    offsetof(struct pn_conns_header, submits) + sizeof(h->submits)) {
+	if (COVERS(h, submits)) {
 		if (jo) {
 			struct json_object *o = json_object_new_object();
 
