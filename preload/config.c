@@ -12,14 +12,15 @@
 
 const char *const pl_config_keys[] = { "iface",	    "backend",	   "addr",
 				       "gw",	    "mac",	   "rx_depth",
-				       "max_conns", "send_budget", "port",
-				       NULL };
+				       "max_conns", "send_budget", "busy_poll",
+				       "port",	    NULL };
 
 void pl_config_init(struct pl_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->so.sz = sizeof(c->so);
 	pn_stack_pool_config(&c->pool);
+	c->busy_poll_us = PL_BUSY_POLL_US;
 }
 
 static int fail(struct pl_config *c, const char *fmt, const char *key,
@@ -137,6 +138,8 @@ int pl_config_set(struct pl_config *c, const char *k, const char *v)
 		return set_num(c, k, v, 1, 1048576, &c->so.max_conns);
 	if (!strcmp(k, "send_budget"))
 		return set_budget(c, k, v);
+	if (!strcmp(k, "busy_poll"))
+		return set_num(c, k, v, 0, 1000000, &c->busy_poll_us);
 	if (!strcmp(k, "port")) /* the tools' listening port: the program's */
 		return set_num(c, k, v, 1, 65535, NULL);
 	return fail(c, "unknown key '%s' in [stack]%s", k, "");

@@ -30,20 +30,25 @@ static void usage(FILE *f)
 		"Run PROGRAM, unmodified, with its TCP/IPv4 sockets on the pinnet\n"
 		"user-space stack (libpinnet-preload.so through LD_PRELOAD).\n\n"
 		"  -c, --config FILE    INI file as the tools' --config: [stack] iface,\n"
-		"                       backend, addr, gw, mac, rx_depth, max_conns (port\n"
-		"                       is ignored); [pool] and [class SIZE] for the pool\n"
+		"                       backend, addr, gw, mac, rx_depth, max_conns,\n"
+		"                       send_budget, busy_poll (port is ignored); [pool]\n"
+		"                       and [class SIZE] for the pool\n"
 		"  -i, --iface NAME     interface the stack owns (give it no kernel\n"
 		"                       address), or the TAP device's name\n"
 		"  -b, --backend KIND   packet (AF_PACKET on the interface) or tap\n"
 		"  -a, --addr A.B.C.D/N the stack's IPv4 address and prefix\n"
 		"  -g, --gw A.B.C.D     default gateway\n"
 		"  -m, --mac MAC        the stack's MAC (default: a random local one)\n"
+		"      --busy-poll US   how long a poll, select, epoll_wait or blocking\n"
+		"                       socket call that finds nothing ready polls before\n"
+		"                       it sleeps (microseconds, 0 to 1000000; default\n"
+		"                       200, 0: sleep at once)\n"
 		"  -d, --debug          say on stderr where each socket goes\n"
 		"  -h, --help           this text\n\n"
 		"Options override the file; each becomes an environment variable the\n"
 		"library reads (PINNET_CONFIG, PINNET_IFACE, PINNET_BACKEND, PINNET_ADDR,\n"
-		"PINNET_GW, PINNET_MAC, PINNET_DEBUG), so programs PROGRAM starts\n"
-		"inherit them and the library too.\n\n"
+		"PINNET_GW, PINNET_MAC, PINNET_BUSY_POLL, PINNET_DEBUG), so programs\n"
+		"PROGRAM starts inherit them and the library too.\n\n"
 		"A TCP/IPv4 socket moves to the stack when it binds to the stack's\n"
 		"address or INADDR_ANY (it then listens on the stack only), or connects\n"
 		"into the stack's subnet; loopback, other addresses, AF_UNIX, IPv6 and\n"
@@ -89,6 +94,7 @@ int main(int argc, char **argv)
 		{ "addr", required_argument, NULL, 'a' },
 		{ "gw", required_argument, NULL, 'g' },
 		{ "mac", required_argument, NULL, 'm' },
+		{ "busy-poll", required_argument, NULL, 'P' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -121,6 +127,9 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			var = "PINNET_MAC";
+			break;
+		case 'P':
+			var = "PINNET_BUSY_POLL";
 			break;
 		case 'd':
 			setenv("PINNET_DEBUG", "1", 1);

@@ -49,6 +49,7 @@ atomic_bool pl_forked;
 struct in_addr pl_addr, pl_mask;
 bool pl_enabled;
 bool pl_debug;
+int64_t pl_busy_poll_ns;
 
 static struct pl_config cfg;
 static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -644,6 +645,7 @@ __attribute__((constructor)) static void pl_init(void)
 		return;
 	}
 	pl_addr = cfg.so.addr;
+	pl_busy_poll_ns = (int64_t)cfg.busy_poll_us * 1000;
 	pl_mask.s_addr = cfg.so.prefix >= 32 ?
 				 0xffffffffu :
 				 htonl(~(0xffffffffu >> cfg.so.prefix));

@@ -191,6 +191,7 @@ extern atomic_bool pl_forked; /* a fork()ed child of a process that kept
 extern struct in_addr pl_addr, pl_mask; /* the stack's address, netmask */
 extern bool pl_enabled; /* the environment names a stack */
 extern bool pl_debug; /* PINNET_DEBUG: say where sockets go */
+extern int64_t pl_busy_poll_ns; /* busy_poll (config.h), in ns */
 
 /* The stack, made if needed, for a call on this thread: 0 or -errno
  * (EPERM: another thread drives it, or a forked child; the stack's own

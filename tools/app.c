@@ -152,6 +152,17 @@ static int set_stack(struct app_opts *ao, const char *k, const char *v,
 			ao->so.send_budget = b;
 		return 0;
 	}
+	if (!strcmp(k, "busy_poll")) {
+		/* pinnet-run's (a file both read); the tools poll 50 us after
+		 * traffic before they sleep */
+		x = strtoul(v, &end, 10);
+		if (*end || !*v || x > 1000000) {
+			snprintf(err, errlen, "busy_poll %s: want 0 to 1000000",
+				 v);
+			return -1;
+		}
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key '%s' in [stack]", k);
 	return -1;
 }
@@ -202,8 +213,8 @@ static void usage(FILE *f, const char *prog, const char *what,
 		"usage: %s [options]\n%s\n\n"
 		"%s--config FILE    INI file: [stack] iface, backend, addr, gw, mac,\n"
 		"                       rx_depth, port, max_conns, send_buffer,\n"
-		"                       send_budget; [pool] and\n"
-		"                       [class SIZE] for the pool (configs/stack.conf,\n"
+		"                       send_budget (busy_poll: pinnet-run's, ignored);\n"
+		"                       [pool] and [class SIZE] for the pool (configs/stack.conf,\n"
 		"                       configs/pool.conf)\n"
 		"  -i, --iface NAME     interface (packet backend) or TAP device name\n"
 		"  -b, --backend KIND   packet (AF_PACKET on the interface) or tap\n"

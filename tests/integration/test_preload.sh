@@ -7,7 +7,8 @@
 # parent serves on. Then SHUTDOWN: redis exits 0 and the library's exit
 # closes the stack. Starting errors: a wrong interface, no privileges: one
 # line naming the cause, then the calls fail as the kernel's would (no
-# hang); pinnet-run's own checks exit 2. With --bench the same benchmark runs
+# hang); pinnet-run's own checks exit 2. The waits' busy poll
+# (preload_busy_poll.py): on the CPU when asked for, not with 0. With --bench the same benchmark runs
 # against the same redis-server on kernel sockets over a second veth pair
 # between the namespaces, and both figures are printed as JSON.
 # Usage: test_preload.sh BUILD_DIR [--bench]
@@ -209,12 +210,22 @@ in_a env LD_PRELOAD="$lib" PINNET_IFACE=nosuch0 PINNET_ADDR="$IP_A/24" \
 [ $rc = 1 ] && grep -q "Cannot assign requested address" "$WORK/noif.log" ||
 	{ echo "FAIL: redis-server on a wrong interface: exit $rc"; cat "$WORK/noif.log"; exit 1; }
 echo "redis-server on a wrong interface: exit 1 at once, 'Cannot assign requested address'"
-for args in "-i nosuch0 -a $IP_A/24" "-i $IF_A -a $IP_A/33" "-i $IF_A"; do
+for args in "-i nosuch0 -a $IP_A/24" "-i $IF_A -a $IP_A/33" "-i $IF_A" "-i $IF_A -a $IP_A/24 --busy-poll 1000001"; do
 	rc=0
 	# shellcheck disable=SC2086
 	in_a "$run" $args -- true 2>"$WORK/run.err" || rc=$?
 	[ $rc = 2 ] || { echo "FAIL: pinnet-run $args: exit $rc, want 2"; exit 1; }
 	echo "pinnet-run $args: exit 2, $(cat "$WORK/run.err")"
+done
+
+# a wait's busy poll: spent on the CPU up to the wait's timeout when asked
+# for, not at all with 0; a kernel descriptor answered while it polls
+for mode in spin sleep; do
+	us=1000000
+	[ $mode = sleep ] && us=0
+	in_a env LD_PRELOAD="$lib" PINNET_IFACE="$IF_A" PINNET_ADDR="$IP_A/24" PINNET_BUSY_POLL=$us \
+		timeout 20 python3 "$here/preload_busy_poll.py" "$IP_A" $mode ||
+		{ echo "FAIL: busy poll ($mode)"; exit 1; }
 done
 
 if [ "$bench" = --bench ]; then
